@@ -1,0 +1,46 @@
+# opsmgr: `make run` serves the app, `make test` runs the whole suite. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages: WeasyPrint's libraries and fonts to run; PostgreSQL and Chromium to test.
+APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
+APT_TEST := $(APT_RUN) postgresql chromium
+
+.PHONY: run test setup setup-test lint migrate-check clean
+
+run: setup
+	$(PY) -m flask --app app db upgrade
+	$(PY) -m flask --app app demo seed
+	$(PY) -m flask --app app serve
+
+test: setup-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup-test
+	$(PY) -m ruff check .
+
+setup: .sysdeps-run $(VENV)/.installed-run
+setup-test: .sysdeps-test $(VENV)/.installed-dev
+
+.PHONY: .sysdeps-run .sysdeps-test
+.sysdeps-run:
+	@.ci/apt-ensure $(APT_RUN)
+.sysdeps-test:
+	@.ci/apt-ensure $(APT_TEST)
+
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "opsmgr needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: requirements.lock | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.lock | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	@touch $@ $(VENV)/.installed-run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,87 @@
+"""opsmgr: the infusion session operations manager."""
+import logging
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config
+from opsmgr.extensions import csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config=None):
+    """Build the application; this only wires the parts together."""
+    config = config or Config()
+    app = Flask(__name__, instance_path=config.INSTANCE_PATH, template_folder=str(ROOT / "templates"))
+    app.config.from_object(config)
+    if app.debug:
+        raise RuntimeError("opsmgr never runs with Flask debug mode: it exposes code execution")
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errors(app)
+    register_cli(app)
+    register_template_helpers(app)
+    return app
+
+
+def register_logging(app):
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app):
+    from opsmgr.core.db import render_migration_item  # also installs the SQLite connection settings
+    from opsmgr.models import import_all
+
+    import_all()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True,
+                    render_item=render_migration_item)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # server-side sessions do the real work; see auth.service
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def register_blueprints(app):
+    from opsmgr.admin.views import bp as admin_bp
+    from opsmgr.audit.views import bp as audit_bp
+    from opsmgr.auth.views import bp as auth_bp
+    from opsmgr.core.views import bp as core_bp
+
+    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_request_hooks(app):
+    from opsmgr.auth.views import load_staff_session
+    from opsmgr.core.guard import enforce_access
+    from opsmgr.core.web import set_security_headers, unauthorized
+
+    login_manager.unauthorized_handler(unauthorized)
+    app.before_request(load_staff_session)
+    app.before_request(enforce_access)
+    app.after_request(set_security_headers)
+
+
+def register_errors(app):
+    from opsmgr.core.errors import register_errors as register
+
+    register(app)
+
+
+def register_cli(app):
+    from opsmgr.cli import register
+
+    register(app)
+
+
+def register_template_helpers(app):
+    from opsmgr.core.templating import register
+
+    register(app)

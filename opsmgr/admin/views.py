@@ -1,0 +1,117 @@
+"""Admin pages for staff accounts."""
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from opsmgr.admin.forms import ConfirmForm, ResetPasswordForm, RoleForm, StaffCreateForm
+from opsmgr.auth import service
+from opsmgr.auth.models import StaffUser
+from opsmgr.core.clock import utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+from opsmgr.permissions import can_change_staff, can_manage_staff
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _target(user_id):
+    target = db.get_or_404(StaffUser, user_id)
+    if not can_change_staff(current_user, target):
+        abort(403)
+    return target
+
+
+@bp.route("/staff")
+@requires(can_manage_staff)
+def staff_list():
+    staff = db.session.scalars(select(StaffUser).order_by(StaffUser.is_active_account.desc(),
+                                                           StaffUser.username)).all()
+    return render_template("admin/staff_list.html", staff=staff, confirm=ConfirmForm())
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@requires(can_manage_staff)
+def staff_create():
+    form = StaffCreateForm()
+    if form.validate_on_submit():
+        try:
+            user = service.create_staff(
+                username=form.username.data, full_name=form.full_name.data, role=form.role.data,
+                credentials=form.credentials.data, password=form.password.data,
+                actor=current_actor(), now=utcnow(), must_change=True)
+        except service.AccountError as error:
+            db.session.rollback()
+            getattr(form, error.field).errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Account {user.username} created. Give them the temporary password in person.", "success")
+            return redirect(url_for("admin.staff_detail", user_id=user.id))
+    return render_template("admin/staff_form.html", form=form)
+
+
+@bp.route("/staff/<int:user_id>")
+@requires(can_manage_staff)
+def staff_detail(user_id):
+    target = db.get_or_404(StaffUser, user_id)
+    return render_template("admin/staff_detail.html", target=target, role_form=RoleForm(role=target.role),
+                           reset_form=ResetPasswordForm(), confirm=ConfirmForm())
+
+
+@bp.route("/staff/<int:user_id>/role", methods=["POST"])
+@requires(can_manage_staff)
+def staff_role(user_id):
+    target = _target(user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return render_template("admin/staff_detail.html", target=target, role_form=form,
+                               reset_form=ResetPasswordForm(), confirm=ConfirmForm()), 400
+    service.change_role(target, role=form.role.data, actor=current_actor(), now=utcnow())
+    db.session.commit()
+    flash(f"{target.username} is now {target.role_enum.label}.", "success")
+    return redirect(url_for("admin.staff_detail", user_id=target.id))
+
+
+@bp.route("/staff/<int:user_id>/password", methods=["POST"])
+@requires(can_manage_staff)
+def staff_reset_password(user_id):
+    target = _target(user_id)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(target, new=form.password.data, actor=current_actor(), now=utcnow())
+        except service.AccountError as error:
+            db.session.rollback()
+            form.password.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Temporary password set for {target.username}; they must change it at next sign-in.", "success")
+            return redirect(url_for("admin.staff_detail", user_id=target.id))
+    return render_template("admin/staff_detail.html", target=target, role_form=RoleForm(role=target.role),
+                           reset_form=form, confirm=ConfirmForm()), 400
+
+
+@bp.route("/staff/<int:user_id>/deactivate", methods=["POST"])
+@requires(can_manage_staff)
+def staff_deactivate(user_id):
+    return _account_action(user_id, service.deactivate, "{} is deactivated and signed out everywhere.")
+
+
+@bp.route("/staff/<int:user_id>/reactivate", methods=["POST"])
+@requires(can_manage_staff)
+def staff_reactivate(user_id):
+    return _account_action(user_id, service.reactivate, "{} is active again.")
+
+
+@bp.route("/staff/<int:user_id>/end-sessions", methods=["POST"])
+@requires(can_manage_staff)
+def staff_end_sessions(user_id):
+    return _account_action(user_id, service.end_sessions_by_admin, "{} is signed out everywhere.")
+
+
+def _account_action(user_id, action, message):
+    target = _target(user_id)
+    action(target, actor=current_actor(), now=utcnow())
+    db.session.commit()
+    flash(message.format(target.username), "success")
+    return redirect(url_for("admin.staff_detail", user_id=target.id))

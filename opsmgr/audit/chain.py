@@ -1,0 +1,42 @@
+"""Canonical row content and the keyed hash that links each row to the one before it."""
+import hashlib
+import hmac
+import json
+from datetime import timezone
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+
+CHAINED_FIELDS = (
+    "id", "occurred_at", "user_id", "username", "role", "action", "object_type",
+    "object_id", "patient_id", "outcome", "ip", "details",
+)
+
+
+def canonical(values):
+    """A stable text form of a row's chained fields (timestamps as naive-UTC ISO text)."""
+    out = {}
+    for name in CHAINED_FIELDS:
+        value = values[name]
+        if name == "occurred_at":
+            value = value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+        out[name] = value
+    return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def link_hash(key, prev_hash, values):
+    message = f"{prev_hash}\n{canonical(values)}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def canonical_details(details):
+    """Structured details as canonical JSON; only short scalar values, so no free text slips in."""
+    details = details or {}
+    for name, value in details.items():
+        if not isinstance(name, str) or len(name) > 40:
+            raise ValueError("audit detail names are short strings")
+        if value is not None and not isinstance(value, (str, int, float, bool, list)):
+            raise ValueError(f"audit detail {name!r} must be a scalar or a list of scalars")
+        if isinstance(value, str) and len(value) > 200:
+            raise ValueError(f"audit detail {name!r} is too long for the audit trail")
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

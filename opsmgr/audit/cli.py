@@ -1,0 +1,20 @@
+"""`flask audit verify`: walk the hash chain and say OK or where it breaks."""
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from opsmgr.audit.service import verify_chain
+
+audit = AppGroup("audit", help="Audit trail tools.")
+
+
+@audit.command("verify")
+def verify():
+    """Verify the audit trail's hash chain; exit status 1 when it was tampered with."""
+    result = verify_chain(current_app.config["AUDIT_KEY"])
+    if result.ok:
+        click.echo(f"OK: {result.checked} audit events, chain intact.")
+        return
+    click.echo(f"TAMPERED: event {result.bad_event_id}: {result.problem} "
+               f"({result.checked} events verified before it).")
+    raise SystemExit(1)

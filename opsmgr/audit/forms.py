@@ -1,0 +1,27 @@
+"""The audit report's filter form (a GET form: no state changes, so no CSRF token)."""
+from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms.validators import NumberRange, Optional, ValidationError
+
+from opsmgr.audit.service import SORTABLE
+from opsmgr.core.forms import BaseForm
+
+
+class AuditFilterForm(BaseForm):
+    class Meta:
+        csrf = False
+
+    username = StringField("User", validators=[Optional()])
+    patient_id = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1)])
+    action = StringField("Action", validators=[Optional()], description="For example login.failed")
+    outcome = SelectField("Outcome", choices=[("", "Any"), ("ok", "Allowed"), ("denied", "Denied")],
+                          validators=[Optional()])
+    start = DateField("From (clinic date)", validators=[Optional()])
+    end = DateField("To (clinic date, inclusive)", validators=[Optional()])
+    sort = SelectField("Sort by", choices=[(key, key.capitalize()) for key in SORTABLE], default="time")
+    direction = SelectField("Order", choices=[("desc", "Newest / highest first"), ("asc", "Oldest / lowest first")],
+                            default="desc")
+    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
+
+    def validate_end(self, field):
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError("The end date is before the start date.")

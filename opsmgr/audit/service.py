@@ -1,0 +1,149 @@
+"""Append to the audit chain, verify it, and query it for the audit report."""
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from opsmgr.audit.chain import GENESIS, HEAD_ID, canonical_details, link_hash
+from opsmgr.audit.models import AuditEvent, AuditHead
+from opsmgr.extensions import db
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff member (from the request) or the system (scheduler, CLI)."""
+
+    user_id: int | None
+    username: str | None
+    role: str | None
+    ip: str | None = None
+
+
+SYSTEM = Actor(user_id=None, username="system", role=None, ip=None)
+
+
+def record_event(
+    action, *, actor, now, key, outcome="ok", object_type=None, object_id=None,
+    patient_id=None, details=None,
+):
+    """Append one event to the chain inside the caller's transaction, and flush.
+
+    The head row is locked first (SELECT … FOR UPDATE on PostgreSQL; SQLite transactions
+    already hold the write lock), so concurrent writers queue instead of forking the chain.
+    """
+    head = db.session.execute(
+        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    values = {
+        "id": head.last_event_id + 1,
+        "occurred_at": now,
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "role": actor.role,
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "ip": actor.ip,
+        "details": canonical_details(details),
+    }
+    row_hash = link_hash(key, head.last_hash, values)
+    event = AuditEvent(**values, prev_hash=head.last_hash, row_hash=row_hash)
+    db.session.add(event)
+    head.last_event_id = event.id
+    head.last_hash = row_hash
+    db.session.flush()
+    return event
+
+
+def record(action, *, actor, now, **fields):
+    """Append an event keyed with this app's audit key (see record_event)."""
+    return record_event(action, actor=actor, now=now, key=current_app.config["AUDIT_KEY"], **fields)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    bad_event_id: int | None = None
+    problem: str | None = None
+
+
+def verify_chain(key, batch=2000):
+    """Walk the whole chain in id order; report the first row that does not fit, or OK."""
+    expected_prev, expected_id, checked = GENESIS, 1, 0
+    rows = db.session.execute(
+        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
+    ).scalars()
+    for event in rows:
+        if event.id != expected_id:
+            return VerifyResult(False, checked, event.id,
+                                f"expected event {expected_id} next but found {event.id}: rows missing or inserted")
+        if event.prev_hash != expected_prev:
+            return VerifyResult(False, checked, event.id,
+                                "its link to the previous row is broken: a row before it was changed, removed or reordered")
+        recomputed = link_hash(key, expected_prev, _values(event))
+        if recomputed != event.row_hash:
+            return VerifyResult(False, checked, event.id, "its content does not match its hash: the row was modified")
+        expected_prev, expected_id, checked = recomputed, expected_id + 1, checked + 1
+    head = db.session.get(AuditHead, HEAD_ID)
+    if head is None:
+        return VerifyResult(False, checked, None, "the chain head record is missing")
+    if head.last_event_id != expected_id - 1 or head.last_hash != expected_prev:
+        return VerifyResult(False, checked, expected_id - 1 or None,
+                            f"the chain ends at event {expected_id - 1} but the head records event "
+                            f"{head.last_event_id}: the newest rows were cut off or the head was altered")
+    return VerifyResult(True, checked)
+
+
+def _values(event):
+    return {
+        "id": event.id, "occurred_at": event.occurred_at, "user_id": event.user_id,
+        "username": event.username, "role": event.role, "action": event.action,
+        "object_type": event.object_type, "object_id": event.object_id,
+        "patient_id": event.patient_id, "outcome": event.outcome, "ip": event.ip,
+        "details": event.details,
+    }
+
+
+#: Columns the audit report may sort by (an allowlist: never a column name from the request).
+SORTABLE = {
+    "time": AuditEvent.id, "user": AuditEvent.username, "role": AuditEvent.role,
+    "action": AuditEvent.action, "object": AuditEvent.object_type,
+    "patient": AuditEvent.patient_id, "outcome": AuditEvent.outcome, "ip": AuditEvent.ip,
+}
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    username: str | None = None
+    patient_id: int | None = None
+    action: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    outcome: str | None = None
+    sort: str = "time"
+    descending: bool = True
+
+
+def filtered_events(criteria):
+    """A select of audit events matching the report's filters, in the chosen order."""
+    query = select(AuditEvent)
+    if criteria.username:
+        query = query.where(AuditEvent.username == criteria.username.strip().lower())
+    if criteria.patient_id is not None:
+        query = query.where(AuditEvent.patient_id == criteria.patient_id)
+    if criteria.action:
+        query = query.where(AuditEvent.action == criteria.action)
+    if criteria.outcome:
+        query = query.where(AuditEvent.outcome == criteria.outcome)
+    if criteria.start is not None:
+        query = query.where(AuditEvent.occurred_at >= criteria.start)
+    if criteria.end is not None:
+        query = query.where(AuditEvent.occurred_at < criteria.end)
+    column = SORTABLE.get(criteria.sort, AuditEvent.id)
+    order = column.desc() if criteria.descending else column.asc()
+    return query.order_by(order, AuditEvent.id.desc() if criteria.descending else AuditEvent.id)

@@ -1,0 +1,10 @@
+"""Scheduled work for accounts: end sessions that ran past their limits."""
+from opsmgr.auth import service
+from opsmgr.core.clock import utcnow
+from opsmgr.extensions import db
+
+
+def sweep_sessions():
+    """End and audit idle or expired sessions even when their owner never comes back."""
+    service.expire_idle_sessions(now=utcnow())
+    db.session.commit()

@@ -1,0 +1,265 @@
+"""Staff use cases: sign in and out, session lifetime, accounts and passwords.
+
+Each function flushes; the caller (view, CLI, job) commits.
+"""
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from opsmgr.audit.service import SYSTEM, Actor, record
+from opsmgr.auth.models import Role, StaffSession, StaffUser
+from opsmgr.auth.passwords import (
+    access_policy,
+    hash_password,
+    needs_rehash,
+    new_password_problems,
+    spend_verify_time,
+    verify_password,
+)
+from opsmgr.extensions import db
+from opsmgr.rules.access import is_locked, lock_after_failure, session_end_reason
+
+
+class AccountError(ValueError):
+    """A refused account change, with a message fit to show next to the field."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def actor_for(user, ip=None):
+    return Actor(user_id=user.id, username=user.username, role=user.role, ip=ip)
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def find_user(username):
+    return db.session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: StaffUser | None
+    token: str | None
+
+    @property
+    def ok(self):
+        return self.user is not None
+
+
+def authenticate(username, password, *, ip, now):
+    """Check a login attempt; on success open a server-side session and return its token.
+
+    Unknown users, wrong passwords, locked and deactivated accounts all fail alike to the
+    caller; the audit trail records which it was.
+    """
+    attempted = username.strip().lower()[:64]
+    anonymous = Actor(user_id=None, username=attempted, role=None, ip=ip)
+    user = db.session.scalar(
+        select(StaffUser).where(StaffUser.username == attempted).with_for_update()
+    )
+    if user is None or not user.is_active_account:
+        spend_verify_time()
+        reason = "unknown_user" if user is None else "deactivated"
+        record("login.failed", actor=anonymous if user is None else actor_for(user, ip),
+               now=now, outcome="denied", details={"reason": reason})
+        return LoginResult(None, None)
+    actor = actor_for(user, ip)
+    if is_locked(user.locked_until, now):
+        record("login.failed", actor=actor, now=now, outcome="denied", details={"reason": "locked"})
+        return LoginResult(None, None)
+    if user.locked_until is not None:
+        user.locked_until, user.failed_login_count = None, 0
+        record("account.unlocked", actor=actor, now=now, object_type="staff_user", object_id=user.id)
+    if not verify_password(user.password_hash, password):
+        return _count_failure(user, actor, now)
+    user.failed_login_count = 0
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    token = start_session(user, ip=ip, now=now)
+    record("login.succeeded", actor=actor, now=now, object_type="staff_user", object_id=user.id)
+    return LoginResult(user, token)
+
+
+def _count_failure(user, actor, now):
+    db.session.execute(
+        update(StaffUser).where(StaffUser.id == user.id)
+        .values(failed_login_count=StaffUser.failed_login_count + 1)
+    )
+    db.session.refresh(user)
+    lock_until = lock_after_failure(user.failed_login_count, now, access_policy())
+    record("login.failed", actor=actor, now=now, outcome="denied",
+           details={"reason": "wrong_password", "consecutive_failures": user.failed_login_count})
+    if lock_until is not None:
+        user.locked_until = lock_until
+        record("account.locked", actor=actor, now=now, outcome="denied", object_type="staff_user",
+               object_id=user.id, details={"until": lock_until.isoformat(timespec="seconds")})
+    db.session.flush()
+    return LoginResult(None, None)
+
+
+def start_session(user, *, ip, now):
+    """Open a new server-side session (a fresh identifier at every login) and return its token."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(StaffSession(token_hash=_token_hash(token), user=user, created_at=now,
+                                last_seen_at=now, ip=ip))
+    user.session_token = token
+    db.session.flush()
+    return token
+
+
+def resume_session(token, *, now):
+    """The user behind a session token, touching its last-seen time; None if it has ended.
+
+    A session past its idle or absolute limit is ended here, audited as a timeout.
+    Returns (user, end_reason) where end_reason says why a live-looking session just ended.
+    """
+    if not token:
+        return None, None
+    row = db.session.execute(
+        select(StaffSession, StaffUser).join(StaffUser)
+        .where(StaffSession.token_hash == _token_hash(token))
+    ).first()
+    if row is None or row.StaffSession.ended_at is not None:
+        return None, None
+    staff_session, user = row
+    if not user.is_active_account:
+        _end(staff_session, "deactivated", now)
+        return None, "deactivated"
+    reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, access_policy())
+    if reason is not None:
+        _end(staff_session, reason.value, now)
+        record("session.timeout", actor=actor_for(user), now=now, object_type="staff_session",
+               object_id=staff_session.id, details={"limit": reason.value})
+        return None, reason.value
+    staff_session.last_seen_at = now
+    user.session_token = token
+    db.session.flush()
+    return user, None
+
+
+def _end(staff_session, reason, now):
+    staff_session.ended_at, staff_session.end_reason = now, reason
+    db.session.flush()
+
+
+def end_session(token, *, actor, now, reason="logout"):
+    """End one session on the server, so its cookie no longer opens anything."""
+    staff_session = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == _token_hash(token)))
+    if staff_session is None or staff_session.ended_at is not None:
+        return
+    _end(staff_session, reason, now)
+    record("logout", actor=actor, now=now, object_type="staff_session", object_id=staff_session.id)
+
+
+def end_user_sessions(user, *, reason, now, keep_token=None):
+    """End every open session of a user (optionally all but the caller's own); returns how many."""
+    query = update(StaffSession).where(StaffSession.user_id == user.id, StaffSession.ended_at.is_(None))
+    if keep_token:
+        query = query.where(StaffSession.token_hash != _token_hash(keep_token))
+    result = db.session.execute(query.values(ended_at=now, end_reason=reason))
+    db.session.flush()
+    return result.rowcount
+
+
+def expire_idle_sessions(*, now):
+    """End and audit every open session past its limits (the scheduler's sweep)."""
+    policy = access_policy()
+    rows = db.session.execute(
+        select(StaffSession, StaffUser).join(StaffUser)
+        .where(StaffSession.ended_at.is_(None), StaffSession.last_seen_at < now - policy.idle_timeout)
+    ).all()
+    for staff_session, user in rows:
+        reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, policy)
+        if reason is not None:
+            _end(staff_session, reason.value, now)
+            record("session.timeout", actor=SYSTEM, now=now, object_type="staff_session",
+                   object_id=staff_session.id, details={"limit": reason.value, "user_id": user.id})
+    return len(rows)
+
+
+def _check_password(password, username):
+    problems = new_password_problems(password, username)
+    if problems:
+        raise AccountError(" ".join(problems), field="password")
+
+
+def create_staff(*, username, full_name, role, password, actor, now, credentials="", must_change=False):
+    """Create a staff account; the password must pass the password rules."""
+    username = username.strip().lower()
+    if find_user(username) is not None:
+        raise AccountError("That username is already taken.", field="username")
+    role = Role(role).value
+    _check_password(password, username)
+    user = StaffUser(username=username, full_name=full_name.strip(), credentials=credentials.strip(),
+                     role=role, password_hash=hash_password(password), is_active_account=True,
+                     must_change_password=must_change, failed_login_count=0,
+                     password_changed_at=now, created_at=now)
+    db.session.add(user)
+    db.session.flush()
+    record("staff.created", actor=actor, now=now, object_type="staff_user", object_id=user.id,
+           details={"username": username, "role": role})
+    return user
+
+
+def change_own_password(user, *, current, new, token, actor, now):
+    """A staff member changes their own password; their other sessions end."""
+    if not verify_password(user.password_hash, current):
+        record("password.change_failed", actor=actor, now=now, outcome="denied",
+               object_type="staff_user", object_id=user.id)
+        raise AccountError("The current password is not correct.", field="current_password")
+    if verify_password(user.password_hash, new):
+        raise AccountError("Choose a password different from the current one.", field="password")
+    _check_password(new, user.username)
+    user.password_hash, user.password_changed_at, user.must_change_password = hash_password(new), now, False
+    ended = end_user_sessions(user, reason="password_changed", now=now, keep_token=token)
+    record("password.changed", actor=actor, now=now, object_type="staff_user", object_id=user.id,
+           details={"other_sessions_ended": ended})
+
+
+def reset_password(target, *, new, actor, now):
+    """An admin sets a temporary password; the user must change it at next login."""
+    _check_password(new, target.username)
+    target.password_hash, target.password_changed_at = hash_password(new), now
+    target.must_change_password, target.failed_login_count, target.locked_until = True, 0, None
+    end_user_sessions(target, reason="password_reset", now=now)
+    record("password.reset", actor=actor, now=now, object_type="staff_user", object_id=target.id)
+
+
+def change_role(target, *, role, actor, now):
+    old, new = target.role, Role(role).value
+    if old == new:
+        return
+    target.role = new
+    record("staff.role_changed", actor=actor, now=now, object_type="staff_user", object_id=target.id,
+           details={"from": old, "to": new})
+
+
+def deactivate(target, *, actor, now):
+    """Deactivate an account and end all its sessions at once."""
+    if not target.is_active_account:
+        return
+    target.is_active_account, target.deactivated_at = False, now
+    ended = end_user_sessions(target, reason="deactivated", now=now)
+    record("staff.deactivated", actor=actor, now=now, object_type="staff_user", object_id=target.id,
+           details={"sessions_ended": ended})
+
+
+def reactivate(target, *, actor, now):
+    if target.is_active_account:
+        return
+    target.is_active_account, target.deactivated_at = True, None
+    target.failed_login_count, target.locked_until = 0, None
+    record("staff.reactivated", actor=actor, now=now, object_type="staff_user", object_id=target.id)
+
+
+def end_sessions_by_admin(target, *, actor, now):
+    ended = end_user_sessions(target, reason="ended_by_admin", now=now)
+    record("staff.sessions_ended", actor=actor, now=now, object_type="staff_user", object_id=target.id,
+           details={"sessions_ended": ended})
+    return ended

@@ -1,0 +1,11 @@
+"""Registers every command group with the app."""
+
+
+def register(app):
+    from opsmgr.audit.cli import audit
+    from opsmgr.auth.cli import users
+    from opsmgr.core.cli import scheduler, serve
+    from opsmgr.demo.cli import demo
+
+    for command in (users, audit, demo, scheduler, serve):
+        app.cli.add_command(command)

@@ -1,0 +1,1 @@
+"""Small shared plumbing: clock, database types, request helpers, errors, template filters."""

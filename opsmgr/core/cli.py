@@ -1,0 +1,61 @@
+"""`flask serve` (gunicorn plus the one scheduler) and `flask scheduler run`."""
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from opsmgr.core.scheduler import SchedulerAlreadyRunning, run_scheduler
+
+scheduler = AppGroup("scheduler", help="The background job process.")
+
+#: gunicorn's access log without query strings: search terms must never reach a log file.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+@scheduler.command("run")
+def scheduler_run():
+    """Run the scheduler in the foreground (exactly one per deployment)."""
+    try:
+        run_scheduler(current_app._get_current_object())
+    except SchedulerAlreadyRunning as error:
+        raise click.ClickException(f"Scheduler not started: {error}.") from None
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
+@click.option("--workers", default=2, show_default=True)
+def serve(host, port, workers):
+    """Serve with gunicorn and start the scheduler beside it; Ctrl-C stops both."""
+    python = sys.executable
+    web = subprocess.Popen([
+        python, "-m", "gunicorn", "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "--timeout", "60",
+    ])
+    jobs = subprocess.Popen([python, "-m", "flask", "--app", "app", "scheduler", "run"])
+    click.echo(f"opsmgr on http://{host}:{port}  (Ctrl-C stops the server and the scheduler)")
+    children = (web, jobs)
+    try:
+        while all(child.poll() is None for child in children):
+            try:
+                web.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [child.returncode for child in children if child.returncode not in (0, -signal.SIGTERM, None)]
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,63 @@
+"""Error pages that never show a stack trace; refusals are audited."""
+import logging
+import traceback
+
+from flask import render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from opsmgr.audit.service import record
+from opsmgr.core.clock import utcnow
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your role does not give access to this page. This attempt was recorded."),
+    404: ("Not found", "There is nothing at this address."),
+    405: ("Not allowed", "This page does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than the clinic's limit."),
+    500: ("Something went wrong", "The error was recorded. Your last action may not have been saved; "
+                                 "check before repeating it."),
+}
+
+
+def _page(code, title=None, text=None):
+    default_title, default_text = MESSAGES.get(code, MESSAGES[500])
+    return render_template("errors/error.html", code=code, title=title or default_title,
+                           text=text or default_text), code
+
+
+def _audit_denied(action, details):
+    db.session.rollback()
+    record(action, actor=current_actor(), now=utcnow(), outcome="denied", details=details)
+    db.session.commit()
+
+
+def handle_http(error):
+    if error.code == 403:
+        _audit_denied("access.denied", {"endpoint": request.endpoint or "", "method": request.method})
+    return _page(error.code or 500)
+
+
+def handle_csrf(error):
+    _audit_denied("csrf.failed", {"endpoint": request.endpoint or "", "reason": error.description[:120]})
+    return _page(400, "Form expired or invalid",
+                 "The form could not be accepted because its security token was missing or expired. "
+                 "Reload the page and submit again.")
+
+
+def handle_unexpected(error):
+    db.session.rollback()
+    # The type and the frames only: exception messages can carry patient data.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled %s at %s %s\n%s", type(error).__name__, request.method, request.endpoint, frames)
+    return _page(500)
+
+
+def register_errors(app):
+    app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

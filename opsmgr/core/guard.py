@@ -1,0 +1,43 @@
+"""Deny by default: every endpoint names the permission that opens it, or it stays shut.
+
+``requires(predicate)`` marks a view. A global before-request hook enforces login for every
+endpoint not in PUBLIC_ENDPOINTS, then the marked predicate; an unmarked endpoint is refused.
+"""
+from flask import abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+#: Reachable without a login. Everything else needs a signed-in user and a permission.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "core.healthz"})
+
+#: Reachable while a password change is pending.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
+
+
+def requires(predicate):
+    """Mark a view with the permission predicate (user -> bool) that every request must pass."""
+
+    def mark(view):
+        view.permission = predicate
+        return view
+
+    return mark
+
+
+def permission_for(endpoint):
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "permission", None)
+
+
+def enforce_access():
+    """The before-request guard: public, or signed in and permitted; otherwise refused."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+        return redirect(url_for("auth.change_password"))
+    predicate = permission_for(endpoint)
+    if predicate is None or not predicate(current_user):
+        abort(403)
+    return None

@@ -1,0 +1,1 @@
+"""A clearly fictional demo clinic for first runs and try-outs."""

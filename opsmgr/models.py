@@ -1,0 +1,6 @@
+"""Imports every model module so SQLAlchemy and Alembic see the whole schema."""
+
+
+def import_all():
+    import opsmgr.audit.models  # noqa: F401
+    import opsmgr.auth.models  # noqa: F401

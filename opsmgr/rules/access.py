@@ -1,0 +1,73 @@
+"""Rules for staff access: password acceptability, lockout and session lifetime.
+
+Sources: OWASP ASVS 5.0 6.2.1/6.2.4/6.2.5/6.2.9 (length, common passwords, no composition
+rules, long passwords), ASVS v4.0.3 2.2.1 (brute-force limits), 45 CFR 164.312(a)(2)(iii)
+and ASVS 7.3.1/7.3.2 (idle and absolute session limits; NIST SP 800-63B AAL2: 12 h maximum).
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Defaults: 12-character minimum, 5 failures lock for 15 minutes, 15-minute idle, 12-hour absolute."""
+
+    password_min_length: int = 12
+    password_max_length: int = 1024
+    lockout_threshold: int = 5
+    lockout_duration: timedelta = timedelta(minutes=15)
+    idle_timeout: timedelta = timedelta(minutes=15)
+    absolute_timeout: timedelta = timedelta(hours=12)
+
+
+class SessionEnd(StrEnum):
+    IDLE = "idle"
+    ABSOLUTE = "absolute"
+
+
+def password_problems(password, *, username, common_passwords, policy):
+    """Why a proposed password is refused, as plain messages; empty when it is acceptable.
+
+    No composition rules (ASVS 6.2.5); length is counted in characters, so long and
+    non-ASCII passwords are accepted whole (ASVS 6.2.8, 6.2.9).
+    """
+    problems = []
+    if len(password) < policy.password_min_length:
+        problems.append(f"Use at least {policy.password_min_length} characters.")
+    if len(password) > policy.password_max_length:
+        problems.append(f"Use at most {policy.password_max_length} characters.")
+    folded = password.strip().lower()
+    if folded in common_passwords:
+        problems.append("This password is on the list of commonly used passwords; choose another.")
+    if username and folded == username.strip().lower():
+        problems.append("The password must not be your username.")
+    if password and not password.strip():
+        problems.append("The password must not be only spaces.")
+    return tuple(problems)
+
+
+def is_locked(locked_until: datetime | None, now: datetime) -> bool:
+    """An account is locked while its lock has not run out (the lock ends exactly at locked_until)."""
+    return locked_until is not None and now < locked_until
+
+
+def lock_after_failure(failed_count: int, now: datetime, policy: AccessPolicy) -> datetime | None:
+    """The lock's end time once `failed_count` consecutive failures reach the threshold, else None."""
+    if failed_count >= policy.lockout_threshold:
+        return now + policy.lockout_duration
+    return None
+
+
+def session_end_reason(
+    created_at: datetime, last_seen_at: datetime, now: datetime, policy: AccessPolicy
+) -> SessionEnd | None:
+    """Why a staff session must end now, or None while it may continue.
+
+    A session is still valid at exactly the limit and ends one instant after it.
+    """
+    if now - created_at > policy.absolute_timeout:
+        return SessionEnd.ABSOLUTE
+    if now - last_seen_at > policy.idle_timeout:
+        return SessionEnd.IDLE
+    return None
