@@ -21,6 +21,16 @@ class AccessPolicy:
     absolute_timeout: timedelta = timedelta(hours=12)
 
 
+#: Keyboard and counting runs; a password inside one (or its reverse) is sequential (NIST SP 800-63B 3.1.1.2).
+SEQUENCES = (
+    "01234567890123456789012345678901234567890",
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+    "qwertyuiopasdfghjklzxcvbnmqwertyuiopasdfghjklzxcvbnm",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+)
+MIN_DISTINCT_CHARACTERS = 4
+
+
 class SessionEnd(StrEnum):
     IDLE = "idle"
     ABSOLUTE = "absolute"
@@ -28,6 +38,9 @@ class SessionEnd(StrEnum):
 
 def password_problems(password, *, username, common_passwords, policy):
     """Why a proposed password is refused, as plain messages; empty when it is acceptable.
+
+    Refused: too short, on the common list, the username, repetitive or sequential
+    (NIST SP 800-63B 3.1.1.2 asks for a blocklist including "repetitive or sequential characters").
 
     No composition rules (ASVS 6.2.5); length is counted in characters, so long and
     non-ASCII passwords are accepted whole (ASVS 6.2.8, 6.2.9).
@@ -42,8 +55,10 @@ def password_problems(password, *, username, common_passwords, policy):
         problems.append("This password is on the list of commonly used passwords; choose another.")
     if username and folded == username.strip().lower():
         problems.append("The password must not be your username.")
-    if password and not password.strip():
-        problems.append("The password must not be only spaces.")
+    if len(set(folded)) < MIN_DISTINCT_CHARACTERS:
+        problems.append("The password repeats too few different characters.")
+    elif any(folded in run or folded[::-1] in run for run in SEQUENCES):
+        problems.append("The password is a keyboard or counting sequence.")
     return tuple(problems)
 
 

@@ -1,0 +1,190 @@
+"""Fixtures: the app on SQLite and on a real PostgreSQL, clients that carry CSRF tokens, a frozen clock."""
+import itertools
+import os
+import re
+import secrets
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from itsdangerous import URLSafeTimedSerializer
+
+from config import TestConfig
+from opsmgr import create_app
+from opsmgr.extensions import db
+from tests.pg import PostgresServer, find_bindir
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKENDS = ("sqlite", "postgresql")
+START = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+_db_numbers = itertools.count(1)
+
+
+class FrozenClock:
+    """Injected as app.config["CLOCK"]: time moves only when a test moves it."""
+
+    def __init__(self, now=START):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class StaffClient(FlaskClient):
+    """A test client that adds a valid CSRF token to the forms it submits."""
+
+    def csrf_token(self):
+        with self.session_transaction() as sess:
+            raw = sess.setdefault("csrf_token", secrets.token_hex(20))
+        return URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+    def submit(self, url, data=None, **kwargs):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf_token())
+        return self.post(url, data=data, **kwargs)
+
+    def login(self, username, password):
+        return self.submit("/login", {"username": username, "password": password})
+
+    def logout(self):
+        return self.submit("/logout")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    bindir = find_bindir()
+    if bindir is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+def migrate_to_head(url, instance_path):
+    app = create_app(TestConfig(url, instance_path))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "template.sqlite3"
+    migrate_to_head(f"sqlite:///{path}", folder / "instance")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server, tmp_path_factory):
+    pg_server.admin("CREATE DATABASE opsmgr_template")
+    migrate_to_head(pg_server.url("opsmgr_template"), tmp_path_factory.mktemp("pg-template"))
+    return "opsmgr_template"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path):
+    """A fresh, migrated database for one test."""
+    if backend == "sqlite":
+        path = tmp_path / "opsmgr.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server = request.getfixturevalue("pg_server")
+    template = request.getfixturevalue("pg_template")
+    name = f"test_{os.getpid()}_{next(_db_numbers)}"
+    server.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield server.url(name)
+    server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock()
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path, clock):
+    """Build an app on this test's database; more than one call gives separate 'workers'."""
+    apps = []
+
+    def build(**overrides):
+        overrides.setdefault("CLOCK", clock)
+        app = create_app(TestConfig(database_url, tmp_path / "instance", **overrides))
+        app.test_client_class = StaffClient
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(app, clock):
+    """Create a staff member directly through the service; returns (user id, username, password)."""
+    from tests.factories import create_user
+
+    def make(role="nurse", username=None, password=PASSWORD, **fields):
+        with app.app_context():
+            return create_user(role=role, username=username, password=password, now=clock(), **fields)
+
+    return make
+
+
+@pytest.fixture
+def login_as(app, make_user):
+    """A signed-in client for a role: login_as("nurse")."""
+
+    def login(role, username=None):
+        user = make_user(role, username=username)
+        client = app.test_client()
+        response = client.login(user.username, user.password)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        client.user = user
+        return client
+
+    return login
+
+
+def csrf_from(html):
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    return match.group(1) if match else None
+
+
+__all__ = ["FrozenClock", "StaffClient", "PASSWORD", "START", "csrf_from", "Path"]
