@@ -85,6 +85,7 @@ class Config:
 class TestConfig(Config):
     """Tests: cheap argon2 parameters; only the given settings, never the caller's environment."""
 
+    __test__ = False  # not a pytest test class
     TESTING = True
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 64

@@ -1,11 +1,11 @@
 """Staff account forms."""
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 from opsmgr.auth.models import Role
 from opsmgr.core.forms import BaseForm
 
-ROLE_CHOICES = [(role.value, role.label) for role in Role]
+ROLE_CHOICES = [SelectChoice(role.value, role.label) for role in Role]
 
 
 class StaffCreateForm(BaseForm):

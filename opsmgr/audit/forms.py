@@ -1,5 +1,5 @@
 """The audit report's filter form (a GET form: no state changes, so no CSRF token)."""
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from opsmgr.audit.service import SORTABLE
@@ -13,12 +13,14 @@ class AuditFilterForm(BaseForm):
     username = StringField("User", validators=[Optional()])
     patient_id = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1)])
     action = StringField("Action", validators=[Optional()], description="For example login.failed")
-    outcome = SelectField("Outcome", choices=[("", "Any"), ("ok", "Allowed"), ("denied", "Denied")],
+    outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("ok", "Allowed"),
+                                   SelectChoice("denied", "Denied")],
                           validators=[Optional()])
     start = DateField("From (clinic date)", validators=[Optional()])
     end = DateField("To (clinic date, inclusive)", validators=[Optional()])
-    sort = SelectField("Sort by", choices=[(key, key.capitalize()) for key in SORTABLE], default="time")
-    direction = SelectField("Order", choices=[("desc", "Newest / highest first"), ("asc", "Oldest / lowest first")],
+    sort = SelectField("Sort by", choices=[SelectChoice(key, key.capitalize()) for key in SORTABLE], default="time")
+    direction = SelectField("Order", choices=[SelectChoice("desc", "Newest / highest first"),
+                                     SelectChoice("asc", "Oldest / lowest first")],
                             default="desc")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
 

@@ -21,6 +21,9 @@ JOBS = (
     ("auth.sweep_sessions", "opsmgr.auth.jobs:sweep_sessions", 60),
 )
 ADVISORY_LOCK_KEY = 0x6F70736D  # "opsm"
+#: A tick that was missed while the process was down runs once on restart, however late
+#: (APScheduler's default grace of 1 s would silently drop it).
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 
 
 class SchedulerAlreadyRunning(RuntimeError):
@@ -70,10 +73,7 @@ def _job(app, import_path):
 
 
 def build_scheduler(app):
-    scheduler = BlockingScheduler(
-        timezone="UTC",
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-    )
+    scheduler = BlockingScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
     for job_id, import_path, seconds in JOBS:
         scheduler.add_job(_job(app, import_path), "interval", seconds=seconds, id=job_id, name=job_id,
                           next_run_time=system_now())
