@@ -43,7 +43,7 @@ class PostgresServer:
         subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
 
     def start(self):
-        os.chmod(self.base, 0o755)
+        os.chmod(self.base, 0o755)  # noqa: S103 - the postgres user must reach its folders
         data, sock, log = self.base / "data", self.base / "sock", self.base / "log"
         for folder in (data, sock, log):
             folder.mkdir()

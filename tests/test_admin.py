@@ -92,7 +92,8 @@ def test_admin_signs_a_user_out_everywhere(login_as):
 def test_reset_password_refuses_a_common_password(login_as, make_user):
     target = make_user("nurse")
     admin = login_as("admin")
-    response = admin.submit(f"/admin/staff/{target.id}/password", {"password": "qwerty123456", "confirm": "qwerty123456"})
+    common = {"password": "qwerty123456", "confirm": "qwerty123456"}
+    response = admin.submit(f"/admin/staff/{target.id}/password", common)
     assert response.status_code == 400
     assert "commonly used" in response.get_data(as_text=True)
 

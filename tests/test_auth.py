@@ -13,7 +13,8 @@ from tests.conftest import PASSWORD
 
 def actions(app):
     with app.app_context():
-        return [(e.action, e.outcome, e.username) for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        return [(e.action, e.outcome, e.username) for e in events]
 
 
 def reasons(app, action="login.failed"):
@@ -36,7 +37,7 @@ def test_login_succeeds_and_lands_on_the_role_home(app, client, make_user):
 
 
 def test_username_is_case_insensitive(client, make_user):
-    user = make_user("nurse", username="casey")
+    make_user("nurse", username="casey")
     assert client.login("CASEY", PASSWORD).status_code == 302
 
 
@@ -231,8 +232,8 @@ def test_password_change_needs_the_current_password_and_ends_other_sessions(app,
     laptop = login_as("nurse")
     tablet = app.test_client()
     tablet.login(laptop.user.username, PASSWORD)
-    wrong = laptop.submit("/account/password", {"current_password": "not it at all",
-                                                "password": "a brand new passphrase", "confirm": "a brand new passphrase"})
+    new = {"password": "a brand new passphrase", "confirm": "a brand new passphrase"}
+    wrong = laptop.submit("/account/password", {"current_password": "not it at all", **new})
     assert b"current password is not correct" in wrong.data
     ok = laptop.submit("/account/password", {"current_password": PASSWORD, "password": "a brand new passphrase",
                                              "confirm": "a brand new passphrase"})

@@ -47,9 +47,8 @@ def test_upgrade_on_an_empty_database_then_check_is_clean(fresh_app):
 
 def test_check_fails_when_models_and_migrations_disagree(fresh_app):
     cli(fresh_app, "db", "upgrade")
-    with fresh_app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("CREATE TABLE stray_table (id INTEGER PRIMARY KEY)"))
+    with fresh_app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE stray_table (id INTEGER PRIMARY KEY)"))
     code, _ = cli(fresh_app, "db", "check")
     assert code != 0, "a schema that differs from the models must fail the check"
 

@@ -2,10 +2,12 @@
 import hashlib
 import hmac
 import json
-from datetime import timezone
+from datetime import UTC
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+#: Longest text value a detail may hold: enough for a name or a code, too short for a note.
+MAX_DETAIL_TEXT = 200
 
 CHAINED_FIELDS = (
     "id", "occurred_at", "user_id", "username", "role", "action", "object_type",
@@ -19,7 +21,7 @@ def canonical(values):
     for name in CHAINED_FIELDS:
         value = values[name]
         if name == "occurred_at":
-            value = value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+            value = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
         out[name] = value
     return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -30,13 +32,18 @@ def link_hash(key, prev_hash, values):
 
 
 def canonical_details(details):
-    """Structured details as canonical JSON; only short scalar values, so no free text slips in."""
+    """Structured details as canonical JSON; only short scalars (or lists of them), so no free text slips in."""
     details = details or {}
     for name, value in details.items():
         if not isinstance(name, str) or len(name) > 40:
             raise ValueError("audit detail names are short strings")
-        if value is not None and not isinstance(value, (str, int, float, bool, list)):
-            raise ValueError(f"audit detail {name!r} must be a scalar or a list of scalars")
-        if isinstance(value, str) and len(value) > 200:
-            raise ValueError(f"audit detail {name!r} is too long for the audit trail")
+        for item in value if isinstance(value, list) else [value]:
+            _check_scalar(name, item)
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_scalar(name, value):
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"audit detail {name!r} must be a scalar or a list of scalars")
+    if isinstance(value, str) and len(value) > MAX_DETAIL_TEXT:
+        raise ValueError(f"audit detail {name!r} is too long for the audit trail")

@@ -11,7 +11,7 @@ class AuditFilterForm(BaseForm):
         csrf = False
 
     username = StringField("User", validators=[Optional()])
-    patient_id = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1)])
+    patient_id = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])
     action = StringField("Action", validators=[Optional()], description="For example login.failed")
     outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("ok", "Allowed"),
                                    SelectChoice("denied", "Denied")],

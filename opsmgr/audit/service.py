@@ -75,20 +75,22 @@ class VerifyResult:
 def verify_chain(key, batch=2000):
     """Walk the whole chain in id order; report the first row that does not fit, or OK."""
     expected_prev, expected_id, checked = GENESIS, 1, 0
-    rows = db.session.execute(
+    result = db.session.execute(
         select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
     ).scalars()
-    for event in rows:
-        if event.id != expected_id:
-            return VerifyResult(False, checked, event.id,
-                                f"expected event {expected_id} next but found {event.id}: rows missing or inserted")
-        if event.prev_hash != expected_prev:
-            return VerifyResult(False, checked, event.id,
-                                "its link to the previous row is broken: a row before it was changed, removed or reordered")
-        recomputed = link_hash(key, expected_prev, _values(event))
-        if recomputed != event.row_hash:
-            return VerifyResult(False, checked, event.id, "its content does not match its hash: the row was modified")
-        expected_prev, expected_id, checked = recomputed, expected_id + 1, checked + 1
+    with result:  # closes the server-side cursor on PostgreSQL even when we stop early
+        for event in result:
+            if event.id != expected_id:
+                problem = f"expected event {expected_id} next but found {event.id}: rows missing or inserted"
+                return VerifyResult(False, checked, event.id, problem)
+            if event.prev_hash != expected_prev:
+                problem = "its link to the previous row is broken: a row before it was changed, removed or reordered"
+                return VerifyResult(False, checked, event.id, problem)
+            recomputed = link_hash(key, expected_prev, _values(event))
+            if recomputed != event.row_hash:
+                problem = "its content does not match its hash: the row was modified"
+                return VerifyResult(False, checked, event.id, problem)
+            expected_prev, expected_id, checked = recomputed, expected_id + 1, checked + 1
     head = db.session.get(AuditHead, HEAD_ID)
     if head is None:
         return VerifyResult(False, checked, None, "the chain head record is missing")

@@ -16,58 +16,75 @@ from opsmgr.permissions import can_export_audit, can_view_audit
 
 bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
+#: Filters that narrow the rows. If one is invalid nothing is listed, rather than more than asked for;
+#: an invalid sort, order or page only falls back to its default.
+NARROWING = ("username", "patient_id", "action", "outcome", "start", "end")
+
 CSV_COLUMNS = ("id", "occurred_at", "username", "role", "action", "object_type", "object_id",
                "patient_id", "outcome", "ip", "details")
 
 
 def _criteria(form):
+    """Filters from a validated form; clinic-local dates become a UTC half-open range."""
     zone = clinic_zone()
 
     def local_midnight(day):
         return datetime.combine(day, time.min, tzinfo=zone)
 
-    data = form.data if form.validate() else {}
+    data = form.data
     return AuditFilter(
-        username=data.get("username") or None,
-        patient_id=data.get("patient_id"),
-        action=data.get("action") or None,
-        outcome=data.get("outcome") or None,
-        start=local_midnight(data["start"]) if data.get("start") else None,
-        end=local_midnight(data["end"] + timedelta(days=1)) if data.get("end") else None,
-        sort=data.get("sort") or "time",
-        descending=data.get("direction", "desc") != "asc",
+        username=data["username"] or None,
+        patient_id=data["patient_id"],
+        action=data["action"] or None,
+        outcome=data["outcome"] or None,
+        start=local_midnight(data["start"]) if data["start"] else None,
+        end=local_midnight(data["end"] + timedelta(days=1)) if data["end"] else None,
+        sort="time" if form.sort.errors else data["sort"],
+        descending=bool(form.direction.errors) or data["direction"] != "asc",
     )
+
+
+def _narrowing_valid(form):
+    form.validate()
+    return not any(form[name].errors for name in NARROWING)
 
 
 @bp.route("/")
 @requires(can_view_audit)
 def event_list():
     form = AuditFilterForm(request.args)
-    criteria = _criteria(form)
     page_size = current_app.config["AUDIT_PAGE_SIZE"]
-    page = form.page.data if not form.page.errors and form.page.data else 1
-    query = filtered_events(criteria)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    events = db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
-    record("audit.viewed", actor=current_actor(), now=utcnow(), details={"page": page})
+    total, events = 0, []
+    valid = _narrowing_valid(form)
+    page = 1 if form.page.errors or not form.page.data else form.page.data
+    if valid:
+        query = filtered_events(_criteria(form))
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        events = db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
+    # Render before the commit: committing expires the loaded rows and would reload each one.
+    html = render_template("audit/list.html", form=form, events=events, total=total, page=page,
+                           pages=max(1, -(-total // page_size)))
+    record("audit.viewed", actor=current_actor(), now=utcnow(), details={"page": page, "rows": len(events)})
     db.session.commit()
-    pages = max(1, -(-total // page_size))
-    return render_template("audit/list.html", form=form, events=events, total=total, page=page, pages=pages)
+    return html
 
 
 @bp.route("/export.csv")
 @requires(can_export_audit)
 def export_csv():
     form = AuditFilterForm(request.args)
-    criteria = _criteria(form)
-    events = db.session.scalars(filtered_events(criteria)).all()
-    record("audit.exported", actor=current_actor(), now=utcnow(), details={"rows": len(events)})
-    db.session.commit()
+    if not _narrowing_valid(form):
+        # Never fall back to "everything" when a filter is wrong: that would export the whole trail.
+        return render_template("audit/list.html", form=form, events=[], total=0, page=1, pages=1), 400
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for event in events:
+    rows = 0
+    for event in db.session.scalars(filtered_events(_criteria(form))):
         writer.writerow([_csv_safe(getattr(event, column)) for column in CSV_COLUMNS])
+        rows += 1
+    record("audit.exported", actor=current_actor(), now=utcnow(), details={"rows": rows})
+    db.session.commit()
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     return Response(buffer.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})

@@ -1,4 +1,5 @@
 """`flask serve` (gunicorn plus the one scheduler) and `flask scheduler run`."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,19 +33,18 @@ def scheduler_run():
 def serve(host, port, workers):
     """Serve with gunicorn and start the scheduler beside it; Ctrl-C stops both."""
     python = sys.executable
-    web = subprocess.Popen([
+    web = subprocess.Popen([  # noqa: S603 - a fixed command line, no user input
         python, "-m", "gunicorn", "app:app", "--bind", f"{host}:{port}", "--workers", str(workers),
         "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "--timeout", "60",
     ])
-    jobs = subprocess.Popen([python, "-m", "flask", "--app", "app", "scheduler", "run"])
+    jobs = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [python, "-m", "flask", "--app", "app", "scheduler", "run"])
     click.echo(f"opsmgr on http://{host}:{port}  (Ctrl-C stops the server and the scheduler)")
     children = (web, jobs)
     try:
         while all(child.poll() is None for child in children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 web.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
     except KeyboardInterrupt:
         pass
     finally:

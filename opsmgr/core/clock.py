@@ -1,12 +1,12 @@
 """The one source of 'now'. Tests replace it through ``app.config["CLOCK"]``."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 
 def system_now():
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utcnow():

@@ -1,6 +1,6 @@
 """Database plumbing: a UTC datetime type and the SQLite settings that keep writes safe."""
 import sqlite3
-from datetime import timezone
+from datetime import UTC
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -21,10 +21,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 @event.listens_for(Engine, "connect")

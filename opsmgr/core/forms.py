@@ -1,13 +1,25 @@
 """The base form every form builds on."""
+import re
+
 from flask_wtf import FlaskForm
+
+#: C0 control characters other than tab and newlines: never meaningful in a form, and
+#: PostgreSQL cannot store NUL at all.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value):
+    if not isinstance(value, str):
+        return value
+    return CONTROL_CHARACTERS.sub("", value).strip()
 
 
 class BaseForm(FlaskForm):
-    """A form that strips surrounding whitespace from text input."""
+    """A form that strips surrounding whitespace and control characters from text input."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = list(unbound_field.kwargs.get("filters", []))
             if unbound_field.field_class.__name__ in {"StringField", "TextAreaField", "EmailField"}:
-                filters.append(lambda value: value.strip() if isinstance(value, str) else value)
+                filters.append(clean_text)
             return unbound_field.bind(form=form, filters=filters, **options)

@@ -1,5 +1,5 @@
 """Access rules, table-first: just inside, on, and just outside every threshold. No app needed."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from opsmgr.rules.access import (
 )
 
 POLICY = AccessPolicy()
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
 COMMON = frozenset({"password1234", "qwerty123456"})
 
