@@ -3,6 +3,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from opsmgr.audit.anchor import anchor_path, read_anchors
 from opsmgr.audit.service import verify_chain
 
 audit = AppGroup("audit", help="Audit trail tools.")
@@ -11,9 +12,10 @@ audit = AppGroup("audit", help="Audit trail tools.")
 @audit.command("verify")
 def verify():
     """Verify the audit trail's hash chain; exit status 1 when it was tampered with."""
-    result = verify_chain(current_app.config["AUDIT_KEY"])
+    anchors = read_anchors(anchor_path(current_app.instance_path))
+    result = verify_chain(current_app.config["AUDIT_KEY"], anchors=anchors)
     if result.ok:
-        click.echo(f"OK: {result.checked} audit events, chain intact.")
+        click.echo(f"OK: {result.checked} audit events, chain intact; {len(anchors)} external anchors match.")
         return
     click.echo(f"TAMPERED: event {result.bad_event_id}: {result.problem} "
                f"({result.checked} events verified before it).")

@@ -5,6 +5,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select
 
+from opsmgr.audit.anchor import append_anchor
 from opsmgr.audit.chain import GENESIS, HEAD_ID, canonical_details, link_hash
 from opsmgr.audit.models import AuditEvent, AuditHead
 from opsmgr.extensions import db
@@ -64,6 +65,14 @@ def record(action, *, actor, now, **fields):
     return record_event(action, actor=actor, now=now, key=current_app.config["AUDIT_KEY"], **fields)
 
 
+def anchor_head(path, *, now):
+    """Copy the chain head to the anchor file outside the database (when it moved)."""
+    head = db.session.get(AuditHead, HEAD_ID)
+    if head is None or head.last_event_id == 0:
+        return False
+    return append_anchor(path, event_id=head.last_event_id, row_hash=head.last_hash, now=now)
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     ok: bool
@@ -72,9 +81,14 @@ class VerifyResult:
     problem: str | None = None
 
 
-def verify_chain(key, batch=2000):
-    """Walk the whole chain in id order; report the first row that does not fit, or OK."""
+def verify_chain(key, batch=2000, anchors=()):
+    """Walk the whole chain in id order; report the first row that does not fit, or OK.
+
+    `anchors` are (event id, hash) pairs saved outside the database: the chain must still
+    reach each of them with the same hash.
+    """
     expected_prev, expected_id, checked = GENESIS, 1, 0
+    anchored = {anchor.event_id: anchor.row_hash for anchor in anchors}
     result = db.session.execute(
         select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
     ).scalars()
@@ -90,7 +104,15 @@ def verify_chain(key, batch=2000):
             if recomputed != event.row_hash:
                 problem = "its content does not match its hash: the row was modified"
                 return VerifyResult(False, checked, event.id, problem)
+            if anchored.get(event.id, recomputed) != recomputed:
+                problem = "it differs from the hash anchored outside the database: the chain was rewritten"
+                return VerifyResult(False, checked, event.id, problem)
             expected_prev, expected_id, checked = recomputed, expected_id + 1, checked + 1
+    last = expected_id - 1
+    if anchored and max(anchored) > last:
+        problem = (f"the chain ends at event {last} but event {max(anchored)} was anchored outside the "
+                   "database: the newest rows were cut off")
+        return VerifyResult(False, checked, last or None, problem)
     head = db.session.get(AuditHead, HEAD_ID)
     if head is None:
         return VerifyResult(False, checked, None, "the chain head record is missing")

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 #: (job id, import path, interval in seconds)
 JOBS = (
     ("auth.sweep_sessions", "opsmgr.auth.jobs:sweep_sessions", 60),
+    ("audit.anchor_chain_head", "opsmgr.audit.jobs:anchor_chain_head", 300),
 )
 ADVISORY_LOCK_KEY = 0x6F70736D  # "opsm"
 #: A tick that was missed while the process was down runs once on restart, however late
