@@ -1,4 +1,6 @@
 """The audit report's filter form (a GET form: no state changes, so no CSRF token)."""
+from datetime import date
+
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
@@ -24,6 +26,18 @@ class AuditFilterForm(BaseForm):
                             default="desc")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
 
+    def validate_start(self, field):
+        _check_range(field)
+
     def validate_end(self, field):
+        _check_range(field)
         if field.data and self.start.data and field.data < self.start.data:
             raise ValidationError("The end date is before the start date.")
+
+
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
+
+def _check_range(field):
+    if field.data and not EARLIEST <= field.data <= LATEST:
+        raise ValidationError(f"Enter a date between {EARLIEST.year} and {LATEST.year}.")

@@ -9,6 +9,9 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_text(value):
+    """Text without surrounding space or control characters; a field left out of the request is ''."""
+    if value is None:
+        return ""
     if not isinstance(value, str):
         return value
     return CONTROL_CHARACTERS.sub("", value).strip()

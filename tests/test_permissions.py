@@ -1,0 +1,297 @@
+"""Who may reach what: the deny-by-default guard, the role x endpoint matrix, object-level rules."""
+import inspect
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from flask_login import AnonymousUserMixin
+from sqlalchemy import select
+
+from opsmgr import permissions
+from opsmgr.audit.models import AuditEvent
+from opsmgr.auth import service
+from opsmgr.auth.models import Role, StaffSession, StaffUser
+from opsmgr.core.guard import PUBLIC_ENDPOINTS
+from opsmgr.extensions import db
+from tests.conftest import PASSWORD
+from tests.factories import FACTORY_ACTOR
+
+ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
+STAFF_ROLES = tuple(role.value for role in Role)
+TARGET_NAME = "Zebediah Q. Targetperson"
+
+# fmt: off
+#: The expected status of one request per endpoint, for each role. Every endpoint in the
+#: url_map must be here: a new endpoint fails test_matrix_covers_every_endpoint until added.
+#: 302 for anonymous on a protected endpoint is always the login redirect (checked below).
+MATRIX = {
+    #                             anonymous nurse coordinator physician admin
+    "static":                      (200,    200,  200,        200,      200),
+    "core.healthz":                (200,    200,  200,        200,      200),
+    "core.home":                   (302,    302,  302,        302,      302),
+    "core.nurse_home":             (302,    200,  403,        200,      403),
+    "core.coordinator_home":       (302,    403,  200,        403,      403),
+    "core.physician_home":         (302,    403,  403,        200,      403),
+    "auth.login":                  (200,    302,  302,        302,      302),
+    "auth.logout":                 (302,    302,  302,        302,      302),
+    "auth.change_password":        (302,    200,  200,        200,      200),
+    "admin.staff_list":            (302,    403,  403,        403,      200),
+    "admin.staff_create":          (302,    403,  403,        403,      200),
+    "admin.staff_detail":          (302,    403,  403,        403,      200),
+    "admin.staff_role":            (302,    403,  403,        403,      302),
+    "admin.staff_reset_password":  (302,    403,  403,        403,      302),
+    "admin.staff_deactivate":      (302,    403,  403,        403,      302),
+    "admin.staff_reactivate":      (302,    403,  403,        403,      302),
+    "admin.staff_end_sessions":    (302,    403,  403,        403,      302),
+    "audit.event_list":            (302,    403,  403,        403,      200),
+    "audit.export_csv":            (302,    403,  403,        403,      200),
+}
+
+#: How each endpoint is exercised: method, URL ({target} is another staff member's id), form data.
+#: POSTs go through client.submit (valid CSRF token) with data that an admin would get accepted.
+REQUESTS = {
+    "static":                      ("GET",  "/static/css/app.css", None),
+    "core.healthz":                ("GET",  "/healthz", None),
+    "core.home":                   ("GET",  "/", None),
+    "core.nurse_home":             ("GET",  "/today", None),
+    "core.coordinator_home":       ("GET",  "/schedule", None),
+    "core.physician_home":         ("GET",  "/signing", None),
+    "auth.login":                  ("GET",  "/login", None),
+    "auth.logout":                 ("POST", "/logout", {}),
+    "auth.change_password":        ("GET",  "/account/password", None),
+    "admin.staff_list":            ("GET",  "/admin/staff", None),
+    "admin.staff_create":          ("GET",  "/admin/staff/new", None),
+    "admin.staff_detail":          ("GET",  "/admin/staff/{target}", None),
+    "admin.staff_role":            ("POST", "/admin/staff/{target}/role", {"role": "physician"}),
+    "admin.staff_reset_password":  ("POST", "/admin/staff/{target}/password",
+                                    {"password": "temporary passphrase 42", "confirm": "temporary passphrase 42"}),
+    "admin.staff_deactivate":      ("POST", "/admin/staff/{target}/deactivate", {}),
+    "admin.staff_reactivate":      ("POST", "/admin/staff/{target}/reactivate", {}),
+    "admin.staff_end_sessions":    ("POST", "/admin/staff/{target}/end-sessions", {}),
+    "audit.event_list":            ("GET",  "/admin/audit/", None),
+    "audit.export_csv":            ("GET",  "/admin/audit/export.csv", None),
+}
+# fmt: on
+
+#: Endpoints whose target starts deactivated, so the allowed request has something to do.
+TARGET_STARTS_DEACTIVATED = {"admin.staff_reactivate"}
+
+
+def endpoint_methods(app):
+    methods = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.endpoint, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    return methods
+
+
+def denied_events(app):
+    with app.app_context():
+        return db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "access.denied").order_by(AuditEvent.id)
+        ).all()
+
+
+def staff_row(app, user_id):
+    with app.app_context():
+        row = db.session.execute(select(StaffUser.__table__).where(StaffUser.id == user_id)).one()
+        sessions = db.session.execute(
+            select(StaffSession.id, StaffSession.ended_at, StaffSession.end_reason)
+            .where(StaffSession.user_id == user_id).order_by(StaffSession.id)
+        ).all()
+        return tuple(row), [tuple(s) for s in sessions]
+
+
+# --- 1. the guard covers every route -------------------------------------------------------------
+
+
+def test_public_endpoints_are_exactly_login_static_and_healthz():
+    assert {"auth.login", "static", "core.healthz"} == PUBLIC_ENDPOINTS
+
+
+def test_every_endpoint_is_public_or_names_a_permission(app):
+    unguarded = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        view = app.view_functions[rule.endpoint]
+        if not callable(getattr(view, "permission", None)):
+            unguarded.append(f"{rule.endpoint} ({rule.rule})")
+    assert not unguarded, f"endpoints without @requires(...) and not public: {unguarded}"
+
+
+def test_an_unmarked_endpoint_is_refused_even_to_admins(make_app, make_user):
+    app = make_app()
+    app.add_url_rule("/unmarked", "unmarked", lambda: "secret page content")
+    admin = make_user("admin")
+    client = app.test_client()
+    client.login(admin.username, PASSWORD)
+    response = client.get("/unmarked")
+    assert response.status_code == 403
+    assert b"secret page content" not in response.data
+
+
+# --- 2. the role x endpoint matrix ---------------------------------------------------------------
+
+
+def test_matrix_covers_every_endpoint(app):
+    methods = endpoint_methods(app)
+    assert set(MATRIX) == set(methods), (
+        f"missing from MATRIX: {sorted(set(methods) - set(MATRIX))}; "
+        f"no longer in url_map: {sorted(set(MATRIX) - set(methods))}"
+    )
+    assert set(REQUESTS) == set(MATRIX)
+    for endpoint, (method, _url, _data) in REQUESTS.items():
+        assert method in methods[endpoint], f"{endpoint} does not accept {method}"
+        if "GET" in methods[endpoint]:
+            assert method == "GET", f"{endpoint} accepts GET: the matrix uses a plain GET"
+
+
+def test_post_only_endpoints_refuse_get(login_as, app):
+    admin = login_as("admin")
+    for endpoint, methods in endpoint_methods(app).items():
+        if methods == {"POST"}:
+            url = REQUESTS[endpoint][1].format(target=admin.user.id)
+            assert admin.get(url).status_code == 405, endpoint
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", list(MATRIX))
+def test_role_endpoint_matrix(app, clock, make_user, login_as, endpoint, role):
+    expected = dict(zip(ROLES, MATRIX[endpoint], strict=True))[role]
+    method, url, data = REQUESTS[endpoint]
+    target = make_user("nurse", username="zeb-target", full_name=TARGET_NAME)
+    if method == "POST":
+        app.test_client().login(target.username, PASSWORD)  # a live session, so ending sessions is visible
+    if endpoint in TARGET_STARTS_DEACTIVATED:
+        with app.app_context():
+            service.deactivate(db.session.get(StaffUser, target.id), actor=FACTORY_ACTOR, now=clock())
+            db.session.commit()
+    client = app.test_client() if role == "anonymous" else login_as(role)
+    url = url.format(target=target.id)
+    target_before = staff_row(app, target.id)
+    denied_before = len(denied_events(app))
+
+    response = client.submit(url, data) if method == "POST" else client.get(url)
+
+    body = response.get_data(as_text=True)
+    response.close()  # static files hold an open file until closed
+    assert response.status_code == expected, f"{role} {method} {url}"
+    new_denials = denied_events(app)[denied_before:]
+    if role == "anonymous" and endpoint not in PUBLIC_ENDPOINTS:
+        assert urlsplit(response.headers["Location"]).path == "/login"
+        assert TARGET_NAME not in body
+        assert "Staff accounts" not in body and "Audit trail" not in body
+    if expected == 403:
+        assert TARGET_NAME not in body and target.username not in body
+        assert "Not allowed" in body
+        assert len(new_denials) == 1, [e.action for e in new_denials]
+        event = new_denials[0]
+        assert (event.action, event.outcome, event.username, event.role) == (
+            "access.denied", "denied", client.user.username, role)
+        assert json.loads(event.details) == {"endpoint": endpoint, "method": method}
+    else:
+        assert new_denials == []
+    if endpoint.startswith("admin.") and method == "POST":
+        changed = staff_row(app, target.id) != target_before
+        refused = role != "admin"
+        assert changed is not refused, "refused requests change nothing; an admin's accepted one does"
+
+
+# --- 3. object-level rules ------------------------------------------------------------------------
+
+SELF_ACTIONS = {
+    "admin.staff_role": {"role": "nurse"},
+    "admin.staff_reset_password": {"password": "temporary passphrase 42", "confirm": "temporary passphrase 42"},
+    "admin.staff_deactivate": {},
+    "admin.staff_reactivate": {},
+    "admin.staff_end_sessions": {},
+}
+
+
+@pytest.mark.parametrize("endpoint", list(SELF_ACTIONS))
+def test_an_admin_cannot_change_their_own_account(app, login_as, endpoint):
+    admin = login_as("admin")
+    before = staff_row(app, admin.user.id)
+    url = REQUESTS[endpoint][1].format(target=admin.user.id)
+    response = admin.submit(url, SELF_ACTIONS[endpoint])
+    assert response.status_code == 403
+    assert staff_row(app, admin.user.id) == before
+    events = denied_events(app)
+    assert [(e.username, json.loads(e.details)["endpoint"]) for e in events] == [(admin.user.username, endpoint)]
+    assert admin.get("/admin/staff").status_code == 200, "still signed in as an admin"
+
+
+def test_an_admin_sees_their_own_detail_page_without_the_change_forms(login_as):
+    admin = login_as("admin")
+    html = admin.get(f"/admin/staff/{admin.user.id}").get_data(as_text=True)
+    assert "This is your own account" in html
+    assert f"/admin/staff/{admin.user.id}/deactivate" not in html
+
+
+def test_another_admin_can_demote_and_deactivate_an_admin(app, login_as):
+    first = login_as("admin")
+    second = login_as("admin")
+    assert second.submit(f"/admin/staff/{first.user.id}/role", {"role": "nurse"}).status_code == 302
+    assert second.submit(f"/admin/staff/{first.user.id}/deactivate").status_code == 302
+    with app.app_context():
+        user = db.session.get(StaffUser, first.user.id)
+        assert (user.role, user.is_active_account) == ("nurse", False)
+    assert first.get("/admin/staff").status_code == 302
+
+
+def test_a_missing_target_is_404_for_an_admin_and_403_for_others(login_as):
+    assert login_as("admin").get("/admin/staff/999999").status_code == 404
+    assert login_as("nurse").get("/admin/staff/999999").status_code == 403
+
+
+# --- 4. the predicates themselves -----------------------------------------------------------------
+
+#: Which roles each predicate in opsmgr.permissions.ALL lets through.
+PREDICATE_ROLES = {
+    "is_staff": {"nurse", "coordinator", "physician", "admin"},
+    "can_change_own_password": {"nurse", "coordinator", "physician", "admin"},
+    "can_view_nurse_home": {"nurse", "physician"},
+    "can_view_coordinator_home": {"coordinator"},
+    "can_view_physician_home": {"physician"},
+    "can_manage_staff": {"admin"},
+    "can_change_staff": {"admin"},  # on another person's account
+    "can_view_audit": {"admin"},
+    "can_export_audit": {"admin"},
+}
+
+
+def staff(user_id, role, active=True):
+    """A detached StaffUser: the predicates must need nothing but its attributes."""
+    return StaffUser(id=user_id, role=role, is_active_account=active)
+
+
+def call(predicate, user, target):
+    extra = len(inspect.signature(predicate).parameters) - 1
+    return predicate(user, *([target] * extra))
+
+
+def test_the_predicate_table_covers_every_predicate():
+    assert set(PREDICATE_ROLES) == set(permissions.ALL)
+
+
+@pytest.mark.parametrize("name", sorted(PREDICATE_ROLES))
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_predicates_are_plain_functions_of_the_user(name, role):
+    assert call(permissions.ALL[name], staff(1, role), staff(2, "nurse")) is (role in PREDICATE_ROLES[name])
+
+
+@pytest.mark.parametrize("name", sorted(PREDICATE_ROLES))
+@pytest.mark.parametrize("role", STAFF_ROLES)
+def test_a_deactivated_account_gets_false_from_every_predicate(name, role):
+    assert call(permissions.ALL[name], staff(1, role, active=False), staff(2, "nurse")) is False
+
+
+@pytest.mark.parametrize("name", sorted(PREDICATE_ROLES))
+def test_anonymous_users_get_false_from_every_predicate(name):
+    assert call(permissions.ALL[name], AnonymousUserMixin(), staff(2, "nurse")) is False
+
+
+def test_nobody_may_change_their_own_account():
+    admin = staff(7, "admin")
+    assert permissions.can_change_staff(admin, admin) is False
+    assert permissions.can_change_staff(admin, staff(8, "admin")) is True
