@@ -24,7 +24,7 @@ def _machine_timezone():
 def read_or_create_secret(instance_path, filename):
     """A random secret kept in instance/ with mode 600, created on first use; never a fixed default."""
     path = Path(instance_path) / filename
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         return path.read_text().strip()
     except FileNotFoundError:

@@ -16,7 +16,8 @@ def create_app(config=None):
     config = config or Config()
     app = Flask(__name__, instance_path=config.INSTANCE_PATH, template_folder=str(ROOT / "templates"))
     app.config.from_object(config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # instance/ holds the SQLite database and keys: only the service account may enter it.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     if app.debug:
         raise RuntimeError("opsmgr never runs with Flask debug mode: it exposes code execution")
     register_logging(app)

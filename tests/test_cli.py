@@ -63,3 +63,12 @@ def test_demo_password_comes_from_the_environment(app, runner, monkeypatch):
     monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", "scripted demo passphrase")
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     assert app.test_client().login("nurse", "scripted demo passphrase").status_code == 302
+
+
+def test_a_new_instance_folder_is_private(tmp_path):
+    from config import TestConfig
+    from opsmgr import create_app
+
+    folder = tmp_path / "fresh-instance"
+    create_app(TestConfig(f"sqlite:///{tmp_path / 'x.sqlite3'}", folder))
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
