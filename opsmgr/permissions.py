@@ -48,6 +48,75 @@ def can_export_audit(user):
     return can_view_audit(user)
 
 
+CLINICAL = (Role.NURSE, Role.PHYSICIAN)
+PATIENT_FACING = (Role.NURSE, Role.COORDINATOR, Role.PHYSICIAN)
+
+
+def can_view_patients(user):
+    """Patient lists, demographics and schedules: the clinic's care team, not admins."""
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_register_patient(user):
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_edit_demographics(user, patient=None):
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_view_clinical_background(user, patient=None):
+    """Weights, medications, contraindications, consent: clinicians only (coordinators see the schedule)."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_edit_clinical_background(user, patient=None):
+    return _has_role(user, *CLINICAL)
+
+
+def can_order_series(user, patient=None):
+    """Only a physician orders a series."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
+def can_stop_series(user, series=None):
+    return _has_role(user, Role.PHYSICIAN)
+
+
+def can_view_schedule(user):
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_book_sessions(user):
+    return _has_role(user, Role.COORDINATOR, Role.PHYSICIAN)
+
+
+def can_move_session(user, session=None):
+    return _has_role(user, Role.COORDINATOR, Role.PHYSICIAN)
+
+
+def can_cancel_session(user, session=None):
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_mark_no_show(user, session=None):
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_advance_session(user, session=None):
+    """Check-in and the steps at the chair: nurses and physicians."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_manage_clinic(user):
+    """Protocols, chairs, opening hours and clinic settings."""
+    return _has_role(user, Role.ADMIN)
+
+
+def can_use_calendar_feed(user):
+    return _has_role(user, *PATIENT_FACING)
+
+
 ALL = {
     name: fn for name, fn in globals().items() if name.startswith(("can_", "is_")) and callable(fn)
 }

@@ -1,0 +1,189 @@
+"""The patient record and its dated clinical background."""
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opsmgr.core.db import UTCDateTime
+from opsmgr.extensions import db
+
+
+class Choice(StrEnum):
+    @property
+    def label(self):
+        return LABELS.get(self.value, self.value.replace("_", " ").capitalize())
+
+    @classmethod
+    def choices(cls):
+        return [(member.value, member.label) for member in cls]
+
+
+class SexAtBirth(Choice):
+    FEMALE = "female"
+    MALE = "male"
+    INTERSEX = "intersex"
+    UNKNOWN = "unknown"
+
+
+class ReminderChannel(Choice):
+    EMAIL = "email"
+    SMS = "sms"
+    NONE = "none"
+
+
+class Indication(Choice):
+    TRD = "trd"
+    MDD = "mdd"
+    PTSD = "ptsd"
+    ANXIETY = "anxiety"
+    CHRONIC_PAIN = "chronic_pain"
+    OTHER = "other"
+
+
+class MedicationClass(Choice):
+    BENZODIAZEPINE = "benzodiazepine"
+    LAMOTRIGINE = "lamotrigine"
+    MAOI = "maoi"
+    PSYCHOSTIMULANT = "psychostimulant"
+    OPIOID = "opioid"
+    SEDATIVE_HYPNOTIC = "sedative_hypnotic"
+    SSRI_SNRI = "ssri_snri"
+    ANTIPSYCHOTIC = "antipsychotic"
+    OTHER = "other"
+
+
+class Contraindication(Choice):
+    PSYCHOSIS = "psychosis"
+    UNCONTROLLED_HYPERTENSION = "uncontrolled_hypertension"
+    CARDIAC_DISEASE = "cardiac_disease"
+    VASCULAR = "vascular"
+    PREGNANCY = "pregnancy"
+    SUBSTANCE_USE = "substance_use"
+    RAISED_ICP = "raised_icp"
+    HYPERTHYROIDISM = "hyperthyroidism"
+    PRIOR_KETAMINE_REACTION = "prior_ketamine_reaction"
+    OTHER = "other"
+
+
+LABELS = {
+    "sms": "SMS", "none": "No reminders", "trd": "Treatment-resistant depression",
+    "mdd": "Major depression", "ptsd": "PTSD", "chronic_pain": "Chronic pain",
+    "maoi": "MAOI", "ssri_snri": "SSRI/SNRI", "sedative_hypnotic": "Sedative-hypnotic",
+    "psychosis": "Psychosis or schizophrenia", "uncontrolled_hypertension": "Uncontrolled hypertension",
+    "vascular": "Aneurysmal vascular disease, AVM or intracerebral haemorrhage",
+    "substance_use": "Substance use disorder", "raised_icp": "Raised intracranial pressure",
+    "prior_ketamine_reaction": "Prior ketamine reaction",
+}
+
+
+def _check(column, enum):
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_known")
+
+
+class Patient(db.Model):
+    __tablename__ = "patient"
+    __table_args__ = (
+        _check("sex_at_birth", SexAtBirth),
+        _check("reminder_channel", ReminderChannel),
+        _check("indication", Indication),
+        CheckConstraint("failed_trials >= 0", name="failed_trials_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The clinic's medical record number.
+    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    legal_name: Mapped[str] = mapped_column(String(120))
+    #: Lower-cased legal and preferred names, for an indexed search.
+    search_name: Mapped[str] = mapped_column(String(250), index=True)
+    preferred_name: Mapped[str] = mapped_column(String(120), default="")
+    date_of_birth: Mapped[date] = mapped_column(Date, index=True)
+    sex_at_birth: Mapped[str] = mapped_column(String(10))
+    #: Whether pregnancy is possible, so the checklist asks for status or a test.
+    pregnancy_possible: Mapped[bool] = mapped_column(default=False)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    reminder_channel: Mapped[str] = mapped_column(String(10), default=ReminderChannel.NONE.value)
+    contact_consent_on: Mapped[date | None] = mapped_column(Date)
+    escort_name: Mapped[str] = mapped_column(String(120), default="")
+    escort_phone: Mapped[str] = mapped_column(String(40), default="")
+    indication: Mapped[str] = mapped_column(String(20))
+    indication_detail: Mapped[str] = mapped_column(String(200), default="")
+    #: Adequate antidepressant trials that failed; two or more is treatment-resistant depression.
+    failed_trials: Mapped[int] = mapped_column(default=0)
+    allergies: Mapped[str] = mapped_column(String(500), default="")
+    consent_on: Mapped[date | None] = mapped_column(Date)
+    consent_form_version: Mapped[str] = mapped_column(String(40), default="")
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Optimistic lock: an edit based on an older version is refused, never silently applied.
+    version: Mapped[int] = mapped_column(default=1)
+
+    weights: Mapped[list["PatientWeight"]] = relationship(
+        back_populates="patient", order_by="PatientWeight.measured_on.desc()")
+    medications: Mapped[list["PatientMedication"]] = relationship(
+        back_populates="patient", order_by="PatientMedication.started_on.desc()")
+    contraindications: Mapped[list["PatientContraindication"]] = relationship(
+        back_populates="patient", order_by="PatientContraindication.noted_on.desc()")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def display_name(self):
+        if self.preferred_name and self.preferred_name != self.legal_name:
+            return f"{self.legal_name} ({self.preferred_name})"
+        return self.legal_name
+
+    @property
+    def is_treatment_resistant(self):
+        return self.failed_trials >= 2
+
+
+class PatientWeight(db.Model):
+    __tablename__ = "patient_weight"
+    __table_args__ = (CheckConstraint("kg >= 25 AND kg <= 350", name="kg_plausible"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    measured_on: Mapped[date] = mapped_column(Date)
+    kg: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    patient: Mapped[Patient] = relationship(back_populates="weights")
+
+    @property
+    def lb(self):
+        return (self.kg * Decimal("2.20462")).quantize(Decimal("0.1"))
+
+
+class PatientMedication(db.Model):
+    __tablename__ = "patient_medication"
+    __table_args__ = (_check("med_class", MedicationClass),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    med_class: Mapped[str] = mapped_column(String(20))
+    started_on: Mapped[date | None] = mapped_column(Date)
+    stopped_on: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    patient: Mapped[Patient] = relationship(back_populates="medications")
+
+
+class PatientContraindication(db.Model):
+    __tablename__ = "patient_contraindication"
+    __table_args__ = (_check("kind", Contraindication),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(String(200), default="")
+    noted_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    patient: Mapped[Patient] = relationship(back_populates="contraindications")

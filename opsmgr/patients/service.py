@@ -1,0 +1,159 @@
+"""Patient use cases: register, edit with a version check, clinical background, search."""
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from opsmgr.audit.service import record
+from opsmgr.extensions import db
+from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+
+#: Fields a patient edit may change (an allowlist: nothing else is taken from a form).
+DEMOGRAPHIC_FIELDS = (
+    "mrn", "legal_name", "preferred_name", "date_of_birth", "sex_at_birth", "pregnancy_possible",
+    "phone", "email", "reminder_channel", "contact_consent_on", "escort_name", "escort_phone",
+)
+CLINICAL_FIELDS = ("indication", "indication_detail", "failed_trials", "allergies")
+
+
+class PatientError(ValueError):
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class StaleEdit(PatientError):
+    """Someone else saved the record after this form was opened."""
+
+
+def _search_name(legal, preferred):
+    return f"{legal} {preferred}".strip().lower()
+
+
+def find_by_mrn(mrn):
+    return db.session.scalar(select(Patient).where(func.lower(Patient.mrn) == mrn.strip().lower()))
+
+
+def register_patient(values, *, actor, now):
+    """Create a patient from validated form values; the MRN must be new."""
+    if find_by_mrn(values["mrn"]) is not None:
+        raise PatientError("A patient with this MRN already exists.", field="mrn")
+    fields = {name: values[name] for name in (*DEMOGRAPHIC_FIELDS, *CLINICAL_FIELDS) if name in values}
+    patient = Patient(**fields, search_name=_search_name(values["legal_name"], values.get("preferred_name", "")),
+                      created_at=now, updated_at=now)
+    db.session.add(patient)
+    db.session.flush()
+    record("patient.created", actor=actor, now=now, object_type="patient", object_id=patient.id,
+           patient_id=patient.id, details={"fields": sorted(fields)})
+    return patient
+
+
+def update_patient(patient, values, *, expected_version, allowed_fields, actor, now):
+    """Apply an edit made on version `expected_version`; refuse it if the record moved on since."""
+    if patient.version != expected_version:
+        raise StaleEdit("Someone else changed this patient while you were editing. Your changes were not "
+                        "saved; review the current record below and apply them again.")
+    if "mrn" in values and values["mrn"].strip().lower() != patient.mrn.lower():
+        other = find_by_mrn(values["mrn"])
+        if other is not None and other.id != patient.id:
+            raise PatientError("A patient with this MRN already exists.", field="mrn")
+    changes = {}
+    for name in allowed_fields:
+        if name in values and getattr(patient, name) != values[name]:
+            changes[name] = [_audit_value(getattr(patient, name)), _audit_value(values[name])]
+            setattr(patient, name, values[name])
+    if not changes:
+        return {}
+    patient.search_name = _search_name(patient.legal_name, patient.preferred_name)
+    patient.updated_at = now
+    db.session.flush()
+    record("patient.updated", actor=actor, now=now, object_type="patient", object_id=patient.id,
+           patient_id=patient.id, details={name: change for name, change in changes.items()})
+    return changes
+
+
+def _audit_value(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    return str(value)[:200]
+
+
+def add_weight(patient, *, kg, measured_on, actor, now):
+    weight = PatientWeight(patient=patient, kg=kg, measured_on=measured_on, recorded_by_id=actor.user_id,
+                           recorded_at=now)
+    db.session.add(weight)
+    db.session.flush()
+    record("patient.weight_added", actor=actor, now=now, object_type="patient_weight", object_id=weight.id,
+           patient_id=patient.id, details={"kg": str(kg), "measured_on": measured_on.isoformat()})
+    return weight
+
+
+def add_medication(patient, *, name, med_class, started_on, stopped_on, actor, now):
+    medication = PatientMedication(patient=patient, name=name, med_class=med_class, started_on=started_on,
+                                   stopped_on=stopped_on, recorded_at=now)
+    db.session.add(medication)
+    db.session.flush()
+    record("patient.medication_added", actor=actor, now=now, object_type="patient_medication",
+           object_id=medication.id, patient_id=patient.id, details={"class": med_class})
+    return medication
+
+
+def stop_medication(medication, *, stopped_on, actor, now):
+    if medication.started_on and stopped_on < medication.started_on:
+        raise PatientError("The stop date is before the start date.", field="stopped_on")
+    medication.stopped_on = stopped_on
+    db.session.flush()
+    record("patient.medication_stopped", actor=actor, now=now, object_type="patient_medication",
+           object_id=medication.id, patient_id=medication.patient_id,
+           details={"stopped_on": stopped_on.isoformat()})
+
+
+def add_contraindication(patient, *, kind, detail, noted_on, actor, now):
+    item = PatientContraindication(patient=patient, kind=kind, detail=detail, noted_on=noted_on, recorded_at=now)
+    db.session.add(item)
+    db.session.flush()
+    record("patient.contraindication_added", actor=actor, now=now, object_type="patient_contraindication",
+           object_id=item.id, patient_id=patient.id, details={"kind": kind})
+    return item
+
+
+def record_consent(patient, *, consent_on, form_version, actor, now):
+    old = patient.consent_on
+    patient.consent_on, patient.consent_form_version = consent_on, form_version
+    patient.consent_recorded_by_id, patient.updated_at = actor.user_id, now
+    db.session.flush()
+    record("patient.consent_recorded", actor=actor, now=now, object_type="patient", object_id=patient.id,
+           patient_id=patient.id, details={"consent_on": [_audit_value(old), consent_on.isoformat()],
+                                           "form_version": form_version[:40]})
+
+
+def search_query(text, date_of_birth=None):
+    """Patients matching a name, MRN or date of birth, by name; a select to paginate."""
+    query = select(Patient)
+    term = (text or "").strip().lower()
+    if term:
+        like = f"%{term.replace('%', '').replace('_', '')}%"
+        query = query.where(or_(Patient.search_name.like(like), func.lower(Patient.mrn) == term))
+    if date_of_birth is not None:
+        query = query.where(Patient.date_of_birth == date_of_birth)
+    return query.order_by(Patient.search_name, Patient.id)
+
+
+def load_chart(patient_id):
+    """A patient with everything the chart shows, in a fixed number of statements."""
+    from opsmgr.schedule.models import InfusionSession
+    from opsmgr.series.models import InfusionSeries
+
+    return db.session.scalar(
+        select(Patient).where(Patient.id == patient_id).options(
+            selectinload(Patient.weights), selectinload(Patient.medications),
+            selectinload(Patient.contraindications),
+        )
+    ), db.session.scalars(
+        select(InfusionSeries).where(InfusionSeries.patient_id == patient_id)
+        .options(selectinload(InfusionSeries.protocol),
+                 selectinload(InfusionSeries.sessions).selectinload(InfusionSession.chair))
+        .order_by(InfusionSeries.start_on.desc())
+    ).all()

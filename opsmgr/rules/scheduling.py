@@ -1,0 +1,142 @@
+"""Planning a series on clinic days and finding a free chair.
+
+Sources: clinical reference §1.11 and rule 17 — IV induction of 6 infusions 2–3 a week,
+warn past 21 days or a gap over 7 days [INF]; esketamine twice weekly in weeks 1–4 and
+weekly in weeks 5–8 (Spravato label, §2.2). Times are planned as local clock times in the
+clinic's zone and converted to UTC per day, so a daylight-saving change keeps the clock time.
+"""
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class Phase:
+    weeks: int
+    per_week: int
+
+    @property
+    def spacing_days(self):
+        """Days from one session to the next: 3 a week → 2, twice → 3, weekly → 7."""
+        return 7 // self.per_week
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    code: str
+    message: str
+
+
+def phases_from(raw):
+    return tuple(Phase(int(p["weeks"]), int(p["per_week"])) for p in raw)
+
+
+def next_open_day(day: date, open_weekdays: frozenset[int]) -> date:
+    """The first day on or after `day` when the clinic is open."""
+    if not open_weekdays:
+        raise ValueError("the clinic has no open days")
+    while day.weekday() not in open_weekdays:
+        day += timedelta(days=1)
+    return day
+
+
+def plan_dates(start_on: date, phases: tuple[Phase, ...], count: int,
+               open_weekdays: frozenset[int]) -> tuple[date, ...]:
+    """The session dates for a series: the protocol's rhythm, moved forward onto open days."""
+    if count < 1:
+        return ()
+    spacings = [phase.spacing_days for phase in phases for _ in range(phase.weeks * phase.per_week)]
+    dates = [next_open_day(start_on, open_weekdays)]
+    while len(dates) < count:
+        spacing = spacings[len(dates) - 1] if len(dates) - 1 < len(spacings) else phases[-1].spacing_days
+        dates.append(next_open_day(dates[-1] + timedelta(days=spacing), open_weekdays))
+    return tuple(dates)
+
+
+def plan_warnings(dates, *, max_gap_days: int | None, max_span_days: int | None) -> tuple[PlanWarning, ...]:
+    """Where a plan breaks the protocol: a gap over the maximum, or a series longer than allowed.
+
+    A gap of exactly max_gap_days and a span of exactly max_span_days (counting both end
+    days) are within the protocol.
+    """
+    warnings = []
+    if max_gap_days is not None:
+        for number, (before, after) in enumerate(zip(dates, dates[1:], strict=False), start=1):
+            gap = (after - before).days
+            if gap > max_gap_days:
+                warnings.append(PlanWarning("GAP_TOO_LONG", f"Sessions {number} and {number + 1} are {gap} days "
+                                                            f"apart; the protocol allows at most {max_gap_days}."))
+    if max_span_days is not None and dates:
+        span = (dates[-1] - dates[0]).days + 1
+        if span > max_span_days:
+            warnings.append(PlanWarning("SERIES_TOO_LONG", f"The series runs over {span} days; the protocol "
+                                                           f"expects it within {max_span_days}."))
+    return tuple(warnings)
+
+
+def local_to_utc(day: date, clock: time, zone: str) -> datetime:
+    """A clinic-local date and clock time as an aware UTC datetime."""
+    return datetime.combine(day, clock, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def overlaps(start_a, end_a, start_b, end_b, gap=timedelta(0)) -> bool:
+    """Whether two bookings collide, counting `gap` (chair turnover) between them."""
+    return start_a < end_b + gap and start_b < end_a + gap
+
+
+def fits_hours(start: datetime, end: datetime, opens: datetime, closes: datetime) -> bool:
+    return opens <= start and end <= closes
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    """Where and when to look for a free chair on one day (all aware datetimes)."""
+
+    preferred: datetime
+    opens: datetime
+    closes: datetime
+    duration: timedelta
+    turnover: timedelta
+    step: timedelta = timedelta(minutes=15)
+
+
+def find_slot(request: SlotRequest, chair_ids, busy_by_chair, patient_busy):
+    """The first (chair id, start) free for the chair and the patient, searching from the
+    preferred time to closing and then from opening to the preferred time; None if full."""
+    later = _candidates(request.preferred, request.closes - request.duration, request.step)
+    earlier = _candidates(request.opens, min(request.preferred, request.closes - request.duration) - request.step,
+                          request.step)
+    for start in (*later, *earlier):
+        end = start + request.duration
+        if start < request.opens or any(overlaps(start, end, s, e) for s, e in patient_busy):
+            continue
+        for chair_id in chair_ids:
+            if not any(overlaps(start, end, s, e, request.turnover) for s, e in busy_by_chair.get(chair_id, ())):
+                return chair_id, start
+    return None
+
+
+def _candidates(first, last, step):
+    out, current = [], first
+    while current <= last:
+        out.append(current)
+        current += step
+    return out
+
+
+def shifted_dates(dates, delta_days: int, open_weekdays: frozenset[int]) -> tuple[date, ...]:
+    """Later sessions moved by the same number of days, each kept on an open day and in order."""
+    out = []
+    for day in dates:
+        moved = next_open_day(day + timedelta(days=delta_days), open_weekdays)
+        if out and moved <= out[-1]:
+            moved = next_open_day(out[-1] + timedelta(days=1), open_weekdays)
+        out.append(moved)
+    return tuple(out)
+
+
+def start_problem(start_on: date, today: date) -> str | None:
+    """A series cannot start in the past."""
+    if start_on < today:
+        return "The start date is in the past."
+    return None

@@ -1,0 +1,1 @@
+"""Chairs, clinic hours and the sessions booked on them."""

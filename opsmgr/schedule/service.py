@@ -1,0 +1,300 @@
+"""Booking sessions on chairs: order a series, book, move (and shift the rest), cancel, advance.
+
+Double booking is prevented by the database, not only the form: every booking change first
+locks the chairs and the patient (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write
+transaction already holds the database's write lock), checks for collisions, then writes.
+A partial unique index on (chair, start) of live sessions is the last line of defence.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from opsmgr.audit.service import record
+from opsmgr.extensions import db
+from opsmgr.patients.models import Patient
+from opsmgr.rules import scheduling
+from opsmgr.rules.session_states import ACTIVE_STATES, MOVABLE_STATES, SessionState, transition_problem
+from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
+from opsmgr.series.models import InfusionSeries, Protocol
+
+ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
+
+
+class BookingError(ValueError):
+    """A booking that cannot be made, with a message for the field it concerns."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Clinic:
+    """The clinic's calendar: open days with hours, active chairs, turnover, time zone."""
+
+    days: dict
+    chair_ids: tuple
+    turnover: timedelta
+    zone: str
+
+    @property
+    def open_weekdays(self):
+        return frozenset(day for day, hours in self.days.items() if hours.is_open)
+
+    def hours_on(self, day):
+        hours = self.days[day.weekday()]
+        if not hours.is_open:
+            return None
+        return (scheduling.local_to_utc(day, hours.opens_at, self.zone),
+                scheduling.local_to_utc(day, hours.closes_at, self.zone))
+
+
+def load_clinic(lock=False):
+    chairs = select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)
+    if lock:
+        chairs = chairs.with_for_update()
+    chair_ids = tuple(chair.id for chair in db.session.scalars(chairs))
+    days = {day.weekday: day for day in db.session.scalars(select(ClinicDay))}
+    setting = db.session.get(ClinicSetting, 1)
+    return Clinic(days=days, chair_ids=chair_ids, turnover=timedelta(minutes=setting.turnover_minutes),
+                  zone=current_app.config["CLINIC_TIMEZONE"])
+
+
+def _lock_patient(patient_id):
+    patient = db.session.scalar(select(Patient).where(Patient.id == patient_id).with_for_update())
+    if patient is None:
+        raise BookingError("That patient does not exist.")
+    return patient
+
+
+def _busy(start, end, exclude_ids=()):
+    """Live sessions overlapping [start, end): (by chair, by patient) interval lists."""
+    rows = db.session.execute(
+        select(InfusionSession.id, InfusionSession.chair_id, InfusionSession.patient_id,
+               InfusionSession.starts_at, InfusionSession.ends_at)
+        .where(InfusionSession.status.in_(ACTIVE_VALUES), InfusionSession.starts_at < end,
+               InfusionSession.ends_at > start)
+    ).all()
+    by_chair, by_patient = {}, {}
+    for row in rows:
+        if row.id in exclude_ids:
+            continue
+        by_chair.setdefault(row.chair_id, []).append((row.starts_at, row.ends_at))
+        by_patient.setdefault(row.patient_id, []).append((row.starts_at, row.ends_at))
+    return by_chair, by_patient
+
+
+def _slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, patient_busy):
+    hours = clinic.hours_on(day)
+    if hours is None:
+        return None
+    opens, closes = hours
+    preferred = scheduling.local_to_utc(day, preferred_time, clinic.zone)
+    request = scheduling.SlotRequest(preferred=max(preferred, opens), opens=opens, closes=closes,
+                                     duration=duration, turnover=clinic.turnover)
+    return scheduling.find_slot(request, chairs, busy_by_chair, patient_busy)
+
+
+def order_series(*, patient_id, protocol_id, indication, dose_mg_per_kg, dose_mg, planned_count, start_on,
+                 preferred_time, reevaluate_on, actor, now, today):
+    """A physician's order: the series and its planned sessions on free chairs, with plan warnings."""
+    problem = scheduling.start_problem(start_on, today)
+    if problem:
+        raise BookingError(problem, field="start_on")
+    protocol = db.session.get(Protocol, protocol_id)
+    if protocol is None or not protocol.is_current:
+        raise BookingError("Choose a current protocol.", field="protocol_id")
+    clinic = load_clinic(lock=True)
+    patient = _lock_patient(patient_id)
+    if not clinic.chair_ids:
+        raise BookingError("The clinic has no active chairs; an administrator adds them under Clinic.")
+    if not clinic.open_weekdays:
+        raise BookingError("The clinic has no open days; an administrator sets the hours under Clinic.")
+    dates = scheduling.plan_dates(start_on, scheduling.phases_from(protocol.phases), planned_count,
+                                  clinic.open_weekdays)
+    duration = timedelta(minutes=protocol.chair_minutes)
+    first, last = scheduling.local_to_utc(dates[0], time.min, clinic.zone), \
+        scheduling.local_to_utc(dates[-1] + timedelta(days=1), time.min, clinic.zone)
+    busy_by_chair, busy_by_patient = _busy(first - timedelta(days=1), last + timedelta(days=1))
+    patient_busy = busy_by_patient.get(patient.id, [])
+    series = InfusionSeries(patient_id=patient.id, protocol=protocol, indication=indication,
+                            dose_mg_per_kg=dose_mg_per_kg, dose_mg=dose_mg, planned_count=planned_count,
+                            start_on=start_on, preferred_time=preferred_time.strftime("%H:%M"),
+                            reevaluate_on=reevaluate_on, status="planned", ordered_by_id=actor.user_id,
+                            ordered_at=now, warnings=[])
+    db.session.add(series)
+    for sequence, day in enumerate(dates, start=1):
+        found = _slot(clinic, day, preferred_time, duration, clinic.chair_ids, busy_by_chair, patient_busy)
+        if found is None:
+            raise BookingError(f"No chair is free on {day:%A %d %B %Y} for {protocol.chair_minutes} minutes "
+                               "within clinic hours. Choose another start date or time.", field="start_on")
+        chair_id, starts_at = found
+        ends_at = starts_at + duration
+        busy_by_chair.setdefault(chair_id, []).append((starts_at, ends_at))
+        patient_busy.append((starts_at, ends_at))
+        series.sessions.append(InfusionSession(patient_id=patient.id, chair_id=chair_id, sequence=sequence,
+                                               starts_at=starts_at, ends_at=ends_at,
+                                               status=SessionState.SCHEDULED.value))
+    warnings = scheduling.plan_warnings(dates, max_gap_days=protocol.max_gap_days,
+                                        max_span_days=protocol.max_span_days)
+    series.warnings = [{"code": w.code, "message": w.message} for w in warnings]
+    db.session.flush()
+    record("series.ordered", actor=actor, now=now, object_type="infusion_series", object_id=series.id,
+           patient_id=patient.id, details={"protocol": protocol.code, "protocol_version": protocol.version,
+                                           "sessions": len(dates), "warnings": [w.code for w in warnings]})
+    return series
+
+
+def _check_free(clinic, session_id, patient_id, chair_id, starts_at, ends_at):
+    local_day = starts_at.astimezone(_zone(clinic)).date()
+    hours = clinic.hours_on(local_day)
+    if hours is None or not scheduling.fits_hours(starts_at, ends_at, *hours):
+        raise BookingError("That time is outside clinic hours.", field="start_time")
+    if chair_id not in clinic.chair_ids:
+        raise BookingError("Choose an active chair.", field="chair_id")
+    by_chair, by_patient = _busy(starts_at - clinic.turnover, ends_at + clinic.turnover,
+                                 exclude_ids=(session_id,) if session_id else ())
+    if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
+        raise BookingError("That chair is already booked at this time (including turnover). "
+                           "Someone may have just booked it; choose another time or chair.", field="chair_id")
+    if any(scheduling.overlaps(starts_at, ends_at, s, e) for s, e in by_patient.get(patient_id, ())):
+        raise BookingError("The patient already has a session at this time.", field="start_time")
+
+
+def _zone(clinic):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(clinic.zone)
+
+
+def book_session(*, series_id, chair_id, day, start_time, actor, now):
+    """Add one session to a series at a chosen chair and local time (click-to-book)."""
+    clinic = load_clinic(lock=True)
+    series = db.session.get(InfusionSeries, series_id)
+    if series is None or series.status in {"completed", "stopped"}:
+        raise BookingError("Choose a planned or active series.", field="series_id")
+    _lock_patient(series.patient_id)
+    starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
+    ends_at = starts_at + timedelta(minutes=series.protocol.chair_minutes)
+    _check_free(clinic, None, series.patient_id, chair_id, starts_at, ends_at)
+    sequence = max((s.sequence for s in series.sessions), default=0) + 1
+    session = InfusionSession(series=series, patient_id=series.patient_id, chair_id=chair_id, sequence=sequence,
+                              starts_at=starts_at, ends_at=ends_at, status=SessionState.SCHEDULED.value)
+    db.session.add(session)
+    db.session.flush()
+    record("session.booked", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
+           patient_id=series.patient_id, details={"chair_id": chair_id, "starts_at": starts_at.isoformat()})
+    return session
+
+
+def move_session(session, *, chair_id, day, start_time, shift_rest, actor, now):
+    """Move one scheduled session; optionally shift the later scheduled ones by the same days."""
+    if session.state not in MOVABLE_STATES:
+        raise BookingError(f"A session that is {session.state.label.lower()} cannot be moved.")
+    clinic = load_clinic(lock=True)
+    _lock_patient(session.patient_id)
+    old_start = session.starts_at
+    starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
+    duration = session.ends_at - session.starts_at
+    _check_free(clinic, session.id, session.patient_id, chair_id, starts_at, starts_at + duration)
+    session.chair_id, session.starts_at, session.ends_at = chair_id, starts_at, starts_at + duration
+    db.session.flush()
+    moved = [session.id]
+    if shift_rest:
+        moved += _shift_following(clinic, session, old_start, actor)
+    record("session.moved", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
+           patient_id=session.patient_id, details={"from": old_start.isoformat(), "to": starts_at.isoformat(),
+                                                   "chair_id": chair_id, "shifted": moved[1:]})
+    return moved
+
+
+def _shift_following(clinic, session, old_start, actor):
+    zone = _zone(clinic)
+    delta_days = (session.starts_at.astimezone(zone).date() - old_start.astimezone(zone).date()).days
+    later = [s for s in session.series.sessions
+             if s.sequence > session.sequence and s.state in MOVABLE_STATES]
+    if not later or delta_days == 0:
+        return []
+    old_days = [s.starts_at.astimezone(zone).date() for s in later]
+    new_days = scheduling.shifted_dates(old_days, delta_days, clinic.open_weekdays)
+    ids = tuple(s.id for s in later)
+    window_start = scheduling.local_to_utc(min(new_days), time.min, clinic.zone)
+    window_end = scheduling.local_to_utc(max(new_days) + timedelta(days=1), time.min, clinic.zone)
+    busy_by_chair, busy_by_patient = _busy(window_start, window_end, exclude_ids=ids)
+    patient_busy = busy_by_patient.get(session.patient_id, [])
+    for item, day in zip(later, new_days, strict=True):
+        clock = item.starts_at.astimezone(zone).time()
+        duration = item.ends_at - item.starts_at
+        chairs = (item.chair_id, *[c for c in clinic.chair_ids if c != item.chair_id])
+        found = _slot(clinic, day, clock, duration, chairs, busy_by_chair, patient_busy)
+        if found is None:
+            raise BookingError(f"Session {item.sequence} cannot be shifted to {day:%A %d %B}: no chair is free. "
+                               "Nothing was moved; move the sessions one by one instead.")
+        chair_id, starts_at = found
+        item.chair_id, item.starts_at, item.ends_at = chair_id, starts_at, starts_at + duration
+        busy_by_chair.setdefault(chair_id, []).append((starts_at, starts_at + duration))
+        patient_busy.append((starts_at, starts_at + duration))
+    db.session.flush()
+    return list(ids)
+
+
+def change_status(session, target, *, reason, actor, now):
+    """Move a session through the state machine; an illegal step is refused with the reason."""
+    target = SessionState(target)
+    problem = transition_problem(session.state, target, reason)
+    if problem:
+        raise BookingError(problem, field="reason" if "reason" in problem else None)
+    old = session.status
+    session.status, session.status_reason, session.status_changed_at = target.value, reason.strip()[:300], now
+    series = session.series
+    if target == SessionState.CHECKED_IN and series.status == "planned":
+        series.status = "active"
+    if all(s.state in {SessionState.DISCHARGED, SessionState.CANCELLED, SessionState.NO_SHOW}
+           for s in series.sessions) and series.status in {"planned", "active"}:
+        series.status = "completed"
+    db.session.flush()
+    record(f"session.{target.value}", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
+           patient_id=session.patient_id, details={"from": old, "to": target.value})
+
+
+def stop_series(series, *, reason, actor, now):
+    """Stop a series: its future scheduled sessions are cancelled with the same reason."""
+    if series.status in {"completed", "stopped"}:
+        raise BookingError(f"This series is already {series.status}.")
+    if not reason.strip():
+        raise BookingError("Give a reason for stopping the series.", field="reason")
+    series.status, series.stop_reason = "stopped", reason.strip()[:300]
+    cancelled = []
+    for session in series.sessions:
+        if session.state == SessionState.SCHEDULED:
+            session.status, session.status_reason, session.status_changed_at = "cancelled", "Series stopped", now
+            cancelled.append(session.id)
+    db.session.flush()
+    record("series.stopped", actor=actor, now=now, object_type="infusion_series", object_id=series.id,
+           patient_id=series.patient_id, details={"cancelled_sessions": cancelled})
+
+
+def sessions_between(start, end, chair_id=None):
+    """Sessions starting in [start, end) with patient and chair loaded, by chair and time."""
+    query = (select(InfusionSession)
+             .where(InfusionSession.starts_at >= start, InfusionSession.starts_at < end)
+             .options(selectinload(InfusionSession.patient), selectinload(InfusionSession.chair),
+                      selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol))
+             .order_by(InfusionSession.chair_id, InfusionSession.starts_at))
+    if chair_id is not None:
+        query = query.where(InfusionSession.chair_id == chair_id)
+    return db.session.scalars(query).all()
+
+
+def local_day_bounds(day: date, zone: str):
+    return (scheduling.local_to_utc(day, time.min, zone),
+            scheduling.local_to_utc(day + timedelta(days=1), time.min, zone))
+
+
+def as_local(moment: datetime, zone: str):
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone))

@@ -1,0 +1,1 @@
+"""Protocols (versioned) and the infusion series ordered from them."""
