@@ -24,3 +24,58 @@ def create_user(*, role, username, password, now, **fields):
                                 role=role, password=password, actor=FACTORY_ACTOR, now=now, **fields)
     db.session.commit()
     return MadeUser(user.id, user.username, password, user.role)
+
+
+def create_patient(*, now, mrn=None, legal_name=None, **fields):
+    """A registered patient (through the service); returns the Patient row."""
+    from datetime import date
+
+    from opsmgr.patients import service as patients
+
+    number = next(_numbers)
+    values = {
+        "mrn": mrn or f"MRN{number:05d}", "legal_name": legal_name or f"Test Patient {number}",
+        "preferred_name": "", "date_of_birth": date(1980, 1, 1 + number % 28), "sex_at_birth": "female",
+        "pregnancy_possible": False, "phone": "", "email": "", "reminder_channel": "none",
+        "contact_consent_on": None, "escort_name": "", "escort_phone": "", "indication": "trd",
+        "indication_detail": "", "failed_trials": 2, "allergies": "",
+    }
+    values.update(fields)
+    patient = patients.register_patient(values, actor=FACTORY_ACTOR, now=now)
+    db.session.commit()
+    return patient
+
+
+def create_chairs(count=3):
+    """Active chairs named Chair 1..n; returns their ids."""
+    from opsmgr.schedule.models import Chair
+
+    chairs = [Chair(name=f"Chair {i}", position=i, is_active=True) for i in range(1, count + 1)]
+    db.session.add_all(chairs)
+    db.session.commit()
+    return [chair.id for chair in chairs]
+
+
+def order_series(*, patient_id, now, start_on, protocol_code="iv-induction", preferred_time="09:00",
+                 planned_count=None, ordered_by_id=None):
+    """Order a series through the booking service as a physician would; returns the series."""
+    from datetime import time
+
+    from sqlalchemy import select
+
+    from opsmgr.schedule import service as schedule
+    from opsmgr.series.models import Protocol
+
+    protocol = db.session.scalar(select(Protocol).where(Protocol.code == protocol_code, Protocol.is_current))
+    if ordered_by_id is None:
+        ordered_by_id = create_user(role="physician", username=None, password="physician passphrase",
+                                    now=now).id
+    actor = Actor(user_id=ordered_by_id, username="test-physician", role="physician")
+    series = schedule.order_series(
+        patient_id=patient_id, protocol_id=protocol.id, indication="trd",
+        dose_mg_per_kg=protocol.dose_mg_per_kg, dose_mg=protocol.dose_mg,
+        planned_count=planned_count or protocol.planned_count, start_on=start_on,
+        preferred_time=time.fromisoformat(preferred_time), reevaluate_on=None, actor=actor, now=now,
+        today=now.date())
+    db.session.commit()
+    return series

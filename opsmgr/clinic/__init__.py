@@ -1,0 +1,1 @@
+"""Clinic set-up for admins: protocols (versioned), chairs, opening hours, scheduling settings."""
