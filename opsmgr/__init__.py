@@ -56,11 +56,13 @@ def register_blueprints(app):
     from opsmgr.auth.views import bp as auth_bp
     from opsmgr.clinic.views import bp as clinic_bp
     from opsmgr.core.views import bp as core_bp
+    from opsmgr.feeds.views import bp as feeds_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp):
+    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
+                      feeds_bp):
         app.register_blueprint(blueprint)
 
 

@@ -4,6 +4,7 @@
 def import_all():
     import opsmgr.audit.models  # noqa: F401
     import opsmgr.auth.models  # noqa: F401
+    import opsmgr.feeds.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401

@@ -19,14 +19,6 @@ def can_change_own_password(user):
     return is_staff(user)
 
 
-def can_view_nurse_home(user):
-    return _has_role(user, Role.NURSE, Role.PHYSICIAN)
-
-
-def can_view_coordinator_home(user):
-    return _has_role(user, Role.COORDINATOR)
-
-
 def can_view_physician_home(user):
     return _has_role(user, Role.PHYSICIAN)
 

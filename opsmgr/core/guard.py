@@ -8,6 +8,8 @@ from flask_login import current_user
 
 #: Reachable without a login. Everything else needs a signed-in user and a permission.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "core.healthz"})
+#: Reachable without a login session because they check a secret token themselves.
+TOKEN_ENDPOINTS = frozenset({"feeds.clinic_feed", "feeds.chair_feed"})
 
 #: Reachable while a password change is pending.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
@@ -31,7 +33,7 @@ def permission_for(endpoint):
 def enforce_access():
     """The before-request guard: public, or signed in and permitted; otherwise refused."""
     endpoint = request.endpoint
-    if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in TOKEN_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()

@@ -7,8 +7,6 @@ from opsmgr.auth.models import Role
 from opsmgr.core.guard import requires
 from opsmgr.extensions import db
 from opsmgr.permissions import (
-    can_view_coordinator_home,
-    can_view_nurse_home,
     can_view_physician_home,
     is_staff,
 )
@@ -16,8 +14,8 @@ from opsmgr.permissions import (
 bp = Blueprint("core", __name__)
 
 HOME_BY_ROLE = {
-    Role.NURSE: "core.nurse_home",
-    Role.COORDINATOR: "core.coordinator_home",
+    Role.NURSE: "schedule.board",
+    Role.COORDINATOR: "schedule.week",
     Role.PHYSICIAN: "core.physician_home",
     Role.ADMIN: "admin.staff_list",
 }
@@ -38,18 +36,6 @@ def healthz():
 @requires(is_staff)
 def home():
     return redirect(url_for(HOME_BY_ROLE[current_user.role_enum]))
-
-
-@bp.route("/today")
-@requires(can_view_nurse_home)
-def nurse_home():
-    return render_template("core/nurse_home.html")
-
-
-@bp.route("/schedule")
-@requires(can_view_coordinator_home)
-def coordinator_home():
-    return render_template("core/coordinator_home.html")
 
 
 @bp.route("/signing")

@@ -148,15 +148,14 @@ def order_series(*, patient_id, protocol_id, indication, dose_mg_per_kg, dose_mg
     return series
 
 
-def _check_free(clinic, session_id, patient_id, chair_id, starts_at, ends_at):
+def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
     local_day = starts_at.astimezone(_zone(clinic)).date()
     hours = clinic.hours_on(local_day)
     if hours is None or not scheduling.fits_hours(starts_at, ends_at, *hours):
         raise BookingError("That time is outside clinic hours.", field="start_time")
     if chair_id not in clinic.chair_ids:
         raise BookingError("Choose an active chair.", field="chair_id")
-    by_chair, by_patient = _busy(starts_at - clinic.turnover, ends_at + clinic.turnover,
-                                 exclude_ids=(session_id,) if session_id else ())
+    by_chair, by_patient = _busy(starts_at - clinic.turnover, ends_at + clinic.turnover, exclude_ids=exclude_ids)
     if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
         raise BookingError("That chair is already booked at this time (including turnover). "
                            "Someone may have just booked it; choose another time or chair.", field="chair_id")
@@ -179,7 +178,7 @@ def book_session(*, series_id, chair_id, day, start_time, actor, now):
     _lock_patient(series.patient_id)
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
     ends_at = starts_at + timedelta(minutes=series.protocol.chair_minutes)
-    _check_free(clinic, None, series.patient_id, chair_id, starts_at, ends_at)
+    _check_free(clinic, (), series.patient_id, chair_id, starts_at, ends_at)
     sequence = max((s.sequence for s in series.sessions), default=0) + 1
     session = InfusionSession(series=series, patient_id=series.patient_id, chair_id=chair_id, sequence=sequence,
                               starts_at=starts_at, ends_at=ends_at, status=SessionState.SCHEDULED.value)
@@ -191,54 +190,64 @@ def book_session(*, series_id, chair_id, day, start_time, actor, now):
 
 
 def move_session(session, *, chair_id, day, start_time, shift_rest, actor, now):
-    """Move one scheduled session; optionally shift the later scheduled ones by the same days."""
+    """Move one scheduled session; optionally shift the later scheduled ones by the same days.
+
+    All new places are worked out first, then written one row at a time in the direction of
+    travel, so no row ever lands on a place another session of the series still holds.
+    """
     if session.state not in MOVABLE_STATES:
         raise BookingError(f"A session that is {session.state.label.lower()} cannot be moved.")
     clinic = load_clinic(lock=True)
     _lock_patient(session.patient_id)
+    zone = _zone(clinic)
     old_start = session.starts_at
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
     duration = session.ends_at - session.starts_at
-    _check_free(clinic, session.id, session.patient_id, chair_id, starts_at, starts_at + duration)
-    session.chair_id, session.starts_at, session.ends_at = chair_id, starts_at, starts_at + duration
-    db.session.flush()
-    moved = [session.id]
-    if shift_rest:
-        moved += _shift_following(clinic, session, old_start, actor)
+    delta_days = (day - old_start.astimezone(zone).date()).days
+    later = [s for s in session.series.sessions if s.sequence > session.sequence and s.state in MOVABLE_STATES] \
+        if shift_rest and delta_days else []
+    exclude = (session.id, *(s.id for s in later))
+    _check_free(clinic, exclude, session.patient_id, chair_id, starts_at, starts_at + duration)
+    plan = [(session, chair_id, starts_at)]
+    plan += _plan_shift(clinic, session, later, delta_days, (chair_id, starts_at, starts_at + duration), exclude)
+    forward = starts_at > old_start
+    for item, new_chair, new_start in sorted(plan, key=lambda step: step[0].sequence, reverse=forward):
+        length = item.ends_at - item.starts_at
+        item.chair_id, item.starts_at, item.ends_at = new_chair, new_start, new_start + length
+        db.session.flush()
     record("session.moved", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
            patient_id=session.patient_id, details={"from": old_start.isoformat(), "to": starts_at.isoformat(),
-                                                   "chair_id": chair_id, "shifted": moved[1:]})
-    return moved
+                                                   "chair_id": chair_id, "shifted": [s.id for s in later]})
+    return [session.id, *(s.id for s in later)]
 
 
-def _shift_following(clinic, session, old_start, actor):
-    zone = _zone(clinic)
-    delta_days = (session.starts_at.astimezone(zone).date() - old_start.astimezone(zone).date()).days
-    later = [s for s in session.series.sessions
-             if s.sequence > session.sequence and s.state in MOVABLE_STATES]
-    if not later or delta_days == 0:
+def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
+    """New (session, chair, start) for each later session, moved by delta_days onto open days."""
+    if not later:
         return []
+    zone = _zone(clinic)
     old_days = [s.starts_at.astimezone(zone).date() for s in later]
     new_days = scheduling.shifted_dates(old_days, delta_days, clinic.open_weekdays)
-    ids = tuple(s.id for s in later)
     window_start = scheduling.local_to_utc(min(new_days), time.min, clinic.zone)
     window_end = scheduling.local_to_utc(max(new_days) + timedelta(days=1), time.min, clinic.zone)
-    busy_by_chair, busy_by_patient = _busy(window_start, window_end, exclude_ids=ids)
-    patient_busy = busy_by_patient.get(session.patient_id, [])
+    busy_by_chair, busy_by_patient = _busy(window_start, window_end, exclude_ids=exclude)
+    moved_chair, moved_start, moved_end = moved_slot
+    busy_by_chair.setdefault(moved_chair, []).append((moved_start, moved_end))
+    patient_busy = busy_by_patient.get(session.patient_id, []) + [(moved_start, moved_end)]
+    plan = []
     for item, day in zip(later, new_days, strict=True):
-        clock = item.starts_at.astimezone(zone).time()
         duration = item.ends_at - item.starts_at
         chairs = (item.chair_id, *[c for c in clinic.chair_ids if c != item.chair_id])
-        found = _slot(clinic, day, clock, duration, chairs, busy_by_chair, patient_busy)
+        found = _slot(clinic, day, item.starts_at.astimezone(zone).time(), duration, chairs, busy_by_chair,
+                      patient_busy)
         if found is None:
             raise BookingError(f"Session {item.sequence} cannot be shifted to {day:%A %d %B}: no chair is free. "
                                "Nothing was moved; move the sessions one by one instead.")
         chair_id, starts_at = found
-        item.chair_id, item.starts_at, item.ends_at = chair_id, starts_at, starts_at + duration
         busy_by_chair.setdefault(chair_id, []).append((starts_at, starts_at + duration))
         patient_busy.append((starts_at, starts_at + duration))
-    db.session.flush()
-    return list(ids)
+        plan.append((item, chair_id, starts_at))
+    return plan
 
 
 def change_status(session, target, *, reason, actor, now):

@@ -1,4 +1,215 @@
 """The chair board, the week calendar, booking and session actions."""
-from flask import Blueprint
+from datetime import time, timedelta
+from types import SimpleNamespace
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from opsmgr.audit.service import record
+from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+from opsmgr.permissions import (
+    can_advance_session,
+    can_book_sessions,
+    can_cancel_session,
+    can_mark_no_show,
+    can_move_session,
+    can_view_schedule,
+)
+from opsmgr.rules.session_states import NEXT_ACTION, TRANSITIONS, SessionState
+from opsmgr.schedule import service
+from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
+from opsmgr.schedule.models import Chair, InfusionSession
+from opsmgr.series.models import InfusionSeries
 
 bp = Blueprint("schedule", __name__)
+
+#: Which permission allows entering each state.
+STATUS_PERMISSION = {
+    SessionState.CANCELLED: can_cancel_session,
+    SessionState.NO_SHOW: can_mark_no_show,
+}
+
+
+def _today():
+    return utcnow().astimezone(clinic_zone()).date()
+
+
+def _chairs():
+    return db.session.scalars(select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)).all()
+
+
+def allowed_targets(user, session):
+    """The states this user may move the session to next (for buttons)."""
+    return [target for target in sorted(TRANSITIONS[session.state], key=list(SessionState).index)
+            if STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
+
+
+@bp.route("/today")
+@requires(can_view_schedule)
+def board():
+    zone = current_app.config["CLINIC_TIMEZONE"]
+    today = _today()
+    sessions = service.sessions_between(*service.local_day_bounds(today, zone))
+    by_chair = {chair.id: [] for chair in _chairs()}
+    for session in sessions:
+        by_chair.setdefault(session.chair_id, []).append(session)
+    chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
+    html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs,
+                           next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm())
+    record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
+    db.session.commit()
+    return html
+
+
+@bp.route("/schedule")
+@requires(can_view_schedule)
+def week():
+    zone = current_app.config["CLINIC_TIMEZONE"]
+    form = WeekForm(request.args)
+    anchor = form.start.data if form.validate() and form.start.data else _today()
+    monday = anchor - timedelta(days=anchor.weekday())
+    days = [monday + timedelta(days=i) for i in range(7)]
+    start, _ = service.local_day_bounds(monday, zone)
+    _, end = service.local_day_bounds(days[-1], zone)
+    chairs = _chairs()
+    cells = {}
+    sessions = service.sessions_between(start, end)
+    for session in sessions:
+        local_day = service.as_local(session.starts_at, zone).date()
+        cells.setdefault((local_day, session.chair_id), []).append(session)
+    html = render_template("schedule/week.html", form=form, days=days, chairs=chairs, cells=cells, monday=monday,
+                           previous_week=monday - timedelta(days=7), next_week=monday + timedelta(days=7),
+                           today=_today())
+    record("calendar.viewed", actor=current_actor(), now=utcnow(),
+           details={"week": monday.isoformat(), "sessions": len(sessions)})
+    db.session.commit()
+    return html
+
+
+def _open_series():
+    rows = db.session.scalars(
+        select(InfusionSeries).where(InfusionSeries.status.in_(("planned", "active")))
+        .options(selectinload(InfusionSeries.protocol))
+    ).all()
+    from opsmgr.patients.models import Patient
+
+    patients = {p.id: p for p in db.session.scalars(select(Patient).where(
+        Patient.id.in_({s.patient_id for s in rows})))} if rows else {}
+    items = [SimpleNamespace(id=s.id, status=s.status, protocol_label=s.protocol.label,
+                             patient_label=f"{patients[s.patient_id].display_name} ({patients[s.patient_id].mrn})")
+             for s in rows]
+    return sorted(items, key=lambda item: item.patient_label.lower())
+
+
+@bp.route("/schedule/book", methods=["GET", "POST"])
+@requires(can_book_sessions)
+def book():
+    chairs = _chairs()
+    form = BookForm(formdata=request.form if request.method == "POST" else request.args,
+                    meta={"csrf": request.method == "POST"})
+    if request.method == "GET" and not request.args.get("day"):
+        form.day.data = _today()
+    if request.method == "GET" and not request.args.get("start_time"):
+        form.start_time.data = time(9, 0)
+    form.set_chairs(chairs)
+    form.set_series(_open_series())
+    if request.method == "POST" and form.validate():
+        try:
+            session = service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
+                                           day=form.day.data, start_time=form.start_time.data,
+                                           actor=current_actor(), now=utcnow())
+        except service.BookingError as error:
+            db.session.rollback()
+            getattr(form, error.field or "start_time").errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Session {session.sequence} of the series booked.", "success")
+            return redirect(url_for("schedule.week", start=form.day.data.isoformat()))
+    return render_template("schedule/book.html", form=form)
+
+
+def _session_or_404(session_id):
+    return db.session.scalar(
+        select(InfusionSession).where(InfusionSession.id == session_id)
+        .options(selectinload(InfusionSession.patient), selectinload(InfusionSession.chair),
+                 selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol))
+    ) or abort(404)
+
+
+def _render_session(session, move_form=None, status_form=None, code=200):
+    zone = current_app.config["CLINIC_TIMEZONE"]
+    local = service.as_local(session.starts_at, zone)
+    move_form = move_form or MoveForm(chair_id=session.chair_id, day=local.date(), start_time=local.time())
+    move_form.set_chairs(_chairs())
+    html = render_template("schedule/session.html", session=session, move_form=move_form,
+                           status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
+                           allowed_targets=allowed_targets,
+                           next_action=NEXT_ACTION[session.state])
+    return html, code
+
+
+@bp.route("/sessions/<int:session_id>")
+@requires(can_view_schedule)
+def session_detail(session_id):
+    session = _session_or_404(session_id)
+    html, code = _render_session(session)
+    record("session.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_session",
+           object_id=session.id, patient_id=session.patient_id)
+    db.session.commit()
+    return html, code
+
+
+@bp.route("/sessions/<int:session_id>/move", methods=["POST"])
+@requires(can_move_session)
+def move(session_id):
+    session = _session_or_404(session_id)
+    form = MoveForm()
+    form.set_chairs(_chairs())
+    if form.validate_on_submit():
+        try:
+            moved = service.move_session(session, chair_id=form.chair_id.data, day=form.day.data,
+                                         start_time=form.start_time.data, shift_rest=form.shift_rest.data,
+                                         actor=current_actor(), now=utcnow())
+        except service.BookingError as error:
+            db.session.rollback()
+            session = _session_or_404(session_id)
+            getattr(form, error.field or "day").errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"Session moved{f'; {len(moved) - 1} later sessions shifted' if len(moved) > 1 else ''}.",
+                  "success")
+            return redirect(url_for("schedule.session_detail", session_id=session_id))
+    return _render_session(session, move_form=form, code=400)
+
+
+@bp.route("/sessions/<int:session_id>/status", methods=["POST"])
+@requires(can_view_schedule)
+def change_status(session_id):
+    session = _session_or_404(session_id)
+    form = StatusForm()
+    if not form.validate_on_submit() or form.target.data not in SessionState.__members__.values():
+        return _render_session(session, status_form=form, code=400)
+    target = SessionState(form.target.data)
+    if not STATUS_PERMISSION.get(target, can_advance_session)(current_user, session):
+        abort(403)
+    try:
+        service.change_status(session, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())
+    except service.BookingError as error:
+        db.session.rollback()
+        form.reason.errors.append(str(error))
+        return _render_session(_session_or_404(session_id), status_form=form, code=400)
+    db.session.commit()
+    flash(f"{session.patient.display_name}: {target.label}.", "success")
+    return redirect(_back_to(session_id))
+
+
+def _back_to(session_id):
+    target = request.form.get("next", "")
+    return target if target in {"/today", "/schedule"} else url_for("schedule.session_detail", session_id=session_id)
+
+

@@ -1,4 +1,86 @@
 """Ordering, viewing and stopping infusion series."""
-from flask import Blueprint
+from datetime import time
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from opsmgr.audit.service import record
+from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+from opsmgr.patients.models import Patient
+from opsmgr.permissions import can_order_series, can_stop_series, can_view_patients
+from opsmgr.schedule import service as schedule
+from opsmgr.series.forms import SeriesOrderForm, StopSeriesForm
+from opsmgr.series.models import InfusionSeries, Protocol
 
 bp = Blueprint("series", __name__)
+
+
+def _current_protocols():
+    return db.session.scalars(select(Protocol).where(Protocol.is_current.is_(True)).order_by(Protocol.name)).all()
+
+
+@bp.route("/patients/<int:patient_id>/series/new", methods=["GET", "POST"])
+@requires(can_order_series)
+def order(patient_id):
+    patient = db.get_or_404(Patient, patient_id)
+    protocols = _current_protocols()
+    form = SeriesOrderForm(indication=patient.indication, preferred_time=time(9, 0))
+    form.set_protocols(protocols)
+    if form.validate_on_submit():
+        protocol = next(p for p in protocols if p.id == form.protocol_id.data)
+        try:
+            series = schedule.order_series(
+                patient_id=patient.id, protocol_id=protocol.id, indication=form.indication.data,
+                dose_mg_per_kg=form.dose_mg_per_kg.data if form.dose_mg_per_kg.data is not None
+                else protocol.dose_mg_per_kg,
+                dose_mg=form.dose_mg.data if form.dose_mg.data is not None else protocol.dose_mg,
+                planned_count=form.planned_count.data or protocol.planned_count, start_on=form.start_on.data,
+                preferred_time=form.preferred_time.data, reevaluate_on=form.reevaluate_on.data,
+                actor=current_actor(), now=utcnow(), today=utcnow().astimezone(clinic_zone()).date())
+        except schedule.BookingError as error:
+            db.session.rollback()
+            getattr(form, error.field or "start_on").errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(f"{protocol.name} ordered: {len(series.sessions)} sessions planned.", "success")
+            for warning in series.warnings:
+                flash(f"Protocol warning: {warning['message']}", "warning")
+            return redirect(url_for("series.detail", series_id=series.id))
+    return render_template("series/order.html", form=form, patient=patient, protocols=protocols)
+
+
+@bp.route("/series/<int:series_id>")
+@requires(can_view_patients)
+def detail(series_id):
+    series = db.get_or_404(InfusionSeries, series_id)
+    patient = db.session.get(Patient, series.patient_id)
+    html = render_template("series/detail.html", series=series, patient=patient, stop_form=StopSeriesForm())
+    record("series.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_series",
+           object_id=series.id, patient_id=series.patient_id)
+    db.session.commit()
+    return html
+
+
+@bp.route("/series/<int:series_id>/stop", methods=["POST"])
+@requires(can_stop_series)
+def stop(series_id):
+    series = db.get_or_404(InfusionSeries, series_id)
+    if not can_stop_series(current_user, series):
+        abort(403)
+    form = StopSeriesForm()
+    if form.validate_on_submit():
+        try:
+            schedule.stop_series(series, reason=form.reason.data, actor=current_actor(), now=utcnow())
+        except schedule.BookingError as error:
+            db.session.rollback()
+            form.reason.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash("The series is stopped; its remaining scheduled sessions were cancelled.", "success")
+            return redirect(url_for("series.detail", series_id=series.id))
+    patient = db.session.get(Patient, series.patient_id)
+    return render_template("series/detail.html", series=series, patient=patient, stop_form=form), 400

@@ -1,0 +1,239 @@
+"""The chair board, the week calendar, ordering, booking, moving and status changes through the pages."""
+from contextlib import contextmanager
+from datetime import date
+
+import pytest
+from sqlalchemy import event, select
+
+from opsmgr.audit.models import AuditEvent
+from opsmgr.extensions import db
+from opsmgr.schedule.models import InfusionSession
+from opsmgr.series.models import InfusionSeries, Protocol
+from tests.factories import create_chairs, create_patient, order_series
+
+TODAY = date(2026, 11, 26)      # Thursday; the frozen clock is 10:00 in America/New_York
+MONDAY = date(2026, 11, 30)
+
+
+@pytest.fixture
+def clinic(app, clock):
+    """Three chairs and one patient on an IV induction starting today at 11:00."""
+    with app.app_context():
+        chairs = create_chairs(3)
+        patient = create_patient(now=clock(), legal_name="Robin Boardtest")
+        series = order_series(patient_id=patient.id, now=clock(), start_on=TODAY, preferred_time="11:00")
+        return {"chairs": chairs, "patient_id": patient.id, "series_id": series.id,
+                "session_ids": [s.id for s in series.sessions]}
+
+
+def session_row(app, session_id):
+    """The session's current columns, read fresh from the database."""
+    with app.app_context():
+        return db.session.execute(select(InfusionSession.__table__).where(InfusionSession.id == session_id)).one()
+
+
+def test_nurse_board_shows_todays_sessions_by_chair_with_status_and_next_action(app, clinic, login_as):
+    page = login_as("nurse").get("/today")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Robin Boardtest" in html and "11:00" in html and "Scheduled" in html and "Check in" in html
+    assert "Chair 1" in html and "Chair 3" in html
+
+
+def test_nurse_checks_a_patient_in_from_the_board(app, clinic, login_as):
+    nurse = login_as("nurse")
+    first = clinic["session_ids"][0]
+    response = nurse.submit(f"/sessions/{first}/status", {"target": "checked_in", "next": "/today"})
+    assert response.status_code == 302 and response.headers["Location"] == "/today"
+    assert session_row(app, first).status == "checked_in"
+    with app.app_context():
+        assert db.session.get(InfusionSeries, clinic["series_id"]).status == "active"
+
+
+def test_an_illegal_transition_is_refused_with_a_clear_message(app, clinic, login_as):
+    nurse = login_as("nurse")
+    first = clinic["session_ids"][0]
+    response = nurse.submit(f"/sessions/{first}/status", {"target": "infusing"})
+    assert response.status_code == 400
+    assert "cannot become infusing" in response.get_data(as_text=True)
+    assert session_row(app, first).status == "scheduled"
+
+
+def test_unknown_target_state_is_a_400_not_a_500(clinic, login_as):
+    response = login_as("nurse").submit(f"/sessions/{clinic['session_ids'][0]}/status", {"target": "exploded"})
+    assert response.status_code == 400
+
+
+def test_cancel_needs_a_reason(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    second = clinic["session_ids"][1]
+    refused = coordinator.submit(f"/sessions/{second}/status", {"target": "cancelled", "reason": ""})
+    assert refused.status_code == 400 and "Give a reason" in refused.get_data(as_text=True)
+    coordinator.submit(f"/sessions/{second}/status", {"target": "cancelled", "reason": "Patient unwell"})
+    assert session_row(app, second).status == "cancelled"
+
+
+def test_coordinator_cannot_check_a_patient_in(app, clinic, login_as):
+    response = login_as("coordinator").submit(f"/sessions/{clinic['session_ids'][0]}/status",
+                                             {"target": "checked_in"})
+    assert response.status_code == 403
+    assert session_row(app, clinic["session_ids"][0]).status == "scheduled"
+
+
+def test_week_calendar_shows_sessions_by_day_and_chair_with_book_links(clinic, login_as):
+    html = login_as("coordinator").get("/schedule?start=2026-11-30").get_data(as_text=True)
+    assert "Week of 30 November 2026" in html
+    assert html.count("Robin Boardtest") == 3, "Mon, Wed and Fri of the second week"
+    assert "/schedule/book?chair_id=" in html
+
+
+def test_bad_week_start_falls_back_to_this_week_with_a_message(clinic, login_as):
+    page = login_as("coordinator").get("/schedule?start=2026-02-30")
+    assert page.status_code == 200 and "Not a valid date value" in page.get_data(as_text=True)
+
+
+def test_physician_orders_a_series_from_the_chart(app, clinic, login_as, clock):
+    with app.app_context():
+        patient_id = create_patient(now=clock(), legal_name="Sam Ordertest").id
+        protocol_id = db.session.scalar(select(Protocol.id).where(Protocol.code == "iv-induction"))
+    physician = login_as("physician")
+    form = physician.get(f"/patients/{patient_id}/series/new")
+    assert form.status_code == 200 and "IV ketamine induction" in form.get_data(as_text=True)
+    response = physician.submit(f"/patients/{patient_id}/series/new", {
+        "protocol_id": protocol_id, "indication": "trd", "start_on": "2026-11-30", "preferred_time": "09:00"})
+    assert response.status_code == 302
+    with app.app_context():
+        series = db.session.scalar(select(InfusionSeries).where(InfusionSeries.patient_id == patient_id))
+        assert len(series.sessions) == 6 and series.dose_mg_per_kg == protocol_dose(protocol_id)
+    detail = physician.get(response.headers["Location"]).get_data(as_text=True)
+    assert detail.count("Scheduled") >= 6
+
+
+def protocol_dose(protocol_id):
+    return db.session.get(Protocol, protocol_id).dose_mg_per_kg
+
+
+@pytest.mark.parametrize("fields,message", [
+    ({"start_on": "2026-11-25"}, "The start date is in the past."),
+    ({"start_on": "2026-02-30"}, "Enter a valid date."),
+    ({"preferred_time": "25:99"}, "Enter a time."),
+    ({"dose_mg": "60"}, "28, 56 or 84"),
+    ({"planned_count": "0"}, "Number must be"),
+])
+def test_series_order_bad_input_comes_back_at_the_field(app, clinic, login_as, clock, fields, message):
+    with app.app_context():
+        protocol_id = db.session.scalar(select(Protocol.id).where(Protocol.code == "iv-induction"))
+    physician = login_as("physician")
+    data = {"protocol_id": protocol_id, "indication": "trd", "start_on": "2026-11-30", "preferred_time": "09:00",
+            **fields}
+    response = physician.submit(f"/patients/{clinic['patient_id']}/series/new", data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and message in html
+    for value in fields.values():
+        assert f'value="{value}"' in html, "what the user typed is kept"
+
+
+def test_only_physicians_order_series(clinic, login_as):
+    for role in ("nurse", "coordinator"):
+        assert login_as(role).get(f"/patients/{clinic['patient_id']}/series/new").status_code == 403
+
+
+def test_coordinator_books_a_session_by_clicking_a_free_cell(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    prefilled = coordinator.get(f"/schedule/book?chair_id={clinic['chairs'][1]}&day=2026-12-01")
+    assert prefilled.status_code == 200 and 'value="2026-12-01"' in prefilled.get_data(as_text=True)
+    response = coordinator.submit("/schedule/book", {"series_id": clinic["series_id"], "chair_id": clinic["chairs"][1],
+                                                     "day": "2026-12-01", "start_time": "14:00"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert len(db.session.get(InfusionSeries, clinic["series_id"]).sessions) == 7
+
+
+def test_booking_an_occupied_chair_gets_a_clear_message(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    taken = session_row(app, clinic["session_ids"][1])
+    with app.app_context():
+        other = create_patient(now=taken.starts_at, legal_name="Other Person")
+        other_series_id = order_series(patient_id=other.id, now=taken.starts_at, start_on=date(2026, 12, 7),
+                                       preferred_time="15:00").id
+    response = coordinator.submit("/schedule/book", {"series_id": other_series_id, "chair_id": taken.chair_id,
+                                                     "day": "2026-11-30", "start_time": "11:00"})
+    assert response.status_code == 200
+    assert "already booked" in response.get_data(as_text=True)
+
+
+def test_booking_outside_clinic_hours_is_refused_at_the_field(clinic, login_as):
+    response = login_as("coordinator").submit("/schedule/book", {
+        "series_id": clinic["series_id"], "chair_id": clinic["chairs"][0], "day": "2026-12-05", "start_time": "10:00"})
+    assert "outside clinic hours" in response.get_data(as_text=True)
+
+
+def test_coordinator_moves_the_third_session_and_shifts_the_rest(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    before = [session_row(app, i).starts_at for i in clinic["session_ids"]]
+    third = clinic["session_ids"][2]
+    response = coordinator.submit(f"/sessions/{third}/move", {
+        "chair_id": clinic["chairs"][0], "day": "2026-12-04", "start_time": "11:00", "shift_rest": "y"})
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    after = [session_row(app, i).starts_at for i in clinic["session_ids"]]
+    assert after[:2] == before[:2]
+    assert all((a - b).days >= 2 for a, b in zip(after[2:], before[2:], strict=True))
+    assert after == sorted(after)
+    with app.app_context():
+        moved = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "session.moved"))
+        assert moved.patient_id == clinic["patient_id"]
+
+
+def test_a_move_onto_a_taken_chair_is_refused_and_nothing_moves(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    first, second = (session_row(app, i) for i in clinic["session_ids"][:2])
+    local_first = first.starts_at.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    response = coordinator.submit(f"/sessions/{second.id}/move", {
+        "chair_id": first.chair_id, "day": local_first.date().isoformat(),
+        "start_time": local_first.strftime("%H:%M")})
+    assert response.status_code == 400
+    assert session_row(app, second.id).starts_at == second.starts_at
+
+
+def test_stopping_a_series_cancels_its_scheduled_sessions(app, clinic, login_as):
+    physician = login_as("physician")
+    refused = physician.submit(f"/series/{clinic['series_id']}/stop", {"reason": ""})
+    assert refused.status_code == 400
+    assert physician.submit(f"/series/{clinic['series_id']}/stop", {"reason": "Patient request"}).status_code == 302
+    assert {session_row(app, i).status for i in clinic["session_ids"]} == {"cancelled"}
+
+
+@contextmanager
+def count_statements(app):
+    counter = {"n": 0}
+
+    def before(*_args):
+        counter["n"] += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def add_patients_with_series(app, clock, count, start_on):
+    with app.app_context():
+        for _ in range(count):
+            patient = create_patient(now=clock())
+            order_series(patient_id=patient.id, now=clock(), start_on=start_on, preferred_time="08:00")
+
+
+@pytest.mark.parametrize("url", ["/today", "/schedule?start=2026-11-30"])
+def test_board_and_calendar_use_a_constant_number_of_statements(app, clinic, login_as, clock, url):
+    nurse_or_coordinator = login_as("physician")
+    nurse_or_coordinator.get(url)
+    with count_statements(app) as few:
+        assert nurse_or_coordinator.get(url).status_code == 200
+    add_patients_with_series(app, clock, 8, TODAY)
+    with count_statements(app) as many:
+        html = nurse_or_coordinator.get(url).get_data(as_text=True)
+    assert few["n"] == many["n"]
+    assert html.count("Test Patient") >= 8
