@@ -79,3 +79,26 @@ def order_series(*, patient_id, now, start_on, protocol_code="iv-induction", pre
         today=now.date())
     db.session.commit()
     return series
+
+
+def build_world(app, clock, patient_name="World Patient"):
+    """Objects every URL can point at: chairs, a patient with a medication, a series of sessions."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from opsmgr.patients import service as patients
+    from opsmgr.patients.models import Patient
+    from opsmgr.series.models import Protocol
+
+    with app.app_context():
+        chairs = create_chairs(2)
+        patient = create_patient(now=clock(), legal_name=patient_name)
+        medication = patients.add_medication(db.session.get(Patient, patient.id), name="Lamotrigine",
+                                             med_class="lamotrigine", started_on=date(2025, 1, 1), stopped_on=None,
+                                             actor=FACTORY_ACTOR, now=clock())
+        db.session.commit()
+        series = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 11, 30))
+        return {"patient": patient.id, "medication": medication.id, "series": series.id,
+                "session": series.sessions[0].id, "chair": chairs[0],
+                "protocol": db.session.scalar(select(Protocol.id).where(Protocol.code == "iv-induction"))}

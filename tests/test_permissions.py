@@ -11,10 +11,10 @@ from opsmgr import permissions
 from opsmgr.audit.models import AuditEvent
 from opsmgr.auth import service
 from opsmgr.auth.models import Role, StaffSession, StaffUser
-from opsmgr.core.guard import PUBLIC_ENDPOINTS
+from opsmgr.core.guard import PUBLIC_ENDPOINTS, TOKEN_ENDPOINTS
 from opsmgr.extensions import db
 from tests.conftest import PASSWORD
-from tests.factories import FACTORY_ACTOR
+from tests.factories import FACTORY_ACTOR, build_world
 
 ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
 STAFF_ROLES = tuple(role.value for role in Role)
@@ -29,8 +29,6 @@ MATRIX = {
     "static":                      (200,    200,  200,        200,      200),
     "core.healthz":                (200,    200,  200,        200,      200),
     "core.home":                   (302,    302,  302,        302,      302),
-    "core.nurse_home":             (302,    200,  403,        200,      403),
-    "core.coordinator_home":       (302,    403,  200,        403,      403),
     "core.physician_home":         (302,    403,  403,        200,      403),
     "auth.login":                  (200,    302,  302,        302,      302),
     "auth.logout":                 (302,    302,  302,        302,      302),
@@ -45,6 +43,36 @@ MATRIX = {
     "admin.staff_end_sessions":    (302,    403,  403,        403,      302),
     "audit.event_list":            (302,    403,  403,        403,      200),
     "audit.export_csv":            (302,    403,  403,        403,      200),
+    "patients.list":               (302,    200,  200,        200,      403),
+    "patients.create":             (302,    200,  200,        200,      403),
+    "patients.detail":             (302,    200,  200,        200,      403),
+    "patients.edit":               (302,    200,  200,        200,      403),
+    "patients.add_weight":         (302,    302,  403,        302,      403),
+    "patients.add_medication":     (302,    302,  403,        302,      403),
+    "patients.stop_medication":    (302,    302,  403,        302,      403),
+    "patients.add_contraindication": (302,  302,  403,        302,      403),
+    "patients.record_consent":     (302,    302,  403,        302,      403),
+    "series.order":                (302,    403,  403,        200,      403),
+    "series.detail":               (302,    200,  200,        200,      403),
+    "series.stop":                 (302,    403,  403,        302,      403),
+    "schedule.board":              (302,    200,  200,        200,      403),
+    "schedule.week":               (302,    200,  200,        200,      403),
+    "schedule.book":               (302,    403,  200,        200,      403),
+    "schedule.session_detail":     (302,    200,  200,        200,      403),
+    "schedule.move":               (302,    403,  302,        302,      403),
+    "schedule.change_status":      (302,    302,  403,        302,      403),
+    "clinic.overview":             (302,    403,  403,        403,      200),
+    "clinic.chair_create":         (302,    403,  403,        403,      302),
+    "clinic.chair_update":         (302,    403,  403,        403,      302),
+    "clinic.hours":                (302,    403,  403,        403,      200),
+    "clinic.settings":             (302,    403,  403,        403,      302),
+    "clinic.protocol_detail":      (302,    403,  403,        403,      200),
+    "clinic.protocol_edit":        (302,    403,  403,        403,      200),
+    "feeds.manage":                (302,    200,  200,        200,      403),
+    "feeds.issue":                 (302,    200,  200,        200,      403),
+    "feeds.revoke":                (302,    302,  302,        302,      403),
+    "feeds.clinic_feed":           (404,    404,  404,        404,      404),
+    "feeds.chair_feed":            (404,    404,  404,        404,      404),
 }
 
 #: How each endpoint is exercised: method, URL ({target} is another staff member's id), form data.
@@ -53,8 +81,6 @@ REQUESTS = {
     "static":                      ("GET",  "/static/css/app.css", None),
     "core.healthz":                ("GET",  "/healthz", None),
     "core.home":                   ("GET",  "/", None),
-    "core.nurse_home":             ("GET",  "/today", None),
-    "core.coordinator_home":       ("GET",  "/schedule", None),
     "core.physician_home":         ("GET",  "/signing", None),
     "auth.login":                  ("GET",  "/login", None),
     "auth.logout":                 ("POST", "/logout", {}),
@@ -70,6 +96,42 @@ REQUESTS = {
     "admin.staff_end_sessions":    ("POST", "/admin/staff/{target}/end-sessions", {}),
     "audit.event_list":            ("GET",  "/admin/audit/", None),
     "audit.export_csv":            ("GET",  "/admin/audit/export.csv", None),
+    "patients.list":               ("GET",  "/patients/", None),
+    "patients.create":             ("GET",  "/patients/new", None),
+    "patients.detail":             ("GET",  "/patients/{patient}", None),
+    "patients.edit":               ("GET",  "/patients/{patient}/edit", None),
+    "patients.add_weight":         ("POST", "/patients/{patient}/weights", {"kg": "72.5", "measured_on": "2026-11-20"}),
+    "patients.add_medication":     ("POST", "/patients/{patient}/medications",
+                                    {"name": "Sertraline", "med_class": "ssri_snri", "started_on": "2026-01-05"}),
+    "patients.stop_medication":    ("POST", "/patients/{patient}/medications/{medication}/stop",
+                                    {"med{medication}-stopped_on": "2026-11-20"}),
+    "patients.add_contraindication": ("POST", "/patients/{patient}/contraindications",
+                                      {"kind": "cardiac_disease", "detail": "Stent 2019", "noted_on": "2026-11-01"}),
+    "patients.record_consent":     ("POST", "/patients/{patient}/consent",
+                                    {"consent_on": "2026-11-20", "form_version": "v3"}),
+    "series.order":                ("GET",  "/patients/{patient}/series/new", None),
+    "series.detail":               ("GET",  "/series/{series}", None),
+    "series.stop":                 ("POST", "/series/{series}/stop", {"reason": "Patient request"}),
+    "schedule.board":              ("GET",  "/today", None),
+    "schedule.week":               ("GET",  "/schedule", None),
+    "schedule.book":               ("GET",  "/schedule/book", None),
+    "schedule.session_detail":     ("GET",  "/sessions/{session}", None),
+    "schedule.move":               ("POST", "/sessions/{session}/move",
+                                    {"chair_id": "{chair}", "day": "2026-11-30", "start_time": "13:00"}),
+    "schedule.change_status":      ("POST", "/sessions/{session}/status", {"target": "checked_in"}),
+    "clinic.overview":             ("GET",  "/admin/clinic/", None),
+    "clinic.chair_create":         ("POST", "/admin/clinic/chairs", {"name": "Garden chair", "position": "9"}),
+    "clinic.chair_update":         ("POST", "/admin/clinic/chairs/{chair}",
+                                    {"name": "Renamed chair", "position": "1", "is_active": "y"}),
+    "clinic.hours":                ("GET",  "/admin/clinic/hours", None),
+    "clinic.settings":             ("POST", "/admin/clinic/settings", {"turnover_minutes": "10"}),
+    "clinic.protocol_detail":      ("GET",  "/admin/clinic/protocols/{protocol}", None),
+    "clinic.protocol_edit":        ("GET",  "/admin/clinic/protocols/{protocol}/edit", None),
+    "feeds.manage":                ("GET",  "/account/calendar", None),
+    "feeds.issue":                 ("POST", "/account/calendar/token", {}),
+    "feeds.revoke":                ("POST", "/account/calendar/revoke", {}),
+    "feeds.clinic_feed":           ("GET",  "/calendar/clinic.ics?token=not-a-token", None),
+    "feeds.chair_feed":            ("GET",  "/calendar/chairs/{chair}.ics?token=not-a-token", None),
 }
 # fmt: on
 
@@ -108,10 +170,14 @@ def test_public_endpoints_are_exactly_login_static_and_healthz():
     assert {"auth.login", "static", "core.healthz"} == PUBLIC_ENDPOINTS
 
 
+def test_token_endpoints_are_exactly_the_calendar_feeds():
+    assert {"feeds.clinic_feed", "feeds.chair_feed"} == TOKEN_ENDPOINTS
+
+
 def test_every_endpoint_is_public_or_names_a_permission(app):
     unguarded = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC_ENDPOINTS:
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint in TOKEN_ENDPOINTS:
             continue
         view = app.view_functions[rule.endpoint]
         if not callable(getattr(view, "permission", None)):
@@ -146,17 +212,26 @@ def test_matrix_covers_every_endpoint(app):
             assert method == "GET", f"{endpoint} accepts GET: the matrix uses a plain GET"
 
 
-def test_post_only_endpoints_refuse_get(login_as, app):
+@pytest.fixture
+def world(app, clock):
+    return build_world(app, clock, patient_name=TARGET_NAME)
+
+
+def fill(template, ids):
+    return template.format(**ids) if isinstance(template, str) else template
+
+
+def test_post_only_endpoints_refuse_get(login_as, app, world):
     admin = login_as("admin")
     for endpoint, methods in endpoint_methods(app).items():
         if methods == {"POST"}:
-            url = REQUESTS[endpoint][1].format(target=admin.user.id)
+            url = fill(REQUESTS[endpoint][1], {**world, "target": admin.user.id})
             assert admin.get(url).status_code == 405, endpoint
 
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", list(MATRIX))
-def test_role_endpoint_matrix(app, clock, make_user, login_as, endpoint, role):
+def test_role_endpoint_matrix(app, clock, make_user, login_as, world, endpoint, role):
     expected = dict(zip(ROLES, MATRIX[endpoint], strict=True))[role]
     method, url, data = REQUESTS[endpoint]
     target = make_user("nurse", username="zeb-target", full_name=TARGET_NAME)
@@ -167,7 +242,9 @@ def test_role_endpoint_matrix(app, clock, make_user, login_as, endpoint, role):
             service.deactivate(db.session.get(StaffUser, target.id), actor=FACTORY_ACTOR, now=clock())
             db.session.commit()
     client = app.test_client() if role == "anonymous" else login_as(role)
-    url = url.format(target=target.id)
+    ids = {**world, "target": target.id}
+    url = fill(url, ids)
+    data = {fill(key, ids): fill(value, ids) for key, value in data.items()} if data else data
     target_before = staff_row(app, target.id)
     denied_before = len(denied_events(app))
 
@@ -177,12 +254,12 @@ def test_role_endpoint_matrix(app, clock, make_user, login_as, endpoint, role):
     response.close()  # static files hold an open file until closed
     assert response.status_code == expected, f"{role} {method} {url}"
     new_denials = denied_events(app)[denied_before:]
-    if role == "anonymous" and endpoint not in PUBLIC_ENDPOINTS:
+    if role == "anonymous" and endpoint not in PUBLIC_ENDPOINTS | TOKEN_ENDPOINTS:
         assert urlsplit(response.headers["Location"]).path == "/login"
         assert TARGET_NAME not in body
-        assert "Staff accounts" not in body and "Audit trail" not in body
+        assert "Staff accounts" not in body and "Audit trail" not in body and "Lamotrigine" not in body
     if expected == 403:
-        assert TARGET_NAME not in body and target.username not in body
+        assert TARGET_NAME not in body and target.username not in body and "Lamotrigine" not in body
         assert "Not allowed" in body
         assert len(new_denials) == 1, [e.action for e in new_denials]
         event = new_denials[0]
@@ -250,13 +327,26 @@ def test_a_missing_target_is_404_for_an_admin_and_403_for_others(login_as):
 PREDICATE_ROLES = {
     "is_staff": {"nurse", "coordinator", "physician", "admin"},
     "can_change_own_password": {"nurse", "coordinator", "physician", "admin"},
-    "can_view_nurse_home": {"nurse", "physician"},
-    "can_view_coordinator_home": {"coordinator"},
     "can_view_physician_home": {"physician"},
     "can_manage_staff": {"admin"},
     "can_change_staff": {"admin"},  # on another person's account
     "can_view_audit": {"admin"},
     "can_export_audit": {"admin"},
+    "can_view_patients": {"nurse", "coordinator", "physician"},
+    "can_register_patient": {"nurse", "coordinator", "physician"},
+    "can_edit_demographics": {"nurse", "coordinator", "physician"},
+    "can_view_clinical_background": {"nurse", "physician"},
+    "can_edit_clinical_background": {"nurse", "physician"},
+    "can_order_series": {"physician"},
+    "can_stop_series": {"physician"},
+    "can_view_schedule": {"nurse", "coordinator", "physician"},
+    "can_book_sessions": {"coordinator", "physician"},
+    "can_move_session": {"coordinator", "physician"},
+    "can_cancel_session": {"nurse", "coordinator", "physician"},
+    "can_mark_no_show": {"nurse", "coordinator", "physician"},
+    "can_advance_session": {"nurse", "physician"},
+    "can_manage_clinic": {"admin"},
+    "can_use_calendar_feed": {"nurse", "coordinator", "physician"},
 }
 
 

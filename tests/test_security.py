@@ -14,11 +14,12 @@ from opsmgr.auth.models import StaffSession, StaffUser
 from opsmgr.extensions import db
 from opsmgr.permissions import is_staff
 from tests.conftest import PASSWORD
-from tests.factories import FACTORY_ACTOR
+from tests.factories import FACTORY_ACTOR, build_world
 
 ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
 #: Sample values for URL parameters; a new parameter name fails url_for_rule until added here.
-URL_ARGUMENTS = {"user_id": None, "filename": "css/app.css"}
+URL_ARGUMENTS = {"user_id": None, "filename": "css/app.css", "patient_id": None, "medication_id": None,
+                 "series_id": None, "session_id": None, "chair_id": None, "protocol_id": None}
 #: Tables a request may legitimately write to: reads are audited, sessions record last-seen.
 MAY_CHANGE_ON_GET = {"audit_event", "audit_head", "staff_session"}
 CANARY = "CANARY-PHI-123"
@@ -28,8 +29,16 @@ def rules(app, method):
     return [rule for rule in app.url_map.iter_rules() if method in rule.methods]
 
 
-def url_for_rule(app, rule, target_id):
-    values = {name: URL_ARGUMENTS[name] for name in rule.arguments}
+@pytest.fixture
+def world(app, clock):
+    """Real objects for every URL parameter, so pages render their content rather than a 404."""
+    ids = build_world(app, clock)
+    return {"patient_id": ids["patient"], "medication_id": ids["medication"], "series_id": ids["series"],
+            "session_id": ids["session"], "chair_id": ids["chair"], "protocol_id": ids["protocol"]}
+
+
+def url_for_rule(app, rule, target_id, ids=None):
+    values = {name: (ids or {}).get(name, URL_ARGUMENTS[name]) for name in rule.arguments}
     if "user_id" in values:
         values["user_id"] = target_id
     return app.url_map.bind("localhost").build(rule.endpoint, values, method=sorted(rule.methods)[0])
@@ -103,7 +112,7 @@ def token_from_another_session(client):
 @pytest.mark.parametrize("make_token", [None, garbage_token, token_signed_with_another_key,
                                         token_from_another_session],
                          ids=["missing", "garbage", "other-key", "other-session"])
-def test_every_post_endpoint_refuses_a_bad_csrf_token(app, clock, make_user, login_as, make_token):
+def test_every_post_endpoint_refuses_a_bad_csrf_token(app, clock, make_user, login_as, world, make_token):
     admin = login_as("admin")
     target = make_user("nurse")
     app.test_client().login(target.username, PASSWORD)
@@ -112,7 +121,7 @@ def test_every_post_endpoint_refuses_a_bad_csrf_token(app, clock, make_user, log
     assert {"auth.login", "auth.logout", "admin.staff_deactivate"} <= {r.endpoint for r in post_rules}
     for rule in post_rules:
         target_id = inactive.id if rule.endpoint == "admin.staff_reactivate" else target.id
-        url = url_for_rule(app, rule, target_id)
+        url = url_for_rule(app, rule, target_id, world)
         data = post_data(rule.endpoint, admin)
         if make_token is not None:
             data["csrf_token"] = make_token(admin)
@@ -150,14 +159,14 @@ def test_a_valid_csrf_token_is_accepted(login_as, make_user):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_no_get_changes_state(app, make_user, login_as, role):
+def test_no_get_changes_state(app, make_user, login_as, world, role):
     target = make_user("nurse")
     client = app.test_client() if role == "anonymous" else login_as(role)
     get_rules = rules(app, "GET")
     before = snapshot(app, skip=MAY_CHANGE_ON_GET)
     for rule in get_rules:
-        fetch(client, url_for_rule(app, rule, target.id))
-        fetch(client, url_for_rule(app, rule, target.id) + "?page=2&username=x&start=2026-01-01")
+        fetch(client, url_for_rule(app, rule, target.id, world))
+        fetch(client, url_for_rule(app, rule, target.id, world) + "?page=2&username=x&start=2026-01-01")
     assert snapshot(app, skip=MAY_CHANGE_ON_GET) == before
     assert before["staff_user"], "the snapshot saw the staff"
 
@@ -188,10 +197,10 @@ def assert_security_headers(response, url):
 
 
 @pytest.mark.parametrize("role", ["anonymous", "nurse", "admin"])
-def test_every_response_carries_the_security_headers(app, make_user, login_as, role):
+def test_every_response_carries_the_security_headers(app, make_user, login_as, world, role):
     target = make_user("nurse")
     client = app.test_client() if role == "anonymous" else login_as(role)
-    urls = [url_for_rule(app, rule, target.id) for rule in rules(app, "GET")]
+    urls = [url_for_rule(app, rule, target.id, world) for rule in rules(app, "GET")]
     urls += ["/no-such-page", "/admin/staff/999999", "/static/css/app.css", "/static/no-such.css",
              "/healthz", "/login", "/logout"]
     seen = set()
@@ -320,12 +329,12 @@ def test_inline_code_finder_catches_what_it_looks_for():
 
 
 @pytest.mark.parametrize("role", ["anonymous", "nurse", "coordinator", "physician", "admin"])
-def test_no_page_has_inline_script_or_event_handlers(app, make_user, login_as, role):
+def test_no_page_has_inline_script_or_event_handlers(app, make_user, login_as, world, role):
     target = make_user("nurse")
     client = app.test_client() if role == "anonymous" else login_as(role)
     pages = 0
     for rule in rules(app, "GET"):
-        url = url_for_rule(app, rule, target.id)
+        url = url_for_rule(app, rule, target.id, world)
         response = fetch(client, url)
         if response.mimetype == "text/html":
             pages += 1

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 NURSE_NAME = "Demo Nurse (fictional)"
 #: Text that only the nurse's home page shows; none of it may survive sign-out.
-NURSE_HOME_TEXT = ("Today's chairs", "Nothing here yet", NURSE_NAME, "Each chair's sessions for today")
+NURSE_HOME_TEXT = ("Today's chairs", NURSE_NAME, "Check in", "Next:")
 LOGIN_URL = re.compile(r"/login(\?.*)?$")
 
 UNLABELLED_FIELDS_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
