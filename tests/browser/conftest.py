@@ -45,6 +45,15 @@ def unavailable(message):
     pytest.skip(message)
 
 
+def open_every_day_with_three_chairs():
+    """Whatever day the suite runs on, the clinic is open and has chairs to book."""
+    from opsmgr.schedule.models import Chair, ClinicDay
+
+    for day in db.session.query(ClinicDay):
+        day.is_open = True
+    db.session.add_all(Chair(name=f"Chair {n}", position=n) for n in (1, 2, 3))
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The app on a migrated, seeded SQLite file, served over HTTP on a free local port."""
@@ -53,6 +62,7 @@ def live_server(tmp_path_factory):
     with app.app_context():
         upgrade()
         seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
+        open_every_day_with_three_chairs()
         db.session.commit()
         db.session.remove()
     server = make_server("127.0.0.1", 0, app, threaded=True)
