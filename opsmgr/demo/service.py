@@ -1,12 +1,31 @@
-"""Seed the demo staff (and, as later features land, a fictional clinic)."""
-import secrets
+"""Seed the demo staff and a clearly fictional clinic: chairs, patients at every stage, today's board.
 
+Every name carries "Demo-", every MRN starts DEMO-, phone numbers are in the 555-01xx range kept
+for fiction and e-mail addresses use example.org. The seed goes through the services (so everything is
+audited as DEMO_ACTOR) except for booking: order_series will not start a series in the past and
+picks its own chairs, so courses are built here with the same shape order_series gives them, each
+patient in a lane of their own (one chair, one clock time) so nothing is double-booked, and then
+walked through the state machine with change_status.
+"""
+import secrets
+from datetime import date, time, timedelta
+from decimal import Decimal
+
+from flask import current_app
 from sqlalchemy import func, select
 
-from opsmgr.audit.service import Actor
+from opsmgr.audit.service import Actor, record
 from opsmgr.auth import service as auth
 from opsmgr.auth.models import Role, StaffUser
+from opsmgr.clinic.service import create_chair
 from opsmgr.extensions import db
+from opsmgr.patients import service as patients
+from opsmgr.patients.models import Patient
+from opsmgr.rules import scheduling
+from opsmgr.rules.session_states import SessionState
+from opsmgr.schedule import service as schedule
+from opsmgr.schedule.models import Chair, ClinicDay, InfusionSession
+from opsmgr.series.models import InfusionSeries, Protocol
 
 DEMO_ACTOR = Actor(user_id=None, username="demo-seed", role=None, ip=None)
 
@@ -16,6 +35,90 @@ DEMO_STAFF = (
     ("physician", "Demo Physician (fictional)", Role.PHYSICIAN, "MD"),
     ("admin", "Demo Admin (fictional)", Role.ADMIN, ""),
 )
+
+CHAIRS = ("Chair 1", "Chair 2", "Chair 3", "Window chair")
+CONSENT_FORM = "DEMO-CONSENT-v1"
+
+#: The fictional patients: demographics, clinical background and the stage they are at.
+#: "weeks" dates the intake (consent, weight) this many weeks before today; a stage of None is a
+#: new patient without a series; "done" counts the sessions of an induction already held.
+PATIENTS = (
+    dict(mrn="DEMO-0001", legal_name="Avery Demo-Lindqvist", preferred_name="Avery", born=date(1986, 3, 14),
+         sex="female", pregnancy_possible=True, indication="trd", detail="Recurrent episodes since 2015",
+         failed_trials=3, allergies="Penicillin (rash)", kg="68.4", weeks=0, consented=False,
+         meds=(("Sertraline 150 mg daily", "ssri_snri"),), contra=(), stage=None),
+    dict(mrn="DEMO-0002", legal_name="Jordan Demo-Okafor", preferred_name="", born=date(1979, 8, 2),
+         sex="male", indication="ptsd", detail="Service-related PTSD (fictional)", failed_trials=2,
+         allergies="", kg="91.2", weeks=1,
+         meds=(("Prazosin 2 mg at night", "other"), ("Amlodipine 5 mg daily", "other")),
+         contra=(("uncontrolled_hypertension", "168/102 at intake 2024; controlled on amlodipine since", 420),),
+         stage=None),
+    dict(mrn="DEMO-0003", legal_name="Riley Demo-Castellanos", preferred_name="Riles", born=date(1995, 11, 21),
+         sex="female", pregnancy_possible=True, indication="mdd", detail="", failed_trials=1,
+         allergies="Sulfonamides", kg="57.9", weeks=1, meds=(("Bupropion XL 300 mg daily", "other"),),
+         contra=(), stage=None),
+    dict(mrn="DEMO-0004", legal_name="Morgan Demo-Haverford", preferred_name="", born=date(1972, 5, 30),
+         sex="male", indication="trd", detail="", failed_trials=4, allergies="", kg="84.0", weeks=3,
+         meds=(("Venlafaxine XR 225 mg daily", "ssri_snri"), ("Clonazepam 0.5 mg as needed", "benzodiazepine")),
+         contra=(), stage="induction", done=3),
+    dict(mrn="DEMO-0005", legal_name="Casey Demo-Nakamura", preferred_name="", born=date(1990, 1, 9),
+         sex="female", pregnancy_possible=True, indication="trd", detail="", failed_trials=2,
+         allergies="Latex", kg="62.5", weeks=2, meds=(("Escitalopram 20 mg daily", "ssri_snri"),),
+         contra=(), stage="induction", done=2),
+    dict(mrn="DEMO-0006", legal_name="Taylor Demo-Abernathy", preferred_name="Tay", born=date(1983, 9, 17),
+         sex="male", indication="mdd", detail="", failed_trials=2, allergies="", kg="102.3", weeks=2,
+         meds=(("Lamotrigine 100 mg daily", "lamotrigine"),), contra=(), stage="induction", done=1),
+    dict(mrn="DEMO-0007", legal_name="Quinn Demo-Fairweather", preferred_name="", born=date(1968, 12, 3),
+         sex="female", indication="trd", detail="Esketamine with an oral antidepressant", failed_trials=5,
+         allergies="Codeine (nausea)", kg="74.8", weeks=4,
+         meds=(("Duloxetine 60 mg daily", "ssri_snri"),), contra=(), stage="esketamine"),
+    dict(mrn="DEMO-0008", legal_name="Sam Demo-Whitcombe", preferred_name="", born=date(1975, 7, 22),
+         sex="male", indication="trd", detail="", failed_trials=3, allergies="", kg="88.6", weeks=14,
+         meds=(("Mirtazapine 30 mg at night", "other"),), contra=(), stage="booster_today"),
+    dict(mrn="DEMO-0009", legal_name="Drew Demo-Kowalczyk", preferred_name="", born=date(1988, 4, 11),
+         sex="female", indication="ptsd", detail="", failed_trials=2, allergies="Ibuprofen (hives)", kg="70.1",
+         weeks=24, meds=(("Sertraline 100 mg daily", "ssri_snri"),),
+         contra=(("substance_use", "Alcohol use disorder, in sustained remission since 2021", 1500),),
+         stage="booster_later_today"),
+    dict(mrn="DEMO-0010", legal_name="Harper Demo-Valdés", preferred_name="", born=date(1961, 10, 28),
+         sex="female", indication="trd", detail="", failed_trials=6, allergies="", kg="66.0", weeks=16,
+         meds=(("Vortioxetine 10 mg daily", "ssri_snri"), ("Zolpidem 5 mg at night", "sedative_hypnotic")),
+         contra=(), stage="booster_next_week"),
+    dict(mrn="DEMO-0011", legal_name="Rowan Demo-Ashdown", preferred_name="", born=date(1993, 2, 6),
+         sex="male", indication="mdd", detail="", failed_trials=2, allergies="", kg="97.4", weeks=5,
+         meds=(("Fluoxetine 40 mg daily", "ssri_snri"),),
+         contra=(("uncontrolled_hypertension", "182/110 before session 3; referred to primary care", 20),),
+         stage="stopped"),
+    dict(mrn="DEMO-0012", legal_name="Emerson Demo-Prychodko", preferred_name="Em", born=date(2000, 6, 19),
+         sex="female", pregnancy_possible=True, indication="anxiety", detail="With depressive symptoms",
+         failed_trials=2, allergies="", kg="59.3", weeks=1, meds=(), contra=(), stage="planned"),
+)
+
+#: Past and future sessions of each patient stay on one chair at one clock time, so the demo
+#: never double-books a chair: (chair index, local time). Today's sessions go on the board instead.
+LANES = {
+    "DEMO-0004": (0, time(8, 0)), "DEMO-0005": (2, time(10, 30)), "DEMO-0006": (0, time(13, 0)),
+    "DEMO-0007": (3, time(8, 0)), "DEMO-0008": (1, time(8, 0)), "DEMO-0009": (1, time(10, 30)),
+    "DEMO-0010": (2, time(8, 0)), "DEMO-0011": (2, time(13, 0)), "DEMO-0012": (1, time(13, 0)),
+}
+
+#: Today's board, relative to an anchor near the current clinic time: (chair index, minutes from
+#: the anchor, the state the session has reached).
+BOARD = {
+    "DEMO-0004": (0, -150, SessionState.DISCHARGED),
+    "DEMO-0006": (0, 0, SessionState.CHECKED_IN),
+    "DEMO-0008": (1, -90, SessionState.RECOVERY),
+    "DEMO-0009": (1, 60, SessionState.SCHEDULED),
+    "DEMO-0005": (2, -30, SessionState.INFUSING),
+    "DEMO-0007": (3, -15, SessionState.CLEARED),
+}
+
+#: The way through the state machine to discharge, with when each step plausibly happened:
+#: minutes after the session's start (discharge: minutes before its end).
+PATH = {
+    SessionState.CHECKED_IN: -10, SessionState.CHECKLIST: 0, SessionState.CLEARED: 10,
+    SessionState.INFUSING: 15, SessionState.RECOVERY: 60, SessionState.DISCHARGED: -10,
+}
 
 
 def has_staff():
@@ -35,3 +138,206 @@ def seed_demo_staff(*, now, password=None):
                           password=chosen, actor=DEMO_ACTOR, now=now)
         created[username] = chosen
     return created
+
+
+def clinic_is_empty():
+    return not (db.session.scalar(select(func.count()).select_from(Chair))
+                or db.session.scalar(select(func.count()).select_from(Patient)))
+
+
+def seed_demo_clinic(*, now):
+    """Chairs, twelve fictional patients at every stage and today's board; returns counts. Flushes only."""
+    demo = _Seed(now)
+    demo.chairs = [create_chair(name=name, position=number, actor=DEMO_ACTOR, now=now).id
+                   for number, name in enumerate(CHAIRS, start=1)]
+    for values in PATIENTS:
+        patient = demo.register(values)
+        if values["stage"] is not None:
+            getattr(demo, values["stage"])(patient, values)
+    counts = demo.counts()
+    record("demo.seeded", actor=DEMO_ACTOR, now=now, details=counts)
+    return counts
+
+
+class _Seed:
+    """The seed's clock, calendar and helpers (one instance per run)."""
+
+    def __init__(self, now):
+        self.now = now
+        self.zone = current_app.config["CLINIC_TIMEZONE"]
+        local = schedule.as_local(now, self.zone)
+        self.today = local.date()
+        self.open_days = frozenset(d.weekday for d in db.session.scalars(select(ClinicDay)) if d.is_open) \
+            or frozenset(range(5))
+        self.anchor = board_anchor(local, self.zone)
+        self.physician_id = db.session.scalar(select(StaffUser.id).where(StaffUser.username == "physician"))
+        self.protocols = {p.code: p for p in db.session.scalars(select(Protocol).where(Protocol.is_current))}
+        self.chairs = []
+
+    # --- patients -------------------------------------------------------------------------------
+
+    def register(self, values):
+        intake = self.today - timedelta(weeks=values["weeks"], days=3)
+        number = int(values["mrn"].removeprefix("DEMO-"))
+        first, surname = values["legal_name"].split(" ", 1)
+        patient = patients.register_patient({
+            "mrn": values["mrn"], "legal_name": values["legal_name"], "preferred_name": values["preferred_name"],
+            "date_of_birth": values["born"], "sex_at_birth": values["sex"],
+            "pregnancy_possible": values.get("pregnancy_possible", False),
+            "phone": f"(555) 555-01{number:02d}", "email": f"{first.lower()}.{values['mrn'].lower()}@example.org",
+            "reminder_channel": "sms" if number % 2 else "email", "contact_consent_on": intake,
+            "escort_name": f"Alex {surname}", "escort_phone": f"(555) 555-01{number + 50:02d}",
+            "indication": values["indication"], "indication_detail": values["detail"],
+            "failed_trials": values["failed_trials"], "allergies": values["allergies"],
+        }, actor=DEMO_ACTOR, now=self.now)
+        patients.add_weight(patient, kg=Decimal(values["kg"]), measured_on=intake, actor=DEMO_ACTOR, now=self.now)
+        for name, med_class in values["meds"]:
+            patients.add_medication(patient, name=name, med_class=med_class, started_on=intake - timedelta(days=200),
+                                    stopped_on=None, actor=DEMO_ACTOR, now=self.now)
+        for kind, detail, days_ago in values["contra"]:
+            patients.add_contraindication(patient, kind=kind, detail=detail, noted_on=self.today - timedelta(days_ago),
+                                          actor=DEMO_ACTOR, now=self.now)
+        if values.get("consented", True):
+            patients.record_consent(patient, consent_on=intake, form_version=CONSENT_FORM, actor=DEMO_ACTOR,
+                                    now=self.now)
+        return patient
+
+    # --- stages ---------------------------------------------------------------------------------
+
+    def induction(self, patient, values):
+        """An IV induction under way: earlier sessions discharged, one on today's board, the rest booked."""
+        self.course(patient, "iv-induction", self.dates_around(self.today, values["done"] + 1, "iv-induction"))
+
+    def esketamine(self, patient, values):
+        self.course(patient, "esketamine-induction", self.dates_around(self.today, 6, "esketamine-induction"))
+
+    def booster_today(self, patient, values):
+        self.past_induction(patient, weeks_ago=9)
+        self.course(patient, "iv-booster", [self.today])
+
+    def booster_later_today(self, patient, values):
+        self.past_induction(patient, weeks_ago=20)
+        self.course(patient, "iv-booster", [self._prev_open(self.today - timedelta(weeks=6))])
+        self.course(patient, "iv-booster", [self.today])
+
+    def booster_next_week(self, patient, values):
+        self.past_induction(patient, weeks_ago=11)
+        self.course(patient, "iv-booster", [self._next_open(self.today + timedelta(days=7))])
+
+    def stopped(self, patient, values):
+        """Two sessions, then the physician stopped the series for blood pressure."""
+        start = self._prev_open(self.today - timedelta(days=24))
+        series = self.course(patient, "iv-induction", self.dates_around(start, 1, "iv-induction"), discharged=2)
+        schedule.stop_series(series, reason="Blood pressure above 180/110 before session 3 on two readings; "
+                                            "referred to primary care before any further dosing.",
+                             actor=DEMO_ACTOR, now=self.now)
+
+    def planned(self, patient, values):
+        """Ordered, not started: the whole course ahead."""
+        start = self._next_open(self.today + timedelta(days=4))
+        self.course(patient, "iv-induction", self.dates_around(start, 1, "iv-induction"))
+
+    def past_induction(self, patient, weeks_ago):
+        last = self._prev_open(self.today - timedelta(weeks=weeks_ago))
+        self.course(patient, "iv-induction", self.dates_around(last, 6, "iv-induction"))
+
+    # --- building a course ----------------------------------------------------------------------
+
+    def course(self, patient, code, dates, discharged=None):
+        """A series with its sessions as order_series makes them; past ones walked to discharge."""
+        protocol = self.protocols[code]
+        ordered = scheduling.local_to_utc(dates[0] - timedelta(days=5), time(16, 0), self.zone)
+        series = InfusionSeries(
+            patient_id=patient.id, protocol=protocol, indication=patient.indication,
+            dose_mg_per_kg=protocol.dose_mg_per_kg, dose_mg=protocol.dose_mg,
+            planned_count=len(dates), start_on=dates[0], preferred_time=LANES[patient.mrn][1].strftime("%H:%M"),
+            reevaluate_on=dates[-1] + timedelta(days=protocol.reevaluate_after_days)
+            if protocol.reevaluate_after_days else None,
+            status="planned", ordered_by_id=self.physician_id, ordered_at=min(ordered, self.now),
+            warnings=[{"code": w.code, "message": w.message} for w in scheduling.plan_warnings(
+                dates, max_gap_days=protocol.max_gap_days, max_span_days=protocol.max_span_days)])
+        db.session.add(series)
+        for sequence, day in enumerate(dates, start=1):
+            chair, starts_at = self.place(patient.mrn, day)
+            series.sessions.append(InfusionSession(
+                patient_id=patient.id, chair_id=chair, sequence=sequence, starts_at=starts_at,
+                ends_at=starts_at + timedelta(minutes=protocol.chair_minutes), status=SessionState.SCHEDULED.value))
+        db.session.flush()
+        record("series.ordered", actor=DEMO_ACTOR, now=self.now, object_type="infusion_series", object_id=series.id,
+               patient_id=patient.id, details={"protocol": protocol.code, "protocol_version": protocol.version,
+                                               "sessions": len(dates), "warnings": [w["code"] for w in series.warnings],
+                                               "demo": True})
+        for number, session in enumerate(series.sessions, start=1):
+            day = schedule.as_local(session.starts_at, self.zone).date()
+            if day == self.today:
+                self.walk(session, BOARD[patient.mrn][2])
+            elif day < self.today and (discharged is None or number <= discharged):
+                self.walk(session, SessionState.DISCHARGED)
+        return series
+
+    def place(self, mrn, day):
+        """(chair id, start) of a session: on today's board, or in the patient's lane on other days."""
+        if day == self.today:
+            chair, offset, _state = BOARD[mrn]
+            return self.chairs[chair], self.anchor + timedelta(minutes=offset)
+        chair, clock = LANES[mrn]
+        return self.chairs[chair], scheduling.local_to_utc(day, clock, self.zone)
+
+    def walk(self, session, target):
+        """Take a session through the state machine up to `target`; date the last step when it plausibly
+        happened (the audit trail keeps the seed's own time)."""
+        if target == SessionState.SCHEDULED:
+            return
+        steps = list(PATH)
+        for state in steps[:steps.index(target) + 1]:
+            schedule.change_status(session, state, reason="", actor=DEMO_ACTOR, now=self.now)
+        base = session.ends_at if target == SessionState.DISCHARGED else session.starts_at
+        session.status_changed_at = min(base + timedelta(minutes=PATH[target]), self.now)
+        db.session.flush()
+
+    # --- the calendar ---------------------------------------------------------------------------
+
+    def dates_around(self, day, position, code):
+        """Session dates of a full course whose session number `position` falls on `day`."""
+        protocol = self.protocols[code]
+        phases = scheduling.phases_from(protocol.phases)
+        spacings = [p.spacing_days for p in phases for _ in range(p.weeks * p.per_week)]
+
+        def gap(after):  # days from session `after` to the next, as plan_dates spaces them
+            return spacings[after - 1] if after - 1 < len(spacings) else phases[-1].spacing_days
+
+        dates = {position: day}
+        for number in range(position - 1, 0, -1):
+            dates[number] = self._prev_open(dates[number + 1] - timedelta(days=gap(number)))
+        for number in range(position + 1, protocol.planned_count + 1):
+            dates[number] = self._next_open(dates[number - 1] + timedelta(days=gap(number - 1)))
+        return [dates[number] for number in sorted(dates)]
+
+    def _next_open(self, day):
+        return scheduling.next_open_day(day, self.open_days)
+
+    def _prev_open(self, day):
+        while day.weekday() not in self.open_days:
+            day -= timedelta(days=1)
+        return day
+
+    def counts(self):
+        start, end = schedule.local_day_bounds(self.today, self.zone)
+        sessions_today = db.session.scalar(select(func.count()).select_from(InfusionSession).where(
+            InfusionSession.starts_at >= start, InfusionSession.starts_at < end))
+        return {
+            "chairs": db.session.scalar(select(func.count()).select_from(Chair)),
+            "patients": db.session.scalar(select(func.count()).select_from(Patient)),
+            "series": db.session.scalar(select(func.count()).select_from(InfusionSeries)),
+            "sessions": db.session.scalar(select(func.count()).select_from(InfusionSession)),
+            "sessions_today": sessions_today,
+        }
+
+
+def board_anchor(local_now, zone):
+    """The clinic time today's board is laid out around: now, on the quarter hour, kept between
+    10:30 and 15:00 so the morning's discharged session and the afternoon's booking fit the day
+    (seeded at night, the board shows the day as it stood in the early afternoon)."""
+    minutes = local_now.hour * 60 + local_now.minute
+    minutes = min(max(minutes - minutes % 15, 10 * 60 + 30), 15 * 60)
+    return scheduling.local_to_utc(local_now.date(), time(minutes // 60, minutes % 60), zone)
