@@ -1,12 +1,16 @@
 """Patient use cases: register, edit with a version check, clinical background, search."""
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer, raiseload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
 
 #: Fields a patient edit may change (an allowlist: nothing else is taken from a form).
 DEMOGRAPHIC_FIELDS = (
@@ -26,6 +30,11 @@ class StaleEdit(PatientError):
     """Someone else saved the record after this form was opened."""
 
 
+STALE_MESSAGE = ("Someone else changed this patient while you were editing. Your changes were not saved; "
+                 "review the current record below and apply them again.")
+DUPLICATE_MRN = "A patient with this MRN already exists."
+
+
 def _search_name(legal, preferred):
     return f"{legal} {preferred}".strip().lower()
 
@@ -37,12 +46,12 @@ def find_by_mrn(mrn):
 def register_patient(values, *, actor, now):
     """Create a patient from validated form values; the MRN must be new."""
     if find_by_mrn(values["mrn"]) is not None:
-        raise PatientError("A patient with this MRN already exists.", field="mrn")
+        raise PatientError(DUPLICATE_MRN, field="mrn")
     fields = {name: values[name] for name in (*DEMOGRAPHIC_FIELDS, *CLINICAL_FIELDS) if name in values}
     patient = Patient(**fields, search_name=_search_name(values["legal_name"], values.get("preferred_name", "")),
                       created_at=now, updated_at=now)
     db.session.add(patient)
-    db.session.flush()
+    _flush_patient()
     record("patient.created", actor=actor, now=now, object_type="patient", object_id=patient.id,
            patient_id=patient.id, details={"fields": sorted(fields)})
     return patient
@@ -51,12 +60,11 @@ def register_patient(values, *, actor, now):
 def update_patient(patient, values, *, expected_version, allowed_fields, actor, now):
     """Apply an edit made on version `expected_version`; refuse it if the record moved on since."""
     if patient.version != expected_version:
-        raise StaleEdit("Someone else changed this patient while you were editing. Your changes were not "
-                        "saved; review the current record below and apply them again.")
+        raise StaleEdit(STALE_MESSAGE)
     if "mrn" in values and values["mrn"].strip().lower() != patient.mrn.lower():
         other = find_by_mrn(values["mrn"])
         if other is not None and other.id != patient.id:
-            raise PatientError("A patient with this MRN already exists.", field="mrn")
+            raise PatientError(DUPLICATE_MRN, field="mrn")
     changes = {}
     for name in allowed_fields:
         if name in values and getattr(patient, name) != values[name]:
@@ -66,10 +74,23 @@ def update_patient(patient, values, *, expected_version, allowed_fields, actor, 
         return {}
     patient.search_name = _search_name(patient.legal_name, patient.preferred_name)
     patient.updated_at = now
-    db.session.flush()
+    _flush_patient()
     record("patient.updated", actor=actor, now=now, object_type="patient", object_id=patient.id,
            patient_id=patient.id, details={name: change for name, change in changes.items()})
     return changes
+
+
+def _flush_patient():
+    """Flush, turning the database's last-moment refusals (a save that landed between our check and
+    our write) into the same errors the checks give."""
+    try:
+        db.session.flush()
+    except StaleDataError as error:
+        raise StaleEdit(STALE_MESSAGE) from error
+    except IntegrityError as error:
+        if "mrn" not in str(error.orig).lower():
+            raise
+        raise PatientError(DUPLICATE_MRN, field="mrn") from error
 
 
 def _audit_value(value):
@@ -141,19 +162,76 @@ def search_query(text, date_of_birth=None):
     return query.order_by(Patient.search_name, Patient.id)
 
 
-def load_chart(patient_id):
-    """A patient with everything the chart shows, in a fixed number of statements."""
+#: Patient columns only clinicians see; for anyone else they are never loaded, and reading one raises.
+CLINICAL_COLUMNS = (Patient.indication_detail, Patient.failed_trials, Patient.allergies, Patient.consent_on,
+                    Patient.consent_form_version, Patient.consent_recorded_by_id)
+
+
+def search_patients(text, date_of_birth, *, page, page_size, actor, now):
+    """One page of matching patients, the total and the page actually shown; audited without the search text."""
+    query = search_query(text, date_of_birth)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page = max(1, min(page, -(-total // page_size)))
+    patients = db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
+    # The search text may be a patient's name: only how many rows were shown goes to the audit trail.
+    record("patients.searched", actor=actor, now=now, details={"results": total, "page": page})
+    return patients, total, page
+
+
+def load_chart(patient_id, *, clinical=True):
+    """A patient with everything the chart shows, in a fixed number of statements.
+
+    Without `clinical`, weights, medications, contraindications, allergies and consent are not loaded at all.
+    """
     from opsmgr.schedule.models import InfusionSession
     from opsmgr.series.models import InfusionSeries
 
+    if clinical:
+        background = (selectinload(Patient.weights), selectinload(Patient.medications),
+                      selectinload(Patient.contraindications))
+    else:
+        background = (raiseload(Patient.weights), raiseload(Patient.medications),
+                      raiseload(Patient.contraindications),
+                      *(defer(column, raiseload=True) for column in CLINICAL_COLUMNS))
     return db.session.scalar(
-        select(Patient).where(Patient.id == patient_id).options(
-            selectinload(Patient.weights), selectinload(Patient.medications),
-            selectinload(Patient.contraindications),
-        )
+        select(Patient).where(Patient.id == patient_id).options(*background)
     ), db.session.scalars(
         select(InfusionSeries).where(InfusionSeries.patient_id == patient_id)
         .options(selectinload(InfusionSeries.protocol),
                  selectinload(InfusionSeries.sessions).selectinload(InfusionSession.chair))
         .order_by(InfusionSeries.start_on.desc())
     ).all()
+
+
+@dataclass(frozen=True)
+class Chart:
+    patient: Patient
+    series: list
+    upcoming: list
+    age: int
+
+
+def open_chart(patient_id, *, clinical, actor, now, today):
+    """The chart for one patient (None if there is none); every opening is audited."""
+    patient, series = load_chart(patient_id, clinical=clinical)
+    if patient is None:
+        return None
+    record("patient.viewed", actor=actor, now=now, object_type="patient", object_id=patient.id,
+           patient_id=patient.id, details={"clinical": clinical})
+    return Chart(patient, series, upcoming_sessions(series, now), age_on(patient.date_of_birth, today))
+
+
+#: Booked sessions still to come: live, and not yet discharged.
+UPCOMING_STATES = ACTIVE_STATES - {SessionState.DISCHARGED}
+
+
+def upcoming_sessions(series, now: datetime):
+    """Sessions of these series that have not ended and still hold a chair, soonest first."""
+    sessions = (one for item in series for one in item.sessions)
+    return sorted((one for one in sessions if one.state in UPCOMING_STATES and one.ends_at > now),
+                  key=lambda one: one.starts_at)
+
+
+def age_on(born: date, today: date):
+    """Age in whole years on `today`."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

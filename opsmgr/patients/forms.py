@@ -1,0 +1,237 @@
+"""Patient forms: search, registration and edit, and the clinical background entries on the chart."""
+from datetime import date
+
+from wtforms import (
+    DateField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
+from wtforms.widgets import HiddenInput
+
+from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.forms import BaseForm
+from opsmgr.patients.models import Contraindication, Indication, MedicationClass, ReminderChannel, SexAtBirth
+
+EARLIEST = date(1900, 1, 1)
+
+
+def clinic_today():
+    """Today's date where the clinic is."""
+    return utcnow().astimezone(clinic_zone()).date()
+
+
+def _choices(enum, blank=None):
+    choices = [SelectChoice("", blank)] if blank else []
+    return choices + [SelectChoice(member.value, member.label) for member in enum]
+
+
+#: Display labels for stored codes, for templates: labels.indication["trd"].
+LABELS = {
+    "indication": {member.value: member.label for member in Indication},
+    "sex_at_birth": {member.value: member.label for member in SexAtBirth},
+    "reminder_channel": {member.value: member.label for member in ReminderChannel},
+    "med_class": {member.value: member.label for member in MedicationClass},
+    "contraindication": {member.value: member.label for member in Contraindication},
+}
+
+
+def past_date(form, field):
+    """A date from 1900 up to today (clinic time)."""
+    if field.data is None:
+        return
+    if field.data > clinic_today():
+        raise ValidationError("This date is in the future.")
+    if field.data < EARLIEST:
+        raise ValidationError("Enter a date from 1900 onwards.")
+
+
+def birth_date(form, field):
+    if field.data is not None and field.data > clinic_today():
+        raise ValidationError("The date of birth cannot be in the future.")
+    if field.data is not None and field.data < EARLIEST:
+        raise ValidationError("Enter a date of birth from 1900 onwards.")
+
+
+def parsed(form, field):
+    """Stop at input that could not be read as a number: its own message says why, a range check would not."""
+    if field.process_errors:
+        raise StopValidation()
+
+
+def finite(form, field):
+    # Decimal accepts "NaN" and "Infinity", which cannot be compared with a range.
+    if field.data is not None and not field.data.is_finite():
+        raise StopValidation("Enter a number, for example 82.5.")
+
+
+def one_decimal(form, field):
+    if field.data is not None and field.data.as_tuple().exponent < -1:
+        raise ValidationError("Use at most one decimal place.")
+
+
+def _yes_no(value):
+    if isinstance(value, bool) or value is None:
+        return value
+    answers = {"": None, "yes": True, "no": False}
+    if value not in answers:
+        raise ValueError(value)
+    return answers[value]
+
+
+PHONE = Regexp(r"^[0-9+()./ -]{7,40}$", message="Use digits, spaces and + ( ) - . only (7 to 40 characters).")
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.org.")
+
+
+class SearchForm(BaseForm):
+    """The patient search (a GET form: no state changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField("Name or MRN", validators=[Optional(), Length(max=100)],
+                    description="Part of the legal or preferred name, or the whole MRN.")
+    dob = DateField("Date of birth", validators=[Optional(), birth_date])
+    page = IntegerField("Page", validators=[Optional(), parsed, NumberRange(min=1, max=100000)])
+
+
+class DemographicsForm(BaseForm):
+    """Identity and contact: what every member of the care team may enter."""
+
+    mrn = StringField("MRN", validators=[
+        InputRequired(), Regexp(r"^[A-Za-z0-9-]{3,32}$", message="Use 3 to 32 letters, digits or dashes.")],
+        description="The clinic's medical record number.",
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
+    legal_name = StringField("Legal name", validators=[InputRequired(), Length(max=120)],
+                             render_kw={"autocomplete": "off"})
+    preferred_name = StringField("Preferred name", validators=[Length(max=120)], render_kw={"autocomplete": "off"})
+    date_of_birth = DateField("Date of birth", validators=[InputRequired(), birth_date])
+    sex_at_birth = SelectField("Sex at birth", choices=_choices(SexAtBirth, "Choose…"), validators=[InputRequired()])
+    pregnancy_possible = SelectField(
+        "Could the patient become pregnant?", coerce=_yes_no, validators=[InputRequired()],
+        choices=[SelectChoice("", "Choose…"), SelectChoice("no", "No"), SelectChoice("yes", "Yes")],
+        invalid_value_message="Choose yes or no.",
+        description="If yes, the pre-infusion checklist asks for pregnancy status or a test.")
+    phone = StringField("Phone", validators=[Optional(), PHONE], render_kw={"autocomplete": "off", "type": "tel"})
+    email = EmailField("Email", validators=[Optional(), Length(max=254), EMAIL],
+                       render_kw={"autocomplete": "off", "spellcheck": "false"})
+    reminder_channel = SelectField("Appointment reminders by", choices=_choices(ReminderChannel), default="none")
+    contact_consent_on = DateField("Agreed to reminders on", validators=[Optional(), past_date],
+                                   description="Needed for email or SMS reminders.")
+    escort_name = StringField("Escort's name", validators=[Length(max=120)],
+                              description="The adult who takes the patient home after each session.")
+    escort_phone = StringField("Escort's phone", validators=[Optional(), PHONE], render_kw={"type": "tel"})
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        needed = {"email": (self.email, "Email reminders need an email address."),
+                  "sms": (self.phone, "SMS reminders need a phone number.")}
+        if self.reminder_channel.data in needed:
+            address, message = needed[self.reminder_channel.data]
+            valid = _require(address, message) and valid
+            valid = _require(self.contact_consent_on, "Enter the date the patient agreed to reminders.") and valid
+        return valid
+
+    def values(self):
+        """The patient fields this form carries, as the service takes them."""
+        return {field.name: field.data for field in self if field.name not in {"csrf_token", "version"}}
+
+    def rebase(self, patient):
+        """After a conflict: point the form at the saved version, and list where the entry and the record differ."""
+        self.version.data, self.version.raw_data = patient.version, [str(patient.version)]
+        return [(self[name].label.text, _shown(self[name], typed), _shown(self[name], getattr(patient, name)))
+                for name, typed in self.values().items() if typed != getattr(patient, name)]
+
+
+def _require(field, message):
+    if field.data or field.errors:
+        return not field.errors
+    field.errors.append(message)
+    return False
+
+
+def _shown(field, value):
+    if value is None or value == "":
+        return "(blank)"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(field, SelectField):
+        return next((choice.label for choice in field.choices if choice.value == value), value)
+    return str(value)
+
+
+class RegistrationForm(DemographicsForm):
+    """Registration by a coordinator: identity, contact and the referral's indication."""
+
+    indication = SelectField("Indication", choices=_choices(Indication, "Choose…"), validators=[InputRequired()])
+
+
+class ClinicalRegistrationForm(RegistrationForm):
+    """Registration by a clinician: also the clinical background."""
+
+    indication_detail = StringField("Indication detail", validators=[Length(max=200)])
+    failed_trials = IntegerField("Failed antidepressant trials", default=0,
+                                 validators=[InputRequired(), parsed, NumberRange(min=0, max=50)],
+                                 description="Adequate trials that did not help; two or more is treatment-resistant.")
+    allergies = TextAreaField("Allergies", validators=[Length(max=500)],
+                              description="Drug and other allergies with the reaction, or NKDA.")
+
+
+class DemographicsEditForm(DemographicsForm):
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class ClinicalEditForm(ClinicalRegistrationForm):
+    version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class WeightForm(BaseForm):
+    kg = DecimalField("Weight (kg)", validators=[InputRequired(), parsed, finite, NumberRange(min=25, max=350),
+                                                 one_decimal],
+                      description="25 to 350 kg, at most one decimal place.", render_kw={"step": "0.1"})
+    measured_on = DateField("Measured on", validators=[InputRequired(), past_date], default=clinic_today)
+
+
+class MedicationForm(BaseForm):
+    name = StringField("Medication", validators=[InputRequired(), Length(max=120)])
+    med_class = SelectField("Class", choices=_choices(MedicationClass, "Choose…"), validators=[InputRequired()])
+    started_on = DateField("Started on", validators=[InputRequired(), past_date])
+    stopped_on = DateField("Stopped on", validators=[Optional(), past_date], description="Leave blank if current.")
+
+    def validate_stopped_on(self, field):
+        if self.started_on.data and field.data < self.started_on.data:
+            raise ValidationError("The stop date is before the start date.")
+
+
+class StopMedicationForm(BaseForm):
+    """One per medication on the chart, told apart by a prefix (med<id>-stopped_on)."""
+
+    class Meta:
+        # A prefix would rename the token field too; the app-wide CSRFProtect checks every POST anyway.
+        csrf = False
+
+    stopped_on = DateField("Stopped on", validators=[InputRequired(), past_date], default=clinic_today)
+
+    @classmethod
+    def for_medication(cls, medication, **kwargs):
+        form = cls(prefix=f"med{medication.id}", **kwargs)
+        form.stopped_on.label.text = f"{medication.name} stopped on"
+        return form
+
+
+class ContraindicationForm(BaseForm):
+    kind = SelectField("Contraindication", choices=_choices(Contraindication, "Choose…"),
+                       validators=[InputRequired()])
+    detail = StringField("Detail", validators=[Length(max=200)])
+    noted_on = DateField("Noted on", validators=[InputRequired(), past_date], default=clinic_today)
+
+
+class ConsentForm(BaseForm):
+    consent_on = DateField("Consent signed on", validators=[InputRequired(), past_date], default=clinic_today)
+    form_version = StringField("Consent form version", validators=[InputRequired(), Length(max=40)],
+                               description="As printed on the signed form.")
