@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
@@ -92,18 +92,16 @@ def week():
 
 
 def _open_series():
-    rows = db.session.scalars(
-        select(InfusionSeries).where(InfusionSeries.status.in_(("planned", "active")))
-        .options(selectinload(InfusionSeries.protocol))
-    ).all()
+    """Planned and active series with patient and protocol, in one statement, by patient name."""
     from opsmgr.patients.models import Patient
 
-    patients = {p.id: p for p in db.session.scalars(select(Patient).where(
-        Patient.id.in_({s.patient_id for s in rows})))} if rows else {}
-    items = [SimpleNamespace(id=s.id, status=s.status, protocol_label=s.protocol.label,
-                             patient_label=f"{patients[s.patient_id].display_name} ({patients[s.patient_id].mrn})")
-             for s in rows]
-    return sorted(items, key=lambda item: item.patient_label.lower())
+    rows = db.session.execute(
+        select(InfusionSeries, Patient).join(Patient, Patient.id == InfusionSeries.patient_id)
+        .where(InfusionSeries.status.in_(("planned", "active")))
+        .options(joinedload(InfusionSeries.protocol)).order_by(Patient.search_name, InfusionSeries.id)
+    ).all()
+    return [SimpleNamespace(id=series.id, status=series.status, protocol_label=series.protocol.label,
+                            patient_label=f"{patient.display_name} ({patient.mrn})") for series, patient in rows]
 
 
 @bp.route("/schedule/book", methods=["GET", "POST"])

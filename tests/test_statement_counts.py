@@ -1,0 +1,100 @@
+"""Pages run the same number of SQL statements with 10 patients and with 1,000, and every list
+filter has an index behind it. Rows are bulk-inserted here: the point is the data size, not the path."""
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+from sqlalchemy import event, insert, inspect, select
+
+from opsmgr.extensions import db
+from opsmgr.patients.models import Patient
+from opsmgr.schedule.models import InfusionSession
+from opsmgr.series.models import InfusionSeries, Protocol
+from tests.conftest import START
+from tests.factories import create_chairs, create_user
+
+MONDAY = date(2026, 11, 23)  # the week of the frozen clock (Thursday 26 November)
+
+
+@contextmanager
+def count_statements(app):
+    counter = {"n": 0}
+
+    def before(*_args):
+        counter["n"] += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def add_patients(app, first, last, chair_ids, physician_id):
+    """Patients first..last-1, each with a series and a session today and one each day this week."""
+    with app.app_context():
+        protocol_id = db.session.scalar(select(Protocol.id).where(Protocol.code == "iv-induction"))
+        db.session.execute(insert(Patient), [{
+            "id": n, "mrn": f"BULK{n:05d}", "legal_name": f"Bulk Patient {n}", "search_name": f"bulk patient {n}",
+            "date_of_birth": date(1970, 1, 1) + timedelta(days=n), "sex_at_birth": "male", "indication": "trd",
+            "created_at": START, "updated_at": START} for n in range(first, last)])
+        db.session.execute(insert(InfusionSeries), [{
+            "id": n, "patient_id": n, "protocol_id": protocol_id, "indication": "trd", "planned_count": 6,
+            "start_on": MONDAY, "preferred_time": "09:00", "status": "active", "warnings": [],
+            "ordered_by_id": physician_id, "ordered_at": START} for n in range(first, last)])
+        rows = []
+        for n in range(first, last):
+            for day in range(7):
+                starts = datetime.combine(MONDAY + timedelta(days=day), time(13, 0), tzinfo=timezone.utc) \
+                    + timedelta(seconds=n)
+                rows.append({"series_id": n, "patient_id": n, "chair_id": chair_ids[n % len(chair_ids)],
+                             "sequence": day + 1, "starts_at": starts, "ends_at": starts + timedelta(hours=2),
+                             "status": "scheduled"})
+        db.session.execute(insert(InfusionSession), rows)
+        db.session.commit()
+
+
+PAGES = ["/patients/", "/patients/?q=bulk", "/patients/1", "/today", "/schedule", "/schedule/book"]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_statements_are_the_same_for_10_and_1000_patients(app, clock, login_as, url):
+    with app.app_context():
+        chairs = create_chairs(4)
+        physician_id = create_user(role="physician", username=None, password="physician passphrase",
+                                   now=clock()).id
+    add_patients(app, 1, 11, chairs, physician_id)
+    nurse = login_as("physician")
+    nurse.get(url)
+    with count_statements(app) as few:
+        assert nurse.get(url).status_code == 200
+    add_patients(app, 11, 1001, chairs, physician_id)
+    with count_statements(app) as many:
+        html = nurse.get(url).get_data(as_text=True)
+    assert few["n"] == many["n"], f"{url}: {few['n']} statements with 10 patients, {many['n']} with 1,000"
+    assert "Bulk Patient" in html
+
+
+#: (table, column) pairs that list pages filter or sort on.
+FILTERED = [
+    ("patient", "search_name"), ("patient", "mrn"), ("patient", "date_of_birth"),
+    ("infusion_session", "starts_at"), ("infusion_session", "chair_id"), ("infusion_session", "patient_id"),
+    ("infusion_session", "series_id"), ("infusion_series", "patient_id"),
+    ("audit_event", "occurred_at"), ("audit_event", "patient_id"), ("audit_event", "action"),
+    ("audit_event", "user_id"), ("staff_session", "user_id"), ("patient_weight", "patient_id"),
+    ("patient_medication", "patient_id"), ("patient_contraindication", "patient_id"),
+]
+
+
+def test_every_list_filter_has_an_index(app):
+    with app.app_context():
+        inspector = inspect(db.engine)
+        missing = []
+        for table, column in FILTERED:
+            leading = {ix["column_names"][0] for ix in inspector.get_indexes(table)}
+            leading |= {uq["column_names"][0] for uq in inspector.get_unique_constraints(table)}
+            if column not in leading:
+                missing.append(f"{table}.{column}")
+    assert not missing, f"no index leads with: {missing}"
