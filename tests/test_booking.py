@@ -703,3 +703,17 @@ def test_naive_datetimes_are_refused(app, clock):
         with pytest.raises(StatementError, match="naive datetime"):
             db.session.flush()
         db.session.rollback()
+
+
+def test_a_booster_gets_a_default_re_evaluation_date_from_its_protocol(app, clock):
+    from datetime import date, timedelta
+
+    from tests.factories import create_chairs, create_patient, order_series
+
+    with app.app_context():
+        create_chairs(1)
+        patient = create_patient(now=clock())
+        series = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 11, 30),
+                              protocol_code="iv-booster")
+        assert len(series.sessions) == 1
+        assert series.reevaluate_on == date(2026, 11, 30) + timedelta(days=35)

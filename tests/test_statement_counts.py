@@ -1,7 +1,7 @@
 """Pages run the same number of SQL statements with 10 patients and with 1,000, and every list
 filter has an index behind it. Rows are bulk-inserted here: the point is the data size, not the path."""
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import event, insert, inspect, select
@@ -47,7 +47,7 @@ def add_patients(app, first, last, chair_ids, physician_id):
         rows = []
         for n in range(first, last):
             for day in range(7):
-                starts = datetime.combine(MONDAY + timedelta(days=day), time(13, 0), tzinfo=timezone.utc) \
+                starts = datetime.combine(MONDAY + timedelta(days=day), time(13, 0), tzinfo=UTC) \
                     + timedelta(seconds=n)
                 rows.append({"series_id": n, "patient_id": n, "chair_id": chair_ids[n % len(chair_ids)],
                              "sequence": day + 1, "starts_at": starts, "ends_at": starts + timedelta(hours=2),

@@ -115,6 +115,9 @@ def order_series(*, patient_id, protocol_id, indication, dose_mg_per_kg, dose_mg
         raise BookingError("The clinic has no open days; an administrator sets the hours under Clinic.")
     dates = scheduling.plan_dates(start_on, scheduling.phases_from(protocol.phases), planned_count,
                                   clinic.open_weekdays)
+    if reevaluate_on is None and protocol.reevaluate_after_days:
+        # Boosters: unless the physician chose a date, re-evaluate the protocol's interval after the last session.
+        reevaluate_on = dates[-1] + timedelta(days=protocol.reevaluate_after_days)
     duration = timedelta(minutes=protocol.chair_minutes)
     first, last = scheduling.local_to_utc(dates[0], time.min, clinic.zone), \
         scheduling.local_to_utc(dates[-1] + timedelta(days=1), time.min, clinic.zone)
