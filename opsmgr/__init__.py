@@ -58,11 +58,12 @@ def register_blueprints(app):
     from opsmgr.core.views import bp as core_bp
     from opsmgr.feeds.views import bp as feeds_bp
     from opsmgr.patients.views import bp as patients_bp
+    from opsmgr.policy.views import bp as policy_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
-                      feeds_bp):
+                      feeds_bp, policy_bp):
         app.register_blueprint(blueprint)
 
 

@@ -6,5 +6,6 @@ def import_all():
     import opsmgr.auth.models  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
+    import opsmgr.policy.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401

@@ -72,6 +72,7 @@ MATRIX = {
     "feeds.issue":                 (302,    200,  200,        200,      403),
     "feeds.revoke":                (302,    302,  302,        302,      403),
     "feeds.clinic_feed":           (404,    404,  404,        404,      404),
+    "policy.edit":                 (302,    403,  403,        403,      200),
     "feeds.chair_feed":            (404,    404,  404,        404,      404),
 }
 
@@ -131,6 +132,7 @@ REQUESTS = {
     "feeds.issue":                 ("POST", "/account/calendar/token", {}),
     "feeds.revoke":                ("POST", "/account/calendar/revoke", {}),
     "feeds.clinic_feed":           ("GET",  "/calendar/clinic.ics?token=not-a-token", None),
+    "policy.edit":                 ("GET",  "/admin/policy/", None),
     "feeds.chair_feed":            ("GET",  "/calendar/chairs/{chair}.ics?token=not-a-token", None),
 }
 # fmt: on

@@ -1,0 +1,111 @@
+"""The clinical policy: every threshold the rules use, as one object of configurable defaults.
+
+Each default names its source (clinical reference, "Rules a tool should enforce"; [INF] marks
+a default chosen where the sources give no number). Admins edit the values in the app; every
+version is kept, and a session records the version it was decided under.
+"""
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class ClinicalPolicy:
+    # --- Rule 1: vitals before start -------------------------------------------------------------
+    #: Vitals older than this at the start are stale [INF window] (amg-ketamine; Spravato form §2.3).
+    vitals_max_age_minutes: int = 30
+    # --- Rule 2: BP soft gate (Spravato label: consider delaying if > 140/90, §2.2) --------------
+    bp_soft_systolic: int = 140
+    bp_soft_diastolic: int = 90
+    # --- Rule 3: BP hard gate (Swiss ketamine label: resting BP > 180/100 contraindicated; ED trial
+    #     excluded SBP > 180, §1.6). Overridable by a physician, per Yip 2022 (§1.1). ---------------
+    bp_hard_systolic: int = 180
+    bp_hard_diastolic: int = 100
+    # --- Rule 4: HR and SpO2 gates (NCT01892995 entry limits, §1.6; as clinic gates [INF]) --------
+    hr_low: int = 50
+    hr_high: int = 120
+    spo2_min: int = 95
+    # --- Rule 5: contraindication recheck: substance or alcohol use within this window -----------
+    substance_window_hours: int = 24
+    # --- Rule 6: fasting (amg-ketamine, elev8md: solids 6 h, clear liquids 2 h; Spravato: food 2 h,
+    #     liquids 30 min, §2.2 and §3) -----------------------------------------------------------
+    iv_fast_solids_minutes: int = 360
+    iv_fast_liquids_minutes: int = 120
+    esketamine_fast_food_minutes: int = 120
+    esketamine_fast_liquids_minutes: int = 30
+    # --- Rule 7: PHQ-9 item 9 above this needs same-day physician review (calcipedia note, §4) -----
+    phq9_item9_threshold: int = 0
+    # --- Rule 9: dose (Andrade 0.1-0.75 mg/kg; ASKP usual starting range tops at 1.0 mg/kg;
+    #     0.5 mg/kg over >= 40 minutes, §1.7) ---------------------------------------------------------
+    dose_mg_per_kg_low: float = 0.1
+    dose_mg_per_kg_high: float = 0.75
+    dose_mg_per_kg_ceiling: float = 1.0
+    min_infusion_minutes: int = 40
+    #: Weight older than this many days cannot be used for a weight-based dose [INF, §1.7].
+    weight_max_age_days: int = 0
+    # --- Rule 10: esketamine devices are 28 mg (§2.2) -------------------------------------------
+    esketamine_device_mg: int = 28
+    esketamine_max_mg: int = 84
+    # --- Rule 11: vitals cadence (Emory and Yale protocols, §1.8; Spravato BP at 40 min, §2.2) ------
+    iv_infusion_vitals_every_minutes: int = 10
+    iv_recovery_vitals_every_minutes: int = 15
+    esketamine_bp_check_minutes: int = 40
+    esketamine_bp_window_minutes: int = 5
+    # --- Rule 12: intra-session alert [INF thresholds]; MOAA/S 0 is loss of consciousness (§2.2) ---
+    alert_systolic: int = 180
+    alert_diastolic: int = 110
+    alert_spo2_below: int = 92
+    alert_moaas_at_or_below: int = 2
+    # --- Rules 13-14: discharge (IV recovery 30 minutes [INF from ketwell/ketamine-infusion.com];
+    #     esketamine >= 120 minutes after the dose, REMS §2.1) --------------------------------------
+    iv_min_observation_minutes: int = 30
+    esketamine_min_observation_minutes: int = 120
+    baseline_moaas: int = 5
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A policy from stored values; unknown keys are ignored and missing ones take the default."""
+        known = {f.name: f.type for f in fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in known})
+
+
+DEFAULT_POLICY = ClinicalPolicy()
+
+
+#: How each setting is shown to an admin: (label, unit, source). Every policy field must be here.
+FIELD_HELP = {
+    "vitals_max_age_minutes": ("Pre-start vitals count as fresh for", "minutes", "Rule 1 [INF window]"),
+    "bp_soft_systolic": ("Physician review above systolic", "mmHg", "Rule 2; Spravato label §2.2"),
+    "bp_soft_diastolic": ("Physician review above diastolic", "mmHg", "Rule 2; Spravato label §2.2"),
+    "bp_hard_systolic": ("Block start at or above systolic", "mmHg", "Rule 3; Swiss ketamine label §1.6"),
+    "bp_hard_diastolic": ("Block start at or above diastolic", "mmHg", "Rule 3; Swiss ketamine label §1.6"),
+    "hr_low": ("Physician review below heart rate", "bpm", "Rule 4; NCT01892995 §1.6"),
+    "hr_high": ("Physician review above heart rate", "bpm", "Rule 4; NCT01892995 §1.6"),
+    "spo2_min": ("Physician review below SpO2", "%", "Rule 4; NCT01892995 §1.6"),
+    "substance_window_hours": ("Recent alcohol or substance use window", "hours", "Rule 5; ketwellalaska §3"),
+    "iv_fast_solids_minutes": ("IV: no solid food for", "minutes", "Rule 6; amg-ketamine §3"),
+    "iv_fast_liquids_minutes": ("IV: no clear liquids for", "minutes", "Rule 6; amg-ketamine §3"),
+    "esketamine_fast_food_minutes": ("Esketamine: no food for", "minutes", "Rule 6; Spravato label §2.2"),
+    "esketamine_fast_liquids_minutes": ("Esketamine: no liquids for", "minutes", "Rule 6; Spravato label §2.2"),
+    "phq9_item9_threshold": ("PHQ-9 item 9 needs review above", "points", "Rule 7; PHQ-9 item-9 note §4"),
+    "dose_mg_per_kg_low": ("Physician review below dose", "mg/kg", "Rule 9; Andrade 2017 §1.7"),
+    "dose_mg_per_kg_high": ("Physician review above dose", "mg/kg", "Rule 9; Andrade 2017 §1.7"),
+    "dose_mg_per_kg_ceiling": ("Block above dose", "mg/kg", "Rule 9; ASKP §1.3"),
+    "min_infusion_minutes": ("Physician review for infusions shorter than", "minutes", "Rule 9; §1.7"),
+    "weight_max_age_days": ("Weight may be this many days old", "days", "§1.7 [INF]"),
+    "esketamine_device_mg": ("Esketamine device size", "mg", "Rule 10; Spravato label §2.2"),
+    "esketamine_max_mg": ("Esketamine maximum dose", "mg", "Rule 10; Spravato label §2.2"),
+    "iv_infusion_vitals_every_minutes": ("IV: vitals during infusion every", "minutes", "Rule 11; Emory, Yale §1.8"),
+    "iv_recovery_vitals_every_minutes": ("IV: vitals in recovery every", "minutes", "Rule 11; Emory §1.8"),
+    "esketamine_bp_check_minutes": ("Esketamine: BP check after the dose at", "minutes", "Rule 11; §2.2"),
+    "esketamine_bp_window_minutes": ("Esketamine: BP check window ±", "minutes", "Rule 11 [INF]"),
+    "alert_systolic": ("In-chair alert at or above systolic", "mmHg", "Rule 12 [INF]"),
+    "alert_diastolic": ("In-chair alert at or above diastolic", "mmHg", "Rule 12 [INF]"),
+    "alert_spo2_below": ("In-chair alert below SpO2", "%", "Rule 12 [INF]"),
+    "alert_moaas_at_or_below": ("In-chair alert at or below MOAA/S", "score", "Rule 12 [INF]; §2.2"),
+    "iv_min_observation_minutes": ("IV: observe after the infusion for at least", "minutes", "Rule 14 [INF]; §1.10"),
+    "esketamine_min_observation_minutes": ("Esketamine: observe after the dose for at least", "minutes",
+                                           "Rule 13; REMS §2.1"),
+    "baseline_moaas": ("Baseline mental status (MOAA/S) for discharge", "score", "Rule 14; §1.10"),
+}
