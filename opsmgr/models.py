@@ -4,7 +4,9 @@
 def import_all():
     import opsmgr.audit.models  # noqa: F401
     import opsmgr.auth.models  # noqa: F401
+    import opsmgr.checklist.models  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
+    import opsmgr.infusion.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.policy.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401

@@ -80,8 +80,9 @@ def move(session, clock, day, start_time, *, chair_id=None, shift_rest=False):
 
 
 def advance(session, clock, *targets, reason=""):
+    """Walk the state machine; the gates' own checks are tested with the checklist and discharge."""
     for target in targets:
-        schedule.change_status(session, target, reason=reason, actor=COORDINATOR, now=clock())
+        schedule.change_status(session, target, reason=reason, actor=COORDINATOR, now=clock(), gate_passed=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -717,3 +718,13 @@ def test_a_booster_gets_a_default_re_evaluation_date_from_its_protocol(app, cloc
                               protocol_code="iv-booster")
         assert len(series.sessions) == 1
         assert series.reevaluate_on == date(2026, 11, 30) + timedelta(days=35)
+
+
+@pytest.mark.parametrize("gated", ["cleared", "infusing", "discharged"])
+def test_gated_states_cannot_be_set_by_a_bare_status_change(app, clock, gated):
+    with app.app_context():
+        create_chairs(1)
+        patient = create_patient(now=clock())
+        session = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 11, 30)).sessions[0]
+        with pytest.raises(schedule.BookingError, match="cannot be set directly"):
+            schedule.change_status(session, gated, reason="", actor=COORDINATOR, now=clock())

@@ -53,9 +53,9 @@ def test_nurse_checks_a_patient_in_from_the_board(app, clinic, login_as):
 def test_an_illegal_transition_is_refused_with_a_clear_message(app, clinic, login_as):
     nurse = login_as("nurse")
     first = clinic["session_ids"][0]
-    response = nurse.submit(f"/sessions/{first}/status", {"target": "infusing"})
+    response = nurse.submit(f"/sessions/{first}/status", {"target": "recovery"})
     assert response.status_code == 400
-    assert "cannot become infusing" in response.get_data(as_text=True)
+    assert "cannot become recovery" in response.get_data(as_text=True)
     assert session_row(app, first).status == "scheduled"
 
 
@@ -237,3 +237,11 @@ def test_board_and_calendar_use_a_constant_number_of_statements(app, clinic, log
         html = nurse_or_coordinator.get(url).get_data(as_text=True)
     assert few["n"] == many["n"]
     assert html.count("Test Patient") >= 8
+
+
+@pytest.mark.parametrize("gated", ["cleared", "infusing", "discharged"])
+def test_a_crafted_post_cannot_skip_a_gate(app, clinic, login_as, gated):
+    first = clinic["session_ids"][0]
+    response = login_as("physician").submit(f"/sessions/{first}/status", {"target": gated})
+    assert response.status_code == 400 and "cannot be set directly" in response.get_data(as_text=True)
+    assert session_row(app, first).status == "scheduled"

@@ -290,7 +290,7 @@ class _Seed:
             return
         steps = list(PATH)
         for state in steps[:steps.index(target) + 1]:
-            schedule.change_status(session, state, reason="", actor=DEMO_ACTOR, now=self.now)
+            schedule.change_status(session, state, reason="", actor=DEMO_ACTOR, now=self.now, gate_passed=True)
         base = session.ends_at if target == SessionState.DISCHARGED else session.starts_at
         session.status_changed_at = min(base + timedelta(minutes=PATH[target]), self.now)
         db.session.flush()

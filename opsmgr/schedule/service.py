@@ -16,7 +16,13 @@ from opsmgr.audit.service import record
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.rules import scheduling
-from opsmgr.rules.session_states import ACTIVE_STATES, MOVABLE_STATES, SessionState, transition_problem
+from opsmgr.rules.session_states import (
+    ACTIVE_STATES,
+    GATED_STATES,
+    MOVABLE_STATES,
+    SessionState,
+    transition_problem,
+)
 from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
 from opsmgr.series.models import InfusionSeries, Protocol
 
@@ -253,9 +259,16 @@ def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
     return plan
 
 
-def change_status(session, target, *, reason, actor, now):
-    """Move a session through the state machine; an illegal step is refused with the reason."""
+def change_status(session, target, *, reason, actor, now, gate_passed=False):
+    """Move a session through the state machine; an illegal step is refused with the reason.
+
+    Gated states (cleared, infusing, discharged) are entered only by the gate services, which
+    pass gate_passed=True after their checks.
+    """
     target = SessionState(target)
+    if target in GATED_STATES and not gate_passed:
+        raise BookingError(f"'{target.label}' is set by its own step (checklist, start of dose or discharge), "
+                           "where the safety checks run; it cannot be set directly.")
     problem = transition_problem(session.state, target, reason)
     if problem:
         raise BookingError(problem, field="reason" if "reason" in problem else None)

@@ -20,7 +20,7 @@ from opsmgr.permissions import (
     can_move_session,
     can_view_schedule,
 )
-from opsmgr.rules.session_states import NEXT_ACTION, TRANSITIONS, SessionState
+from opsmgr.rules.session_states import GATED_STATES, NEXT_ACTION, TRANSITIONS, SessionState
 from opsmgr.schedule import service
 from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
 from opsmgr.schedule.models import Chair, InfusionSession
@@ -46,7 +46,7 @@ def _chairs():
 def allowed_targets(user, session):
     """The states this user may move the session to next (for buttons)."""
     return [target for target in sorted(TRANSITIONS[session.state], key=list(SessionState).index)
-            if STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
+            if target not in GATED_STATES and STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
 
 
 @bp.route("/today")

@@ -1,0 +1,1 @@
+"""The pre-session checklist, its findings, physician overrides and the start gate."""

@@ -1,0 +1,1 @@
+"""At the chair: dose and controlled-substance record, vitals and alerts, discharge."""

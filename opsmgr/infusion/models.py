@@ -1,0 +1,102 @@
+"""Dose, controlled substance, vitals, alerts and discharge of one infusion session."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opsmgr.core.db import UTCDateTime
+from opsmgr.extensions import db
+
+ACK_ACTIONS = ("continue", "slow", "pause", "stop")
+
+
+class DoseRecord(db.Model):
+    __tablename__ = "dose_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), unique=True)
+    mg_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 3))
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 1))
+    dose_mg: Mapped[Decimal] = mapped_column(Numeric(6, 1))
+    infusion_minutes: Mapped[int | None]
+    #: Set when a physician changed the series dose for this session only.
+    change_reason: Mapped[str] = mapped_column(String(300), default="")
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    dose_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    infusion_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    policy_version: Mapped[int | None]
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+class ControlledSubstanceEntry(db.Model):
+    """The controlled-substance record: drawn = given + wasted, witnessed by a second person."""
+
+    __tablename__ = "controlled_substance_entry"
+    __table_args__ = (
+        CheckConstraint("drawn_mg = given_mg + wasted_mg", name="drawn_equals_given_plus_wasted"),
+        CheckConstraint("given_mg >= 0 AND wasted_mg >= 0", name="amounts_not_negative"),
+        CheckConstraint("witness_id <> recorded_by_id", name="witness_is_another_person"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), unique=True)
+    product: Mapped[str] = mapped_column(String(120))
+    lot: Mapped[str] = mapped_column(String(60))
+    expiry_on: Mapped[date] = mapped_column(Date)
+    drawn_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
+    given_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
+    wasted_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    witness_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VitalSign(db.Model):
+    __tablename__ = "vital_sign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    systolic: Mapped[int | None]
+    diastolic: Mapped[int | None]
+    heart_rate: Mapped[int | None]
+    spo2: Mapped[int | None]
+    #: Modified Observer's Assessment of Alertness/Sedation, 0-5 (0: loss of consciousness).
+    moaas: Mapped[int | None]
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InChairAlert(db.Model):
+    """An alert raised by a reading; a nurse or physician acknowledges it with an action."""
+
+    __tablename__ = "in_chair_alert"
+    __table_args__ = (CheckConstraint(f"action IS NULL OR action IN {ACK_ACTIONS!r}", name="action_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
+    vital_sign_id: Mapped[int] = mapped_column(ForeignKey("vital_sign.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(300))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    action: Mapped[str | None] = mapped_column(String(10))
+    note: Mapped[str] = mapped_column(Text, default="")
+    drug_given: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DischargeRecord(db.Model):
+    __tablename__ = "discharge_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), unique=True)
+    moaas: Mapped[int | None]
+    escort_present: Mapped[bool | None]
+    instructions_given: Mapped[bool | None]
+    condition: Mapped[str] = mapped_column(String(300), default="")
+    discharged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    discharged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    policy_version: Mapped[int | None]
