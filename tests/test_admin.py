@@ -1,12 +1,12 @@
 """Admin pages for staff accounts."""
-from contextlib import contextmanager
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.auth.models import StaffUser
 from opsmgr.extensions import db
 from tests.conftest import PASSWORD
+from tests.sql import count_statements
 
 NEW = {"username": "j.rivera", "full_name": "Jo Rivera", "credentials": "RN", "role": "nurse",
        "password": "a temporary passphrase", "confirm": "a temporary passphrase"}
@@ -102,20 +102,6 @@ def test_unknown_staff_id_is_404(login_as):
     assert login_as("admin").get("/admin/staff/999999").status_code == 404
 
 
-@contextmanager
-def count_statements(app):
-    counter = {"n": 0}
-
-    def before(*_args):
-        counter["n"] += 1
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def test_staff_list_uses_a_constant_number_of_statements(app, login_as, make_user):

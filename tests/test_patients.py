@@ -1,18 +1,18 @@
 """Patient pages: search, registration, the chart, edits with a version check, clinical background."""
 import json
 import re
-from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.extensions import db
 from opsmgr.patients import service
 from opsmgr.patients.models import Patient, PatientMedication
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
+from tests.sql import count_statements
 
 MONDAY = date(2026, 11, 30)  # the first Monday after the frozen clock (Thu 2026-11-26)
 
@@ -92,20 +92,6 @@ def chart_rows(html):
     return len(re.findall(r">Open chart<", html))
 
 
-@contextmanager
-def count_statements(app):
-    counter = {"n": 0}
-
-    def before(*_args):
-        counter["n"] += 1
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 # --- registration -------------------------------------------------------------------------------

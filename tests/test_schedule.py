@@ -1,15 +1,15 @@
 """The chair board, the week calendar, ordering, booking, moving and status changes through the pages."""
-from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.extensions import db
 from opsmgr.schedule.models import InfusionSession
 from opsmgr.series.models import InfusionSeries, Protocol
 from tests.factories import create_chairs, create_patient, order_series
+from tests.sql import count_statements
 
 TODAY = date(2026, 11, 26)      # Thursday; the frozen clock is 10:00 in America/New_York
 MONDAY = date(2026, 11, 30)
@@ -203,20 +203,6 @@ def test_stopping_a_series_cancels_its_scheduled_sessions(app, clinic, login_as)
     assert {session_row(app, i).status for i in clinic["session_ids"]} == {"cancelled"}
 
 
-@contextmanager
-def count_statements(app):
-    counter = {"n": 0}
-
-    def before(*_args):
-        counter["n"] += 1
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def add_patients_with_series(app, clock, count, start_on):

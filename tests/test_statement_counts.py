@@ -1,10 +1,9 @@
 """Pages run the same number of SQL statements with 10 patients and with 1,000, and every list
 filter has an index behind it. Rows are bulk-inserted here: the point is the data size, not the path."""
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import insert, inspect, select
 
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
@@ -12,24 +11,11 @@ from opsmgr.schedule.models import InfusionSession
 from opsmgr.series.models import InfusionSeries, Protocol
 from tests.conftest import START
 from tests.factories import create_chairs, create_user
+from tests.sql import count_statements
 
 MONDAY = date(2026, 11, 23)  # the week of the frozen clock (Thursday 26 November)
 
 
-@contextmanager
-def count_statements(app):
-    counter = {"n": 0}
-
-    def before(*_args):
-        counter["n"] += 1
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def add_patients(app, first, last, chair_ids, physician_id):
