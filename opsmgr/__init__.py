@@ -54,16 +54,18 @@ def register_blueprints(app):
     from opsmgr.admin.views import bp as admin_bp
     from opsmgr.audit.views import bp as audit_bp
     from opsmgr.auth.views import bp as auth_bp
+    from opsmgr.checklist.views import bp as checklist_bp
     from opsmgr.clinic.views import bp as clinic_bp
     from opsmgr.core.views import bp as core_bp
     from opsmgr.feeds.views import bp as feeds_bp
+    from opsmgr.infusion.views import bp as infusion_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.policy.views import bp as policy_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
-                      feeds_bp, policy_bp):
+                      feeds_bp, policy_bp, checklist_bp, infusion_bp):
         app.register_blueprint(blueprint)
 
 

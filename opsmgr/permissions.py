@@ -100,6 +100,11 @@ def can_advance_session(user, session=None):
     return _has_role(user, *CLINICAL)
 
 
+def can_override_finding(user, session=None):
+    """Only a physician overrides a checklist or gate finding (one at a time, with a reason and their password)."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
 def can_manage_clinic(user):
     """Protocols, chairs, opening hours and clinic settings."""
     return _has_role(user, Role.ADMIN)

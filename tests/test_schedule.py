@@ -53,9 +53,9 @@ def test_nurse_checks_a_patient_in_from_the_board(app, clinic, login_as):
 def test_an_illegal_transition_is_refused_with_a_clear_message(app, clinic, login_as):
     nurse = login_as("nurse")
     first = clinic["session_ids"][0]
-    response = nurse.submit(f"/sessions/{first}/status", {"target": "recovery"})
+    response = nurse.submit(f"/sessions/{first}/status", {"target": "checklist"})
     assert response.status_code == 400
-    assert "cannot become recovery" in response.get_data(as_text=True)
+    assert "cannot become checklist in progress" in response.get_data(as_text=True)
     assert session_row(app, first).status == "scheduled"
 
 

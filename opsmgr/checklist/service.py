@@ -1,7 +1,7 @@
 """Checklist use cases: save answers (partially, with a version check), evaluate them under the
 current policy, record physician overrides, and the start gate the dose must pass."""
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -11,7 +11,17 @@ from opsmgr.checklist.models import ChecklistResponse, FindingOverride
 from opsmgr.extensions import db
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import checklist as rules
-from opsmgr.rules.findings import Finding, Override, Severity, open_findings, outcome_of, override_problem
+from opsmgr.rules.findings import (
+    Finding,
+    Outcome,
+    Override,
+    Severity,
+    open_findings,
+    outcome_of,
+    override_problem,
+)
+from opsmgr.rules.session_states import SessionState
+from opsmgr.schedule.service import change_status
 
 
 class ChecklistError(ValueError):
@@ -163,3 +173,190 @@ def start_gate(session, *, now):
     findings = evaluate(response, session, now=now)
     overrides = as_overrides(overrides_for(session, "start"))
     return GateResult(findings, overrides, open_findings(findings, overrides), response.policy_version, now)
+
+
+# --- The checklist page: fill, override, and what the nurse compares against ----------------------
+
+#: Before check-in there is no checklist; once the dose has started it is part of the record.
+FILLABLE_STATES = frozenset({SessionState.CHECKED_IN, SessionState.CHECKLIST, SessionState.CLEARED})
+#: The version a form carries when it was opened before the checklist was first saved.
+NOT_SAVED = 0
+#: States of a session that was actually held (the dose started).
+HELD_STATES = (SessionState.INFUSING.value, SessionState.RECOVERY.value, SessionState.DISCHARGED.value)
+
+
+def _fillable(session):
+    if session.state not in FILLABLE_STATES:
+        raise ChecklistError(f"The checklist can be changed only after check-in and before the dose starts; "
+                             f"this session is {session.state.label.lower()}.")
+
+
+def current_findings(response, session, *, now):
+    """The findings the stored answers give now, without storing anything (vitals go stale)."""
+    _, policy = current_policy()
+    return rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
+
+
+def fill_checklist(session, values, *, expected_version, actor, now):
+    """Save the nurse's answers: the first save moves a checked-in session to 'checklist', and a
+    result with nothing open (cleared, or every open finding overridden) moves it to 'cleared'."""
+    _fillable(session)
+    if expected_version == NOT_SAVED:
+        if response_for(session, now=now) is not None:
+            raise StaleChecklist("Someone else started this checklist while you were working on it. Nothing "
+                                 "was saved; the current answers are shown, with yours beside them.")
+        expected_version = None
+    response, findings = save_answers(session, values, expected_version=expected_version, actor=actor, now=now)
+    if session.state == SessionState.CHECKED_IN:
+        change_status(session, SessionState.CHECKLIST, reason="", actor=actor, now=now)
+    _clear_when_nothing_open(session, findings, actor=actor, now=now)
+    return response, findings
+
+
+def _clear_when_nothing_open(session, findings, *, actor, now):
+    """Enter 'cleared' through the gate; a session already cleared keeps its status (the start re-checks)."""
+    if session.state != SessionState.CHECKLIST:
+        return
+    overrides = as_overrides(overrides_for(session, "start"))
+    if open_findings(findings, overrides):
+        return
+    reason = "Cleared by physician override" if any(f.stops_start for f in findings) else ""
+    change_status(session, SessionState.CLEARED, reason=reason, actor=actor, now=now, gate_passed=True)
+
+
+def override_finding(session, *, code, physician, password, reason, now, ip=None):
+    """A physician overrides one open finding of the current evaluation (never an absolute one)."""
+    from opsmgr.auth.service import actor_for
+
+    _fillable(session)
+    response = response_for(session, now=now)
+    if response is None:
+        raise ChecklistError("The checklist has not been saved yet: there is nothing to override.")
+    findings = current_findings(response, session, now=now)
+    overrides = as_overrides(overrides_for(session, "start"))
+    finding = next((f for f in open_findings(findings, overrides) if f.code == code), None)
+    if finding is None:
+        raise ChecklistError("That finding is not open any more (the answers may have changed). "
+                             "Review the current findings.")
+    if finding.severity == Severity.ABSOLUTE:
+        raise ChecklistError(f"{finding.message} This finding cannot be overridden by anyone.")
+    row = record_override(session, gate="start", finding=finding, physician=physician, password=password,
+                          reason=reason, now=now, ip=ip)
+    _clear_when_nothing_open(session, findings, actor=actor_for(physician, ip), now=now)
+    return row
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    row: FindingOverride
+    physician_name: str
+
+
+def override_views(session, gate="start"):
+    """The session's overrides at a gate, by code, with the physician's name (two statements)."""
+    from opsmgr.auth.models import StaffUser
+
+    rows = overrides_for(session, gate)
+    ids = {row.physician_id for row in rows}
+    names = {row.id: row.full_name for row in db.session.execute(
+        select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(ids)))} if ids else {}
+    return {row.code: OverrideView(row, names.get(row.physician_id, "")) for row in rows}
+
+
+@dataclass(frozen=True)
+class MedicationChangeOnRecord:
+    name: str
+    med_class: str
+    change: str
+    on: date
+
+
+@dataclass(frozen=True)
+class PreviousVisit:
+    """What the contraindication recheck is compared with: the last session that was held."""
+
+    session: object
+    response: ChecklistResponse | None
+    since: date | None
+    #: Medications on the record started or stopped since the previous session (or, at the first
+    #: session, the current ones, as "current").
+    medication_changes: tuple
+
+
+def previous_visit(session, *, zone):
+    """The patient's last held session before this one, its checklist, and the medication changes since."""
+    from opsmgr.schedule.models import InfusionSession
+
+    previous = db.session.scalar(
+        select(InfusionSession).where(InfusionSession.patient_id == session.patient_id,
+                                      InfusionSession.starts_at < session.starts_at,
+                                      InfusionSession.status.in_(HELD_STATES))
+        .order_by(InfusionSession.starts_at.desc()).limit(1))
+    medications = session.patient.medications
+    if previous is None:
+        current = tuple(MedicationChangeOnRecord(m.name, m.med_class, "current", m.started_on)
+                        for m in medications if m.stopped_on is None)
+        return PreviousVisit(None, None, None, current)
+    since = previous.starts_at.astimezone(zone).date()
+    changes = [MedicationChangeOnRecord(m.name, m.med_class, "started", m.started_on)
+               for m in medications if m.started_on is not None and m.started_on >= since]
+    changes += [MedicationChangeOnRecord(m.name, m.med_class, "stopped", m.stopped_on)
+                for m in medications if m.stopped_on is not None and m.stopped_on >= since]
+    changes.sort(key=lambda change: change.on)
+    return PreviousVisit(previous, response_for(previous, now=None), since, tuple(changes))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The checklist as it evaluates now, for the page: outcome, findings, overrides, tasks, scores."""
+
+    outcome: Outcome
+    #: Clinical findings, in checklist order; the items not answered yet are apart in `unanswered`.
+    findings: tuple
+    unanswered: tuple
+    open_codes: frozenset
+    #: code -> OverrideView
+    overrides: dict
+    #: (task, finding): the same-day physician review and the call to the physician.
+    tasks: tuple
+    #: "phq9" / "gad7" -> the score finding's values (total, band), when every item is answered.
+    scores: dict
+    policy_version: int
+    evaluated_at: datetime
+
+    @property
+    def is_overridden_clear(self):
+        return self.outcome != Outcome.CLEARED and not self.open_codes
+
+
+def evaluation_for(session, response, *, now):
+    """The live evaluation of the saved answers (None before the first save); stores nothing."""
+    if response is None:
+        return None
+    version, policy = current_policy()
+    findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
+    overrides = override_views(session)
+    still_open = open_findings(findings, as_overrides(view.row for view in overrides.values()))
+    tasks = tuple((f.values["task"], f) for f in findings if "task" in f.values) + _early_item9(response, findings,
+                                                                                           policy)
+    scores = {name: f.values for name, code in (("phq9", "PHQ9_SCORE"), ("gad7", "GAD7_SCORE"))
+              for f in findings if f.code == code}
+    return Evaluation(
+        outcome=outcome_of(findings), findings=tuple(f for f in findings if not f.code.endswith("_UNANSWERED")),
+        unanswered=tuple(f for f in findings if f.code.endswith("_UNANSWERED")),
+        open_codes=frozenset(f.code for f in still_open), overrides=overrides, tasks=tasks, scores=scores,
+        policy_version=version, evaluated_at=now)
+
+
+def _early_item9(response, findings, policy):
+    """The item-9 task as soon as item 9 is saved above the threshold, even before the rest of the PHQ-9.
+
+    The rule raises PHQ9_ITEM9_POSITIVE only on a complete PHQ-9; the physician must not wait for that."""
+    items = response.phq9_items or []
+    item9 = items[8] if len(items) == 9 else None
+    if item9 is None or item9 <= policy.phq9_item9_threshold or any(f.code == "PHQ9_ITEM9_POSITIVE" for f in findings):
+        return ()
+    return ((rules.SAME_DAY_REVIEW, Finding(
+        "PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN,
+        f"PHQ-9 item 9 (thoughts of death or self-harm) scored {item9}: a physician must see the patient today, "
+        "before the dose.", {"item9": item9, "task": rules.SAME_DAY_REVIEW})),)

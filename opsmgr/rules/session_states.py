@@ -51,9 +51,10 @@ TRANSITIONS = {
 ACTIVE_STATES = frozenset(state for state in SessionState if state not in {S.CANCELLED, S.NO_SHOW})
 #: States in which a coordinator may still move the booking.
 MOVABLE_STATES = frozenset({S.SCHEDULED})
-#: States entered only through their gate — the checklist evaluation, the start of the dose, the
-#: discharge check — never by a bare status change, so no form or crafted POST can skip a gate.
-GATED_STATES = frozenset({S.CLEARED, S.INFUSING, S.DISCHARGED})
+#: States entered only through their step — the checklist evaluation, the start of the dose, the
+#: end of the infusion (which records when it ended), the discharge check — never by a bare status
+#: change, so no form or crafted POST can skip a gate.
+GATED_STATES = frozenset({S.CLEARED, S.INFUSING, S.RECOVERY, S.DISCHARGED})
 #: States that need a reason when entered.
 REASON_REQUIRED = frozenset({S.CANCELLED, S.NO_SHOW})
 

@@ -46,7 +46,8 @@ def _chairs():
 def allowed_targets(user, session):
     """The states this user may move the session to next (for buttons)."""
     return [target for target in sorted(TRANSITIONS[session.state], key=list(SessionState).index)
-            if target not in GATED_STATES and STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
+            if target not in GATED_STATES and target != SessionState.CHECKLIST
+            and STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
 
 
 @bp.route("/today")

@@ -1,0 +1,221 @@
+"""The infusion page at the chair: start gate and dose, controlled substance, vitals, alerts, discharge."""
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from opsmgr.audit.service import record
+from opsmgr.checklist.models import GATES
+from opsmgr.checklist.service import ChecklistError
+from opsmgr.core.clock import utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+from opsmgr.infusion import service
+from opsmgr.infusion.forms import (
+    AcknowledgeForm,
+    ControlledSubstanceForm,
+    DischargeForm,
+    OverrideForm,
+    StartDoseForm,
+    VitalsForm,
+)
+from opsmgr.infusion.models import InChairAlert
+from opsmgr.permissions import can_advance_session, can_override_finding
+from opsmgr.rules.findings import Severity
+from opsmgr.schedule.service import BookingError
+
+#: Every step at the chair is open to nurses and physicians (can_advance_session: "the steps at the
+#: chair"); coordinators see the board but not the dose, vitals or alerts. Overrides: physicians only.
+bp = Blueprint("infusion", __name__)
+
+CONFLICT = "Someone else changed this session at the same moment; nothing was saved. Check the page and try again."
+
+
+def amount(value):
+    """A Decimal as typed by a person: 0.500 → 0.5, 40 → 40."""
+    if value is None:
+        return "—"
+    return format(Decimal(value).normalize(), "f")
+
+
+@bp.context_processor
+def page_helpers():
+    return {"amount": amount}
+
+
+@bp.app_template_global()
+def vitals_due_for(groups):
+    """For the chair board: {session id: VitalsDue} from its lists of sessions per chair."""
+    return service.vitals_due_for([s for group in groups for s in group], utcnow())
+
+
+def _session_or_404(session_id):
+    return service.load_session(session_id) or abort(404)
+
+
+@bp.route("/sessions/<int:session_id>/infusion")
+@requires(can_advance_session)
+def page(session_id):
+    session = _session_or_404(session_id)
+    start = StartDoseForm.for_session(session, formdata=request.args or None)
+    if request.args:
+        start.validate()
+    html = _render(session, start=start)[0]
+    record("infusion.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_session",
+           object_id=session.id, patient_id=session.patient_id)
+    db.session.commit()
+    return html
+
+
+@bp.route("/sessions/<int:session_id>/infusion/start", methods=["POST"])
+@requires(can_advance_session)
+def start(session_id):
+    session = _session_or_404(session_id)
+    form = StartDoseForm.for_session(session)
+    mg_per_kg, minutes = form.proposal(form.route)
+    return _attempt(session, form, "The dose has started.", lambda: service.start_dose(
+        session, infusion_minutes=minutes, mg_per_kg=mg_per_kg, reason=form.change_reason.data,
+        actor=current_actor(), now=utcnow()), forms={"start": form})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/overrides/<gate>/<code>", methods=["POST"])
+@requires(can_override_finding)
+def override(session_id, gate, code):
+    session = _session_or_404(session_id)
+    if gate not in GATES:
+        abort(404)
+    form = OverrideForm.for_finding(gate, code)
+    # On a refusal the page shows the finding again, for the same dose or MOAA/S, with this form's errors.
+    shown = {"start": StartDoseForm.for_session(session, formdata=None, mg_per_kg=form.mg_per_kg.data,
+                                                infusion_minutes=form.infusion_minutes.data),
+             "discharge": DischargeForm(prefix="discharge", formdata=None, data={"moaas": form.moaas.data})}
+    return _attempt(session, form, "The override is recorded.", lambda: service.override_finding(
+        session, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
+        reason=form.reason.data, now=utcnow(), ip=request.remote_addr, mg_per_kg=form.mg_per_kg.data,
+        infusion_minutes=form.infusion_minutes.data, moaas=form.moaas.data),
+        forms={**shown, "overrides": {(gate, code): form}}, next_url=_page_url(session, form, gate))
+
+
+@bp.route("/sessions/<int:session_id>/infusion/controlled-substance", methods=["POST"])
+@requires(can_advance_session)
+def controlled_substance(session_id):
+    session = _session_or_404(session_id)
+    form = ControlledSubstanceForm(prefix="cs")
+    return _attempt(session, form, "The controlled-substance record is complete.",
+                    lambda: service.record_controlled_substance(session, **form.values(), actor=current_actor(),
+                                                                now=utcnow()), forms={"controlled": form})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/vitals", methods=["POST"])
+@requires(can_advance_session)
+def vitals(session_id):
+    session = _session_or_404(session_id)
+    form = VitalsForm(prefix="vitals")
+    return _attempt(session, form, "The reading is recorded.", lambda: service.record_vitals(
+        session, **form.values(), actor=current_actor(), now=utcnow()), forms={"vitals": form})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@requires(can_advance_session)
+def acknowledge(session_id, alert_id):
+    session = _session_or_404(session_id)
+    alert = db.session.get(InChairAlert, alert_id)
+    if alert is None or alert.session_id != session.id:
+        abort(404)
+    form = AcknowledgeForm.for_alert(alert)
+    return _attempt(session, form, "The alert is acknowledged.", lambda: service.acknowledge_alert(
+        alert, action=form.action.data, note=form.note.data, drug_given=form.drug_given.data,
+        actor=current_actor(), now=utcnow()), forms={"acknowledge": {alert.id: form}})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/end", methods=["POST"])
+@requires(can_advance_session)
+def end(session_id):
+    session = _session_or_404(session_id)
+    return _attempt(session, None, "The infusion has ended; the recovery observation has started.",
+                    lambda: service.end_infusion(session, actor=current_actor(), now=utcnow()))
+
+
+@bp.route("/sessions/<int:session_id>/infusion/discharge", methods=["POST"])
+@requires(can_advance_session)
+def discharge(session_id):
+    session = _session_or_404(session_id)
+    form = DischargeForm(prefix="discharge")
+    return _attempt(session, form, "The patient is discharged.", lambda: service.discharge(
+        session, **form.values(), actor=current_actor(), now=utcnow()), forms={"discharge": form})
+
+
+def _attempt(session, form, done, call, forms=None, next_url=None):
+    """Validate, call one service, commit and redirect; or show the page again with the errors (400)."""
+    forms = forms or {}
+    if form is not None and not form.validate():
+        return _render(session, status=400, **forms)
+    try:
+        call()
+    except (service.InfusionError, ChecklistError, BookingError) as error:
+        _keep_audit_only(error)
+        return _refused(session.id, form, forms, error)
+    except (IntegrityError, StaleDataError):
+        db.session.rollback()
+        return _refused(session.id, form, forms, service.InfusionError(CONFLICT))
+    db.session.commit()
+    flash(done, "success")
+    return redirect(next_url or url_for("infusion.page", session_id=session.id))
+
+
+def _keep_audit_only(error):
+    """A refused gate or password wrote only its audit event: keep it. Anything else is undone."""
+    if getattr(error, "audited", False) or getattr(error, "field", None) == "password":
+        db.session.commit()
+    else:
+        db.session.rollback()
+
+
+def _refused(session_id, form, forms, error):
+    session = _session_or_404(session_id)
+    general = []
+    for field, message in getattr(error, "errors", [(getattr(error, "field", None), str(error))]):
+        target = form[field] if form is not None and field in form else None
+        (target.errors if target is not None else general).append(message)
+    return _render(session, status=400, errors=general, refused=getattr(error, "findings", ()), **forms)
+
+
+def _page_url(session, form, gate):
+    """Back to the page showing the same proposed dose, so the override is seen covering it."""
+    if gate != "start" or (form.mg_per_kg.data is None and form.infusion_minutes.data is None):
+        return url_for("infusion.page", session_id=session.id, _anchor=f"{gate}-gate")
+    return url_for("infusion.page", session_id=session.id, _anchor="start-gate",
+                   **{"start-mg_per_kg": form.mg_per_kg.data, "start-infusion_minutes": form.infusion_minutes.data})
+
+
+def _render(session, status=200, errors=(), refused=(), **submitted):
+    """The page, with any just-submitted form in place of a blank one (to show its errors)."""
+    route = session.series.protocol.route
+    start = submitted.get("start") or StartDoseForm.for_session(session, formdata=None)
+    discharge_form = submitted.get("discharge") or DischargeForm(prefix="discharge", formdata=None)
+    mg_per_kg, minutes = start.proposal(route) if not start.errors else (None, None)
+    answers = discharge_form.values() if submitted.get("discharge") and not discharge_form.errors else {}
+    view = service.chair_view(session, now=utcnow(), mg_per_kg=mg_per_kg, infusion_minutes=minutes, **answers)
+    forms = {"start": start, "discharge": discharge_form,
+             "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
+             "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
+             "overrides": _override_forms(view, mg_per_kg, minutes, answers, submitted.get("overrides", {})),
+             "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)
+                             or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts}}
+    return render_template("infusion/page.html", view=view, session=session, forms=forms, errors=errors,
+                           refused=refused), status
+
+
+def _override_forms(view, mg_per_kg, minutes, answers, submitted):
+    """One override form per open, overridable finding, carrying the dose or MOAA/S it is for."""
+    forms = {}
+    for gate, result in (("start", view.start), ("discharge", view.discharge)):
+        for finding in (result.open if result else ()):
+            if finding.severity != Severity.ABSOLUTE:
+                data = {"mg_per_kg": mg_per_kg, "infusion_minutes": minutes, "moaas": answers.get("moaas")}
+                forms[(gate, finding.code)] = submitted.get((gate, finding.code)) or OverrideForm.for_finding(
+                    gate, finding.code, formdata=None, data=data)
+    return forms

@@ -1,0 +1,500 @@
+"""At the chair through the pages: the start gate and the dose, the controlled substance, vitals and
+alerts, the next reading due, and the discharge gate. The frozen clock starts at 10:00 clinic time."""
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from opsmgr.audit.models import AuditEvent
+from opsmgr.checklist import service as checklist
+from opsmgr.checklist.models import FindingOverride
+from opsmgr.extensions import db
+from opsmgr.infusion import service
+from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, DoseRecord, InChairAlert, VitalSign
+from opsmgr.patients import service as patients
+from opsmgr.patients.models import Patient
+from opsmgr.schedule.models import InfusionSession
+from opsmgr.schedule.service import change_status
+from tests.conftest import PASSWORD
+from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
+
+TODAY = date(2026, 11, 26)
+
+
+def clear_answers(now, **changes):
+    """A complete checklist that clears: BP 122/78, 72.4 kg, fasted, escort, consent, low scores."""
+    return {
+        "systolic": 122, "diastolic": 78, "heart_rate": 72, "spo2": 98, "temperature_c": Decimal("36.8"),
+        "respiratory_rate": 14, "vitals_taken_at": now, "weight_kg": Decimal("72.4"), "medication_changes": [],
+        "new_diagnoses": False, "cardio_cerebrovascular_event": False, "psychosis_symptoms": False,
+        "mania_symptoms": False, "substance_use_in_window": False, "vascular_contraindication": False,
+        "last_solid_food_at": now - timedelta(hours=8), "last_clear_liquid_at": now - timedelta(hours=3),
+        "escort_name": "Sam Rivera", "escort_phone": "+1 555 0100", "consent_reconfirmed": True,
+        "phq9_items": [1, 1, 1, 1, 0, 0, 1, 0, 0], "phq9_difficulty": 1, "gad7_items": [1, 1, 0, 0, 0, 0, 1],
+        "suicide_risk": "negative", "willingness": "yes", "intention": "To feel like myself again.", **changes}
+
+
+def make_session(app, clock, protocol="iv-induction", cleared=True, **answers):
+    """Today's first session of a new series; checked in, checklist saved and cleared unless told not to."""
+    with app.app_context():
+        patient = create_patient(now=clock(), legal_name="Casey Chairtest")
+        patients.record_consent(db.session.get(Patient, patient.id), consent_on=TODAY, form_version="v1",
+                                actor=FACTORY_ACTOR, now=clock())
+        db.session.commit()
+        series = order_series(patient_id=patient.id, now=clock(), start_on=TODAY, preferred_time="11:00",
+                              protocol_code=protocol)
+        session = series.sessions[0]
+        if cleared:
+            for status in ("checked_in", "checklist"):
+                change_status(session, status, reason="", actor=FACTORY_ACTOR, now=clock())
+            checklist.save_answers(session, clear_answers(clock(), **answers), expected_version=None,
+                                   actor=FACTORY_ACTOR, now=clock())
+            change_status(session, "cleared", reason="", actor=FACTORY_ACTOR, now=clock(), gate_passed=True)
+            db.session.commit()
+        return session.id
+
+
+@pytest.fixture
+def chairs(app):
+    with app.app_context():
+        return create_chairs(2)
+
+
+@pytest.fixture
+def cleared(app, clock, chairs):
+    return make_session(app, clock)
+
+
+def fields(prefix, **values):
+    return {f"{prefix}-{name}": str(value) for name, value in values.items()}
+
+
+def url(session_id, action=""):
+    return f"/sessions/{session_id}/infusion" + (f"/{action}" if action else "")
+
+
+def start(client, session_id, **values):
+    return client.submit(url(session_id, "start"), fields("start", **{"infusion_minutes": 40, **values}))
+
+
+def vitals(client, session_id, at, systolic=128, diastolic=80, **values):
+    reading = {"systolic": systolic, "diastolic": diastolic, "heart_rate": 76, "spo2": 97, "moaas": 5,
+               "taken_at": at, **values}
+    return client.submit(url(session_id, "vitals"), fields("vitals", **reading))
+
+
+def discharge(client, session_id, **values):
+    answers = {"moaas": 5, "escort_present": "yes", "instructions_given": "yes",
+               "condition": "Alert and steady; leaving with her partner.", **values}
+    return client.submit(url(session_id, "discharge"), fields("discharge", **answers))
+
+
+def done(response):
+    """Accepted: redirected back to the page (not to the login page)."""
+    return response.status_code == 302 and "/infusion" in response.headers["Location"]
+
+
+def wait(clock, minutes, *clients):
+    """Let time pass at the chair; the staff keep using the app, so no one is signed out for idling."""
+    while minutes > 0:
+        step = min(minutes, 10)
+        clock.advance(minutes=step)
+        minutes -= step
+        for client in clients:
+            assert client.get("/today").status_code == 200
+
+
+def status_of(app, session_id):
+    with app.app_context():
+        return db.session.scalar(select(InfusionSession.status).where(InfusionSession.id == session_id))
+
+
+def rows(app, model, session_id):
+    with app.app_context():
+        return db.session.scalars(select(model).where(model.session_id == session_id)).all()
+
+
+def events(app, action):
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+def text(response):
+    return response.get_data(as_text=True)
+
+
+def words(response):
+    """The page as read: tags dropped, white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", text(response)).split())
+
+
+# --- the start gate ------------------------------------------------------------------------------
+
+
+def test_page_shows_the_dose_with_its_inputs_and_the_start_form(cleared, login_as):
+    page = login_as("nurse").get(url(cleared))
+    html = text(page)
+    assert page.status_code == 200
+    assert "0.5 mg/kg × 72.4 kg = <strong>36.2 mg</strong>, over 40 minutes" in html
+    assert "Clear:" in html and "Start dose" in html
+
+
+def test_nurse_starts_the_dose_and_the_record_keeps_its_inputs(app, cleared, login_as, clock):
+    assert done(start(login_as("nurse"), cleared))
+    [dose] = rows(app, DoseRecord, cleared)
+    assert (dose.mg_per_kg, dose.weight_kg, dose.dose_mg, dose.infusion_minutes) == (
+        Decimal("0.5"), Decimal("72.4"), Decimal("36.2"), 40)
+    assert dose.dose_started_at == clock() and dose.infusion_ended_at is None and dose.change_reason == ""
+    assert status_of(app, cleared) == "infusing"
+    [event] = events(app, "dose.started")
+    assert event.patient_id is not None and '"dose_mg":"36.2"' in event.details
+
+
+def test_start_refused_on_the_server_when_the_session_is_not_cleared(app, clock, chairs, login_as):
+    session_id = make_session(app, clock, cleared=False)
+    response = start(login_as("nurse"), session_id)
+    assert response.status_code == 400
+    assert "only when the session is cleared" in text(response)
+    assert status_of(app, session_id) == "scheduled" and rows(app, DoseRecord, session_id) == []
+
+
+@pytest.mark.parametrize("minutes,expected", [(30, 302), (31, 400)])
+def test_start_refused_when_the_checklist_vitals_went_stale(app, cleared, login_as, clock, minutes, expected):
+    clock.advance(minutes=minutes)
+    response = start(login_as("nurse"), cleared)
+    assert response.status_code == expected
+    if expected == 400:
+        assert "VITALS_STALE" in text(response)
+        assert status_of(app, cleared) == "cleared" and rows(app, DoseRecord, cleared) == []
+        [refusal] = events(app, "dose.start_refused")
+        assert refusal.outcome == "denied" and "VITALS_STALE" in refusal.details
+
+
+def test_a_direct_post_cannot_start_a_dose_the_checklist_no_longer_clears(app, cleared, login_as, clock):
+    with app.app_context():
+        session = db.session.get(InfusionSession, cleared)
+        response = checklist.response_for(session, now=clock())
+        checklist.save_answers(session, {"systolic": 186, "diastolic": 101}, expected_version=response.version,
+                               actor=FACTORY_ACTOR, now=clock())
+        db.session.commit()
+    nurse = login_as("nurse")
+    assert "Not clear:" in text(nurse.get(url(cleared)))
+    refused = nurse.submit(url(cleared, "start"), {})  # no fields at all: the series dose, no minutes
+    assert refused.status_code == 400
+    assert status_of(app, cleared) == "cleared"
+    refused = start(nurse, cleared)
+    assert refused.status_code == 400 and "BP_HARD_GATE" in text(refused)
+    assert status_of(app, cleared) == "cleared" and rows(app, DoseRecord, cleared) == []
+
+
+def test_a_dose_above_075_mg_per_kg_needs_a_physician_override(app, cleared, login_as, make_user):
+    nurse, physician = login_as("nurse"), login_as("physician")
+    change = {"mg_per_kg": "0.8", "change_reason": "Partial response at 0.5 after four sessions"}
+    refused = start(nurse, cleared, **change)
+    assert refused.status_code == 400 and "Only a physician can change the dose" in text(refused)
+
+    refused = start(physician, cleared, **change)
+    assert refused.status_code == 400 and "DOSE_OUTSIDE_USUAL_RANGE" in text(refused)
+    override_url = url(cleared, "overrides/start/DOSE_OUTSIDE_USUAL_RANGE")
+    assert override_url in text(refused)
+    assert 'type="hidden" value="0.800"' in text(refused), "the override form carries the dose it is for"
+    override = fields("override-start-DOSE_OUTSIDE_USUAL_RANGE", mg_per_kg="0.800", infusion_minutes=40,
+                      reason="Partial response; tolerated 0.5 well.", password=PASSWORD)
+    assert nurse.submit(override_url, override).status_code == 403
+
+    wrong = physician.submit(override_url, {**override, "override-start-DOSE_OUTSIDE_USUAL_RANGE-password": "nope"})
+    assert wrong.status_code == 400 and "password is not correct" in text(wrong)
+    assert rows(app, FindingOverride, cleared) == [] and len(events(app, "override.refused")) == 1
+
+    accepted = physician.submit(override_url, override)
+    assert accepted.status_code == 302 and "start-mg_per_kg=0.800&" in accepted.headers["Location"]
+    assert "Clear:" in text(physician.get(accepted.headers["Location"]))
+    started = start(physician, cleared, **change)
+    assert done(started)
+    [dose] = rows(app, DoseRecord, cleared)
+    assert (dose.mg_per_kg, dose.weight_kg, dose.dose_mg) == (Decimal("0.8"), Decimal("72.4"), Decimal("57.9"))
+    assert (dose.change_reason, dose.changed_by_id) == (change["change_reason"], physician.user.id)
+
+
+def test_an_override_covers_the_dose_it_was_given_for_and_no_other(app, cleared, login_as):
+    physician = login_as("physician")
+    reason = {"change_reason": "Partial response at 0.5 after four sessions"}
+    override_url = url(cleared, "overrides/start/DOSE_OUTSIDE_USUAL_RANGE")
+    prefix = "override-start-DOSE_OUTSIDE_USUAL_RANGE"
+    assert done(physician.submit(override_url, fields(prefix, mg_per_kg="0.8", infusion_minutes=40,
+                                                      reason="Tolerated well.", password=PASSWORD)))
+    refused = start(physician, cleared, mg_per_kg="0.95", **reason)
+    assert refused.status_code == 400 and "DOSE_OUTSIDE_USUAL_RANGE" in text(refused)
+    assert done(physician.submit(override_url, fields(prefix, mg_per_kg="0.95", infusion_minutes=40,
+                                                      reason="Still tolerated.", password=PASSWORD)))
+    assert done(start(physician, cleared, mg_per_kg="0.95", **reason))
+    [row] = rows(app, FindingOverride, cleared)
+    assert row.finding["values"]["mg_per_kg"] == "0.950" and len(events(app, "override.superseded")) == 1
+
+
+def test_an_absolute_finding_cannot_be_overridden(app, cleared, login_as, clock):
+    clock.advance(minutes=45)
+    physician = login_as("physician")
+    response = physician.submit(url(cleared, "overrides/start/VITALS_STALE"),
+                                fields("override-start-VITALS_STALE", reason="Patient looks fine to me.",
+                                       password=PASSWORD))
+    assert response.status_code == 400 and "cannot be overridden by anyone" in text(response)
+    assert rows(app, FindingOverride, cleared) == []
+
+
+# --- controlled substance ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def infusing(app, cleared, login_as):
+    nurse = login_as("nurse")
+    assert done(start(nurse, cleared))
+    return cleared, nurse
+
+
+def record_cs(client, session_id, **values):
+    entry = {"product": "Ketamine 50 mg/mL, 10 mL vial", "lot": "KX2291", "expiry_on": "2027-06-30",
+             "drawn_mg": "50", "given_mg": "36.2", "wasted_mg": "13.8", **values}
+    return client.submit(url(session_id, "controlled-substance"), fields("cs", **entry))
+
+
+@pytest.mark.parametrize("case,message", [
+    ("unbalanced", "must equal given (36.2 mg) plus wasted (13.0 mg)"),
+    ("same_person", "A second staff member must witness the record."),
+    ("wrong_password", "username or password is not correct"),
+    ("expired", "The product expired on 2026-11-25; do not use it."),
+])
+def test_controlled_substance_record_refused(app, infusing, make_user, case, message):
+    session_id, nurse = infusing
+    witness = make_user("nurse")
+    values = {"witness_username": witness.username, "witness_password": PASSWORD}
+    values |= {"unbalanced": {"wasted_mg": "13.0"}, "expired": {"expiry_on": "2026-11-25"},
+               "same_person": {"witness_username": nurse.user.username},
+               "wrong_password": {"witness_password": "not the witness password"}}[case]
+    response = record_cs(nurse, session_id, **values)
+    assert response.status_code == 400 and message in text(response)
+    assert 'value="KX2291"' in text(response), "what was typed is kept"
+    assert rows(app, ControlledSubstanceEntry, session_id) == []
+    assert len(events(app, "controlled_substance.witness_refused")) == (case == "wrong_password")
+
+
+def test_controlled_substance_record_with_a_witness_is_accepted(app, infusing, make_user):
+    session_id, nurse = infusing
+    witness = make_user("physician")
+    response = record_cs(nurse, session_id, witness_username=witness.username, witness_password=PASSWORD)
+    assert response.status_code == 302
+    [entry] = rows(app, ControlledSubstanceEntry, session_id)
+    assert (entry.drawn_mg, entry.given_mg, entry.wasted_mg, entry.witness_id) == (
+        Decimal("50"), Decimal("36.2"), Decimal("13.8"), witness.id)
+    assert "drawn 50 mg = given 36.2 mg + wasted 13.8 mg" in text(nurse.get(url(session_id)))
+
+
+def test_the_database_itself_refuses_an_unbalanced_record(app, infusing, make_user, clock):
+    session_id, nurse = infusing
+    witness = make_user("nurse")
+    with app.app_context():
+        db.session.add(ControlledSubstanceEntry(
+            session_id=session_id, product="Ketamine", lot="L1", expiry_on=date(2027, 1, 1), drawn_mg=Decimal("50"),
+            given_mg=Decimal("36.2"), wasted_mg=Decimal("13"), recorded_by_id=nurse.user.id, witness_id=witness.id,
+            recorded_at=clock()))
+        with pytest.raises(IntegrityError):
+            db.session.flush()
+        db.session.rollback()
+
+
+# --- vitals, alerts and the next reading due -----------------------------------------------------
+
+
+def test_bad_vitals_come_back_at_the_field_with_everything_kept(app, infusing, clock):
+    session_id, nurse = infusing
+    clock.advance(minutes=10)
+    response = vitals(nurse, session_id, "10:10", systolic=400, heart_rate="abc")
+    html = text(response)
+    assert response.status_code == 400
+    assert "Number must be between 50 and 260." in html and "Not a valid integer value." in html
+    assert 'value="80"' in html and 'value="97"' in html and 'value="10:10"' in html
+    future = vitals(nurse, session_id, "10:20")
+    assert future.status_code == 400 and "This time is in the future." in text(future)
+    assert rows(app, VitalSign, session_id) == []
+
+
+def test_next_vitals_due_is_shown_and_overdue_after_ten_minutes(app, infusing, clock):
+    session_id, nurse = infusing
+    board = words(nurse.get("/today"))
+    assert "Next vitals: 10:10" in board and "OVERDUE" not in board
+    clock.advance(minutes=10)
+    assert "OVERDUE" not in words(nurse.get("/today")), "a reading exactly at the due time is on time"
+    clock.advance(seconds=1)
+    board, page = words(nurse.get("/today")), words(nurse.get(url(session_id)))
+    assert "Next vitals: 10:10 OVERDUE" in board and "10:10 · Infusion reading (every 10 min) OVERDUE" in page
+    assert done(vitals(nurse, session_id, "10:10"))
+    assert "Next vitals: 10:20" in words(nurse.get("/today"))
+    with app.app_context():
+        due = service.next_vitals_due(db.session.get(InfusionSession, session_id), clock())
+        assert due.due_at == clock() + timedelta(minutes=10) - timedelta(seconds=1) and not due.overdue
+
+
+def test_an_alert_must_be_acknowledged_before_discharge(app, infusing, clock, login_as):
+    session_id, nurse = infusing
+    for minute, (systolic, diastolic) in zip((10, 20, 30, 40), ((128, 80), (185, 112), (150, 92), (132, 84)),
+                                             strict=True):
+        clock.advance(minutes=10)
+        assert done(vitals(nurse, session_id, f"10:{minute}", systolic, diastolic))
+    [alert] = rows(app, InChairAlert, session_id)
+    assert alert.code == "ALERT_BLOOD_PRESSURE" and "185/112" in alert.message and alert.acknowledged_at is None
+    assert done(nurse.submit(url(session_id, "end")))
+    wait(clock, 30, nurse)
+    assert done(vitals(nurse, session_id, "11:10"))
+
+    refused = discharge(nurse, session_id)
+    assert refused.status_code == 400 and "ALERT_UNACKNOWLEDGED" in text(refused)
+    assert status_of(app, session_id) == "recovery"
+
+    ack = f"alert{alert.id}"
+    ack_url = url(session_id, f"alerts/{alert.id}/acknowledge")
+    assert login_as("coordinator").submit(ack_url, fields(ack, action="continue", note="x")).status_code == 403
+    missing = nurse.submit(ack_url, fields(ack, action="continue", note=""))
+    assert missing.status_code == 400 and "This field is required." in text(missing)
+    assert done(nurse.submit(ack_url, fields(ack, action="slow", note="Rate halved; BP rechecked in 5 min.",
+                                             drug_given="Labetalol 10 mg IV")))
+    again = nurse.submit(ack_url, fields(ack, action="continue", note="Again"))
+    assert again.status_code == 400 and "already been acknowledged" in text(again)
+    assert done(discharge(nurse, session_id))
+    assert status_of(app, session_id) == "discharged"
+    [row] = rows(app, InChairAlert, session_id)
+    assert (row.action, row.drug_given, row.acknowledged_at) == ("slow", "Labetalol 10 mg IV", clock())
+
+
+def test_stop_ends_the_infusion_at_its_time(app, infusing, clock):
+    session_id, nurse = infusing
+    clock.advance(minutes=12)
+    assert done(vitals(nurse, session_id, "10:12", moaas=2))
+    [alert] = rows(app, InChairAlert, session_id)
+    assert alert.code == "ALERT_SEDATION"
+    clock.advance(minutes=1)
+    assert done(nurse.submit(url(session_id, f"alerts/{alert.id}/acknowledge"),
+                             fields(f"alert{alert.id}", action="stop", note="Deeply sedated; infusion stopped.")))
+    [dose] = rows(app, DoseRecord, session_id)
+    assert dose.infusion_ended_at == clock() and status_of(app, session_id) == "recovery"
+
+
+def test_recovery_is_reached_only_by_ending_the_infusion_which_records_when(app, infusing, clock):
+    session_id, nurse = infusing
+    wait(clock, 40, nurse)
+    bare = nurse.submit(f"/sessions/{session_id}/status", {"target": "recovery"})
+    assert bare.status_code == 400 and "cannot be set directly" in text(bare)
+    assert status_of(app, session_id) == "infusing"
+    assert done(nurse.submit(url(session_id, "end")))
+    [dose] = rows(app, DoseRecord, session_id)
+    assert dose.infusion_ended_at == clock() and status_of(app, session_id) == "recovery"
+
+
+# --- discharge -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recovering(app, infusing, clock):
+    """The infusion ran 40 minutes with its readings and ended; a recovery reading at once."""
+    session_id, nurse = infusing
+    for minute in (10, 20, 30, 40):
+        clock.advance(minutes=10)
+        assert done(vitals(nurse, session_id, f"10:{minute}"))
+    assert done(nurse.submit(url(session_id, "end")))
+    return session_id, nurse
+
+
+def test_discharge_refused_at_29_minutes_and_allowed_at_30(app, recovering, clock):
+    session_id, nurse = recovering
+    wait(clock, 15, nurse)
+    assert done(vitals(nurse, session_id, "10:55"))
+    wait(clock, 14, nurse)
+    page = text(nurse.get(url(session_id)))
+    assert "No driving" in page and "emergency phone number" in page
+    refused = discharge(nurse, session_id)
+    assert refused.status_code == 400 and "The minimum observation ends in 1 min." in text(refused)
+    assert status_of(app, session_id) == "recovery" and rows(app, DischargeRecord, session_id) == []
+    clock.advance(minutes=1)
+    assert done(discharge(nurse, session_id))
+    assert status_of(app, session_id) == "discharged"
+    [record] = rows(app, DischargeRecord, session_id)
+    assert (record.moaas, record.escort_present, record.instructions_given) == (5, True, True)
+
+
+@pytest.mark.parametrize("answers,code", [
+    ({"escort_present": "no"}, "ESCORT_NOT_PRESENT"),
+    ({"instructions_given": "no"}, "INSTRUCTIONS_NOT_GIVEN"),
+    ({"moaas": 4}, "MENTAL_STATUS_NOT_BASELINE"),
+])
+def test_a_direct_post_to_discharge_is_refused_and_the_status_stays(app, recovering, clock, answers, code):
+    session_id, nurse = recovering
+    wait(clock, 30, nurse)
+    assert done(vitals(nurse, session_id, "11:10"))
+    refused = discharge(nurse, session_id, **answers)
+    assert refused.status_code == 400 and code in text(refused)
+    assert status_of(app, session_id) == "recovery" and rows(app, DischargeRecord, session_id) == []
+
+
+def test_discharge_refused_while_infusing_and_without_recovery_vitals(app, infusing, clock):
+    session_id, nurse = infusing
+    refused = discharge(nurse, session_id)
+    assert refused.status_code == 400 and "Only a patient in recovery can be discharged" in text(refused)
+    assert done(nurse.submit(url(session_id, "end")))
+    wait(clock, 30, nurse)
+    refused = discharge(nurse, session_id)
+    assert refused.status_code == 400 and "DISCHARGE_VITALS_MISSING" in text(refused)
+    assert status_of(app, session_id) == "recovery"
+
+
+def test_physician_signs_off_a_mental_status_below_baseline(app, recovering, clock, login_as):
+    session_id, nurse = recovering
+    wait(clock, 30, nurse)
+    assert done(vitals(nurse, session_id, "11:10"))
+    assert discharge(nurse, session_id, moaas=4).status_code == 400
+    physician = login_as("physician")
+    override_url = url(session_id, "overrides/discharge/MENTAL_STATUS_NOT_BASELINE")
+    sign_off = fields("override-discharge-MENTAL_STATUS_NOT_BASELINE", moaas=4, password=PASSWORD,
+                      reason="Baseline is 4: chronic fatigue.")
+    wrong = physician.submit(override_url, {**sign_off, "override-discharge-MENTAL_STATUS_NOT_BASELINE-password": "x"})
+    assert wrong.status_code == 400
+    assert re.search(r'id="override-discharge-MENTAL_STATUS_NOT_BASELINE-password-error"[^>]*>\s*<span[^>]*>'
+                     r'<strong>Error:</strong> The password is not correct', text(wrong)), "shown at the field"
+    assert done(physician.submit(override_url, sign_off))
+    assert discharge(nurse, session_id, moaas=3).status_code == 400, "the sign-off was for MOAA/S 4"
+    assert done(discharge(nurse, session_id, moaas=4))
+
+
+# --- esketamine ----------------------------------------------------------------------------------
+
+
+def test_esketamine_dose_is_instantaneous_and_observed_from_the_dose(app, clock, chairs, login_as):
+    session_id = make_session(app, clock, protocol="esketamine-induction")
+    nurse = login_as("nurse")
+    assert "<strong>56 mg</strong> esketamine" in text(nurse.get(url(session_id)))
+    assert done(nurse.submit(url(session_id, "start"), {}))
+    [dose] = rows(app, DoseRecord, session_id)
+    assert dose.dose_mg == 56 and dose.infusion_ended_at == dose.dose_started_at == clock()
+    assert status_of(app, session_id) == "recovery"
+    page = text(nurse.get(url(session_id)))
+    assert "BP at 40 min" in page and "Before discharge" in page and "End infusion" not in page
+
+
+# --- who may -------------------------------------------------------------------------------------
+
+WRITES = [("start", {}), ("overrides/start/BP_SOFT_GATE", {}), ("controlled-substance", {}), ("vitals", {}),
+          ("alerts/1/acknowledge", {}), ("end", {}), ("discharge", {})]
+
+
+@pytest.mark.parametrize("role", ["coordinator", "admin"])
+def test_coordinators_and_admins_cannot_act_at_the_chair(app, cleared, login_as, role):
+    client = login_as(role)
+    assert client.get(url(cleared)).status_code == 403
+    for action, data in WRITES:
+        assert client.submit(url(cleared, action), data).status_code == 403, action
+    assert status_of(app, cleared) == "cleared" and rows(app, DoseRecord, cleared) == []
+
+
+def test_nurses_cannot_override_findings(cleared, login_as):
+    assert login_as("nurse").submit(url(cleared, "overrides/start/BP_SOFT_GATE"), {}).status_code == 403
