@@ -263,3 +263,21 @@ def test_logout_needs_post(login_as):
     client = login_as("nurse")
     assert client.get("/logout").status_code == 405
     assert client.get("/today").status_code == 200
+
+
+def test_wrong_passwords_at_a_re_entry_prompt_count_toward_the_lockout(app, make_user, clock):
+    from opsmgr.auth.service import reauthenticate
+
+    user = make_user("physician")
+    with app.app_context():
+        physician = db.session.get(StaffUser, user.id)
+        for _ in range(4):
+            assert reauthenticate(physician, "not my password at all", ip=None, now=clock(), purpose="test") is False
+        assert reauthenticate(physician, PASSWORD, ip=None, now=clock(), purpose="test") is True
+        assert physician.failed_login_count == 0, "a right password resets the count"
+        for _ in range(5):
+            reauthenticate(physician, "not my password at all", ip=None, now=clock(), purpose="test")
+        assert reauthenticate(physician, PASSWORD, ip=None, now=clock(), purpose="test") is False, "locked"
+        db.session.commit()
+    assert LOGIN_FAILED in app.test_client().login(user.username, PASSWORD).get_data(as_text=True)
+    assert [a for a, *_ in actions(app)].count("reauth.failed") == 10

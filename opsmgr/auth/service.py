@@ -77,7 +77,8 @@ def authenticate(username, password, *, ip, now):
         user.locked_until, user.failed_login_count = None, 0
         record("account.unlocked", actor=actor, now=now, object_type="staff_user", object_id=user.id)
     if not verify_password(user.password_hash, password):
-        return _count_failure(user, actor, now)
+        _count_failure(user, actor, now, "login.failed")
+        return LoginResult(None, None)
     user.failed_login_count = 0
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -86,21 +87,42 @@ def authenticate(username, password, *, ip, now):
     return LoginResult(user, token)
 
 
-def _count_failure(user, actor, now):
+def _count_failure(user, actor, now, action, **details):
+    """Count one wrong password in the database (atomically) and lock the account at the threshold."""
     db.session.execute(
         update(StaffUser).where(StaffUser.id == user.id)
         .values(failed_login_count=StaffUser.failed_login_count + 1)
     )
     db.session.refresh(user)
     lock_until = lock_after_failure(user.failed_login_count, now, access_policy())
-    record("login.failed", actor=actor, now=now, outcome="denied",
-           details={"reason": "wrong_password", "consecutive_failures": user.failed_login_count})
+    record(action, actor=actor, now=now, outcome="denied",
+           details={"reason": "wrong_password", "consecutive_failures": user.failed_login_count, **details})
     if lock_until is not None:
         user.locked_until = lock_until
         record("account.locked", actor=actor, now=now, outcome="denied", object_type="staff_user",
                object_id=user.id, details={"until": lock_until.isoformat(timespec="seconds")})
     db.session.flush()
-    return LoginResult(None, None)
+
+
+def reauthenticate(user, password, *, ip, now, purpose):
+    """Check a signed-in person's password again (overrides, witnessing, later signing).
+
+    Wrong passwords count toward the same lockout as sign-in, so a re-entry prompt cannot be
+    used to guess a password; a locked or deactivated account is refused outright.
+    """
+    actor = actor_for(user, ip)
+    if not user.is_active_account or is_locked(user.locked_until, now):
+        spend_verify_time()
+        record("reauth.failed", actor=actor, now=now, outcome="denied",
+               details={"reason": "locked_or_inactive", "purpose": purpose})
+        return False
+    if not verify_password(user.password_hash, password or ""):
+        _count_failure(user, actor, now, "reauth.failed", purpose=purpose)
+        return False
+    if user.failed_login_count:
+        user.failed_login_count = 0
+        db.session.flush()
+    return True
 
 
 def start_session(user, *, ip, now):

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from opsmgr.audit.service import record
-from opsmgr.auth.passwords import verify_password
 from opsmgr.checklist.models import ChecklistResponse, FindingOverride
 from opsmgr.extensions import db
 from opsmgr.policy.service import current_policy
@@ -123,12 +122,15 @@ def as_overrides(rows):
     return tuple(Override(code=row.code, by_role="physician", reason=row.reason) for row in rows)
 
 
-def record_override(session, *, gate, finding, physician, password, reason, now, ip=None):
-    """A physician overrides one finding after re-entering their password; audited either way."""
-    from opsmgr.auth.service import actor_for
+def record_override(session, *, gate, finding, physician, password, reason, now, ip=None, replace=False):
+    """A physician overrides one finding after re-entering their password; audited either way.
+
+    With `replace`, an earlier override of the same code (given for other values) is superseded.
+    """
+    from opsmgr.auth.service import actor_for, reauthenticate
 
     actor = actor_for(physician, ip)
-    if not verify_password(physician.password_hash, password):
+    if not reauthenticate(physician, password, ip=ip, now=now, purpose=f"override:{gate}"):
         record("override.refused", actor=actor, now=now, outcome="denied", object_type="infusion_session",
                object_id=session.id, patient_id=session.patient_id, details={"code": finding.code, "gate": gate,
                                                                               "reason": "password"})
@@ -138,8 +140,14 @@ def record_override(session, *, gate, finding, physician, password, reason, now,
         raise ChecklistError(problem, field="reason")
     existing = db.session.scalar(select(FindingOverride).where(
         FindingOverride.session_id == session.id, FindingOverride.gate == gate, FindingOverride.code == finding.code))
-    if existing is not None:
+    if existing is not None and not replace:
         raise ChecklistError("This finding is already overridden.")
+    if existing is not None:
+        was = [f"{name}={value}" for name, value in (existing.finding.get("values") or {}).items()]
+        db.session.delete(existing)
+        db.session.flush()
+        record("override.superseded", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
+               patient_id=session.patient_id, details={"code": existing.code, "gate": gate, "was": was})
     row = FindingOverride(session_id=session.id, gate=gate, code=finding.code, finding=finding_to_dict(finding),
                           reason=reason.strip()[:500], physician_id=physician.id, created_at=now)
     db.session.add(row)

@@ -18,8 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from opsmgr.audit.service import record
 from opsmgr.auth.models import StaffUser
-from opsmgr.auth.passwords import spend_verify_time, verify_password
-from opsmgr.auth.service import actor_for
+from opsmgr.auth.passwords import spend_verify_time
+from opsmgr.auth.service import reauthenticate
 from opsmgr.checklist import service as checklist
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.clock import clinic_zone
@@ -28,7 +28,6 @@ from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, Do
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import discharge as discharge_rules
 from opsmgr.rules import dosing, monitoring
-from opsmgr.rules.access import is_locked
 from opsmgr.rules.checklist import evaluate_readiness
 from opsmgr.rules.findings import Finding, Severity, open_findings
 from opsmgr.rules.session_states import SessionState
@@ -219,21 +218,8 @@ def override_finding(session, *, gate, code, physician, password, reason, now, i
         raise InfusionError("This finding is not open: it is no longer raised, or it is already overridden.")
     if finding.severity == Severity.ABSOLUTE:
         raise InfusionError(f"{finding.code}: {finding.message} This finding cannot be overridden by anyone.")
-    _drop_superseded(session, gate, finding, physician, password, now, ip)
     return checklist.record_override(session, gate=gate, finding=finding, physician=physician, password=password,
-                                     reason=reason, now=now, ip=ip)
-
-
-def _drop_superseded(session, gate, finding, physician, password, now, ip):
-    row = db.session.scalar(select(FindingOverride).where(
-        FindingOverride.session_id == session.id, FindingOverride.gate == gate, FindingOverride.code == finding.code))
-    # Only after the password is right: a refused attempt commits its audit event and nothing else.
-    if row is None or not verify_password(physician.password_hash, password):
-        return
-    db.session.delete(row)
-    db.session.flush()
-    was = [f"{name}={value}" for name, value in (row.finding.get("values") or {}).items()]
-    _audit("override.superseded", session, actor_for(physician, ip), now, code=row.code, gate=gate, was=was)
+                                     reason=reason, now=now, ip=ip, replace=True)
 
 
 # --- the dose ------------------------------------------------------------------------------------
@@ -333,8 +319,8 @@ def _witness(session, username, password, actor, now):
     witness = db.session.scalar(select(StaffUser).where(StaffUser.username == (username or "").strip().lower()))
     if witness is None:
         spend_verify_time()
-    usable = (witness is not None and witness.is_active_account and not is_locked(witness.locked_until, now)
-              and verify_password(witness.password_hash, password or ""))
+    usable = witness is not None and reauthenticate(witness, password, ip=actor.ip, now=now,
+                                                    purpose="controlled_substance_witness")
     if not usable or witness.role not in WITNESS_ROLES or witness.id == actor.user_id:
         _audit("controlled_substance.witness_refused", session, actor, now, outcome="denied",
                witness=(username or "").strip().lower()[:64])

@@ -46,12 +46,6 @@ def page_helpers():
     return {"amount": amount}
 
 
-@bp.app_template_global()
-def vitals_due_for(groups):
-    """For the chair board: {session id: VitalsDue} from its lists of sessions per chair."""
-    return service.vitals_due_for([s for group in groups for s in group], utcnow())
-
-
 def _session_or_404(session_id):
     return service.load_session(session_id) or abort(404)
 

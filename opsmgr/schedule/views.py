@@ -12,6 +12,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
+from opsmgr.infusion.service import vitals_due_for
 from opsmgr.permissions import (
     can_advance_session,
     can_book_sessions,
@@ -60,7 +61,8 @@ def board():
     for session in sessions:
         by_chair.setdefault(session.chair_id, []).append(session)
     chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
-    html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs,
+    vitals_due = vitals_due_for(sessions, utcnow())
+    html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
                            next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm())
     record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
     db.session.commit()
