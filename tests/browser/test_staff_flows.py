@@ -146,6 +146,9 @@ def test_tablet_navigation_works_and_never_scrolls_sideways(page, live_server):
 
     toggler.click()
     expect(toggler).to_have_attribute("aria-expanded", "true")
+    # Bootstrap animates the menu open ("collapsing"); a click during the animation can land on
+    # the still-clipped button and do nothing, as a person's would. Wait until it is fully open.
+    expect(page.locator("#main-nav")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
     expect(sign_out).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_contain_text(NURSE_NAME)
     no_horizontal_scroll(page)
