@@ -37,6 +37,7 @@ def register_logging(app):
 def register_extensions(app):
     from opsmgr.core.db import render_migration_item  # also installs the SQLite connection settings
     from opsmgr.models import import_all
+    from opsmgr.notes import lock  # noqa: F401 - installs the signed-session guard on every ORM flush
 
     import_all()
     db.init_app(app)
@@ -59,13 +60,15 @@ def register_blueprints(app):
     from opsmgr.core.views import bp as core_bp
     from opsmgr.feeds.views import bp as feeds_bp
     from opsmgr.infusion.views import bp as infusion_bp
+    from opsmgr.notes.views import bp as notes_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.policy.views import bp as policy_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
+    from opsmgr.tasks.views import bp as tasks_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
-                      feeds_bp, policy_bp, checklist_bp, infusion_bp):
+                      feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp):
         app.register_blueprint(blueprint)
 
 

@@ -7,7 +7,9 @@ def import_all():
     import opsmgr.checklist.models  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
     import opsmgr.infusion.models  # noqa: F401
+    import opsmgr.notes.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.policy.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401
+    import opsmgr.tasks.models  # noqa: F401

@@ -105,6 +105,11 @@ def can_override_finding(user, session=None):
     return _has_role(user, Role.PHYSICIAN)
 
 
+def can_resolve_physician_task(user, task=None):
+    """Physician tasks (PHQ-9 item 9, an elevated suicide-risk screen) are closed by a physician."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
 def can_manage_clinic(user):
     """Protocols, chairs, opening hours and clinic settings."""
     return _has_role(user, Role.ADMIN)
@@ -112,6 +117,35 @@ def can_manage_clinic(user):
 
 def can_use_calendar_feed(user):
     return _has_role(user, *PATIENT_FACING)
+
+
+def can_see_note_status(user, session=None):
+    """That a note exists and its status: the care team, coordinators included."""
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_view_note(user, note=None):
+    """A note's content: clinicians only (coordinators see its status, admins nothing)."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_write_note(user, session=None):
+    """Draft, edit and mark complete: nurses and physicians."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_sign_note(user, note=None):
+    """Only a physician signs, after re-entering their password (rule 19)."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
+def can_add_addendum(user, note=None):
+    """Each clinician signs their own addenda with their password."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_view_unsigned_notes(user):
+    return _has_role(user, Role.PHYSICIAN)
 
 
 ALL = {

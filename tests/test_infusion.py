@@ -3,6 +3,7 @@ alerts, the next reading due, and the discharge gate. The frozen clock starts at
 import re
 from datetime import date, timedelta
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,14 @@ from opsmgr.checklist import service as checklist
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.extensions import db
 from opsmgr.infusion import service
-from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, DoseRecord, InChairAlert, VitalSign
+from opsmgr.infusion.models import (
+    ControlledSubstanceEntry,
+    DischargeRecord,
+    DoseRecord,
+    InChairAlert,
+    InfusionEvent,
+    VitalSign,
+)
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.schedule.models import InfusionSession
@@ -129,6 +137,11 @@ def text(response):
 def words(response):
     """The page as read: tags dropped, white space collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", text(response)).split())
+
+
+def read(response):
+    """The page as read, with entities decoded (session&#39;s → session's)."""
+    return unescape(words(response))
 
 
 # --- the start gate ------------------------------------------------------------------------------
@@ -305,6 +318,59 @@ def test_the_database_itself_refuses_an_unbalanced_record(app, infusing, make_us
         db.session.rollback()
 
 
+def cs_error(response, field):
+    match = re.search(rf'<div id="cs-{field}-error"[^>]*>(.*?)</div>', text(response), re.S)
+    return unescape(" ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())) if match else ""
+
+
+@pytest.mark.parametrize("given,wasted,reason,message", [
+    ("40", "10", "", "The amount given (40 mg) is more than this session's dose (36.2 mg)."),
+    ("36.3", "13.7", "The physician asked for a little more.", "is more than this session's dose (36.2 mg)"),
+    ("30", "20", "", "The amount given (30 mg) is less than this session's dose (36.2 mg). Say why below"),
+    ("36.1", "13.9", "abcd", "is less than this session's dose (36.2 mg)"),
+])
+def test_an_amount_given_other_than_the_dose_is_refused_at_the_field(app, infusing, make_user, given, wasted,
+                                                                      reason, message):
+    session_id, nurse = infusing
+    witness = make_user("nurse")
+    response = record_cs(nurse, session_id, given_mg=given, wasted_mg=wasted, shortfall_reason=reason,
+                         witness_username=witness.username, witness_password=PASSWORD)
+    assert response.status_code == 400
+    assert message in cs_error(response, "given_mg")
+    assert f'value="{given}"' in text(response) and 'value="KX2291"' in text(response), "what was typed is kept"
+    assert rows(app, ControlledSubstanceEntry, session_id) == []
+    assert events(app, "controlled_substance.witness_refused") == [], "refused before the witness is asked"
+
+
+def test_less_than_the_dose_is_recorded_with_its_reason(app, infusing, make_user):
+    session_id, nurse = infusing
+    witness = make_user("physician")
+    reason = "Infusion stopped at 22 minutes after a BP alert."
+    response = record_cs(nurse, session_id, given_mg="20", wasted_mg="30", shortfall_reason=reason,
+                         witness_username=witness.username, witness_password=PASSWORD)
+    assert done(response)
+    [entry] = rows(app, ControlledSubstanceEntry, session_id)
+    assert (entry.given_mg, entry.wasted_mg, entry.shortfall_reason) == (Decimal("20"), Decimal("30"), reason)
+    [event] = events(app, "controlled_substance.recorded")
+    assert '"less_than_dose":true' in event.details and reason not in event.details
+    page = words(nurse.get(url(session_id)))
+    assert f"Less than the dose given 20 mg of the 36.2 mg dose: {reason}" in page
+
+
+def test_the_whole_dose_keeps_no_shortfall_reason(app, infusing, make_user):
+    session_id, nurse = infusing
+    witness = make_user("nurse")
+    assert done(record_cs(nurse, session_id, shortfall_reason="Typed by mistake.", witness_username=witness.username,
+                          witness_password=PASSWORD))
+    [entry] = rows(app, ControlledSubstanceEntry, session_id)
+    assert entry.shortfall_reason == "" and "Less than the dose" not in words(nurse.get(url(session_id)))
+
+
+def test_the_page_shows_the_dose_beside_the_amounts(infusing):
+    session_id, nurse = infusing
+    assert "This session's dose: 36.2 mg" in read(nurse.get(url(session_id)))
+
+
 # --- vitals, alerts and the next reading due -----------------------------------------------------
 
 
@@ -390,6 +456,145 @@ def test_recovery_is_reached_only_by_ending_the_infusion_which_records_when(app,
     assert done(nurse.submit(url(session_id, "end")))
     [dose] = rows(app, DoseRecord, session_id)
     assert dose.infusion_ended_at == clock() and status_of(app, session_id) == "recovery"
+
+
+# --- pause and resume ----------------------------------------------------------------------------
+
+
+def alert_at(app, client, session_id, clock, minutes, clinic_time, systolic=185, diastolic=112):
+    """A reading that raises a BP alert `minutes` from now; the alert's id."""
+    clock.advance(minutes=minutes)
+    assert done(vitals(client, session_id, clinic_time, systolic, diastolic))
+    return [a.id for a in rows(app, InChairAlert, session_id) if a.acknowledged_at is None][-1]
+
+
+def acknowledge(client, session_id, alert_id, action, note="BP high; infusion held, recheck in 5 min."):
+    return client.submit(url(session_id, f"alerts/{alert_id}/acknowledge"),
+                         fields(f"alert{alert_id}", action=action, note=note))
+
+
+def resume(client, session_id, note=""):
+    return client.submit(url(session_id, "resume"), fields("resume", note=note))
+
+
+def kinds(app, session_id):
+    return [(e.kind, e.occurred_at) for e in rows(app, InfusionEvent, session_id)]
+
+
+@pytest.fixture
+def paused(app, infusing, clock):
+    """Paused at 10:13 after a BP alert on the 10:12 reading."""
+    session_id, nurse = infusing
+    alert_id = alert_at(app, nurse, session_id, clock, 12, "10:12")
+    clock.advance(minutes=1)
+    assert done(acknowledge(nurse, session_id, alert_id, "pause"))
+    return session_id, nurse
+
+
+def test_a_pause_is_an_event_with_its_time_and_the_infusion_shows_paused(app, paused, clock):
+    session_id, nurse = paused
+    assert kinds(app, session_id) == [("pause", clock())]
+    [event] = rows(app, InfusionEvent, session_id)
+    assert event.alert_id == rows(app, InChairAlert, session_id)[0].id and event.recorded_by_id == nurse.user.id
+    [audit] = events(app, "infusion.paused")
+    assert audit.patient_id is not None and f'"event_id":{event.id}' in audit.details
+    page = words(nurse.get(url(session_id)))
+    assert "Infusion ended Paused since 10:13: not running" in page and "Resume infusion" in page
+    assert "10:13 Infusion paused by " in page and "after an alert" in page
+    assert status_of(app, session_id) == "infusing"
+
+
+def test_readings_stay_due_every_ten_minutes_while_paused(app, paused, clock):
+    session_id, nurse = paused
+    assert "Next vitals: 10:22" in words(nurse.get("/today")), "ten minutes after the 10:12 reading"
+    clock.advance(minutes=9, seconds=1)
+    assert "Next vitals: 10:22 OVERDUE" in words(nurse.get("/today"))
+
+
+def test_resume_records_the_time_and_the_planned_end_moves_back(app, paused, clock, login_as):
+    session_id, _ = paused
+    physician = login_as("physician")
+    clock.advance(minutes=7)
+    assert done(resume(physician, session_id, "BP 150/90 on recheck."))
+    assert [kind for kind, _ in kinds(app, session_id)] == ["pause", "resume"]
+    assert kinds(app, session_id)[1][1] == clock()
+    [audit] = events(app, "infusion.resumed")
+    assert '"paused_minutes":7' in audit.details and "150/90" not in audit.details
+    page = words(physician.get(url(session_id)))
+    assert "10:20 Infusion resumed by " in page and "BP 150/90 on recheck." in page
+    assert "Infusion ended Running" in page and "Resume infusion" not in page
+    assert "10:47 End of infusion" in page, "40 minutes plus the 7 paused"
+    assert page.index("10:13 Infusion paused") < page.index("10:20 Infusion resumed") < page.index("10:47 End")
+
+
+def test_ending_the_infusion_records_the_time_paused(app, paused, clock):
+    session_id, nurse = paused
+    clock.advance(minutes=5)
+    assert done(nurse.submit(url(session_id, "end")))
+    assert status_of(app, session_id) == "recovery"
+    [audit] = events(app, "infusion.ended")
+    assert '"paused_minutes":5' in audit.details
+    page = words(nurse.get(url(session_id)))
+    assert "Resume infusion" not in page and "Infusion ended 10:18" in page
+
+
+def test_stop_while_paused_is_an_event_and_ends_the_infusion(app, paused, clock):
+    session_id, nurse = paused
+    alert_id = alert_at(app, nurse, session_id, clock, 2, "10:15", systolic=190, diastolic=115)
+    assert done(acknowledge(nurse, session_id, alert_id, "stop", "Still rising; infusion stopped."))
+    assert [kind for kind, _ in kinds(app, session_id)] == ["pause", "stop"]
+    assert status_of(app, session_id) == "recovery"
+    assert rows(app, DoseRecord, session_id)[0].infusion_ended_at == clock()
+    assert len(events(app, "infusion.stopped")) == 1
+    assert "10:15 Infusion stopped" in words(nurse.get(url(session_id)))
+    refused = resume(nurse, session_id)
+    assert refused.status_code == 400
+    assert "Only a paused infusion can be resumed; the session's status is recovery." in read(refused)
+
+
+def test_a_second_pause_while_paused_changes_nothing(app, paused, clock):
+    session_id, nurse = paused
+    first = kinds(app, session_id)
+    alert_id = alert_at(app, nurse, session_id, clock, 2, "10:15")
+    assert done(acknowledge(nurse, session_id, alert_id, "pause"))
+    assert kinds(app, session_id) == first and len(events(app, "infusion.paused")) == 1
+
+
+def test_a_direct_post_to_resume_a_running_infusion_is_refused(app, infusing):
+    session_id, nurse = infusing
+    refused = resume(nurse, session_id)
+    assert refused.status_code == 400 and "The infusion is not paused" in words(refused)
+    assert kinds(app, session_id) == [] and events(app, "infusion.resumed") == []
+
+
+def test_resume_twice_is_refused_the_second_time(app, paused, clock):
+    session_id, nurse = paused
+    assert done(resume(nurse, session_id))
+    again = resume(nurse, session_id)
+    assert again.status_code == 400 and "not paused (perhaps a colleague resumed it just now)" in words(again)
+    assert [kind for kind, _ in kinds(app, session_id)] == ["pause", "resume"]
+
+
+def test_resume_before_the_dose_is_refused(app, cleared, login_as):
+    refused = resume(login_as("nurse"), cleared)
+    assert refused.status_code == 400 and "the session's status is cleared to dose." in read(refused)
+    assert kinds(app, cleared) == []
+
+
+def test_pause_is_refused_once_the_infusion_has_ended(app, recovering, clock):
+    session_id, nurse = recovering
+    alert_id = alert_at(app, nurse, session_id, clock, 5, "10:45")
+    refused = acknowledge(nurse, session_id, alert_id, "pause")
+    assert refused.status_code == 400 and "There is no running infusion to pause" in text(refused)
+    assert rows(app, InChairAlert, session_id)[-1].acknowledged_at is None and kinds(app, session_id) == []
+    assert done(acknowledge(nurse, session_id, alert_id, "continue"))
+
+
+def test_a_too_long_resume_note_is_an_error_at_the_field(app, paused):
+    session_id, nurse = paused
+    refused = resume(nurse, session_id, "x" * 301)
+    assert refused.status_code == 400 and "Field cannot be longer than 300 characters." in text(refused)
+    assert [kind for kind, _ in kinds(app, session_id)] == ["pause"]
 
 
 # --- discharge -----------------------------------------------------------------------------------
@@ -484,7 +689,7 @@ def test_esketamine_dose_is_instantaneous_and_observed_from_the_dose(app, clock,
 # --- who may -------------------------------------------------------------------------------------
 
 WRITES = [("start", {}), ("overrides/start/BP_SOFT_GATE", {}), ("controlled-substance", {}), ("vitals", {}),
-          ("alerts/1/acknowledge", {}), ("end", {}), ("discharge", {})]
+          ("alerts/1/acknowledge", {}), ("end", {}), ("resume", {}), ("discharge", {})]
 
 
 @pytest.mark.parametrize("role", ["coordinator", "admin"])
@@ -498,3 +703,13 @@ def test_coordinators_and_admins_cannot_act_at_the_chair(app, cleared, login_as,
 
 def test_nurses_cannot_override_findings(cleared, login_as):
     assert login_as("nurse").submit(url(cleared, "overrides/start/BP_SOFT_GATE"), {}).status_code == 403
+
+
+def test_the_start_reading_can_be_taken_at_the_minute_the_dose_started(app, cleared, login_as, clock):
+    """The form takes minutes; a dose started at 10:00:30 has its start reading at "10:00"."""
+    nurse = login_as("nurse")
+    clock.advance(seconds=30)
+    assert done(start(nurse, cleared))
+    assert done(vitals(nurse, cleared, "10:00"))
+    refused = vitals(nurse, cleared, "09:59")
+    assert refused.status_code == 400 and "before the dose started" in text(refused)

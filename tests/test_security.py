@@ -20,7 +20,8 @@ ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
 #: Sample values for URL parameters; a new parameter name fails url_for_rule until added here.
 URL_ARGUMENTS = {"user_id": None, "filename": "css/app.css", "patient_id": None, "medication_id": None,
                  "series_id": None, "session_id": None, "chair_id": None, "protocol_id": None,
-                 "gate": "start", "code": "BP_SOFT_GATE", "alert_id": 1}
+                 "gate": "start", "code": "BP_SOFT_GATE", "alert_id": 1,
+                 "task_id": 1, "event_id": 1}
 #: Tables a request may legitimately write to: reads are audited, sessions record last-seen.
 MAY_CHANGE_ON_GET = {"audit_event", "audit_head", "staff_session"}
 CANARY = "CANARY-PHI-123"

@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from opsmgr.audit.service import record
+from opsmgr.audit.service import SYSTEM, record
 from opsmgr.checklist.models import ChecklistResponse, FindingOverride
 from opsmgr.extensions import db
 from opsmgr.policy.service import current_policy
@@ -21,6 +21,7 @@ from opsmgr.rules.findings import (
 )
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.service import change_status
+from opsmgr.tasks.service import raise_tasks
 
 
 class ChecklistError(ValueError):
@@ -87,13 +88,15 @@ def finding_from_dict(data):
     return Finding(data["code"], Severity(data["severity"]), data["message"], data.get("values", {}))
 
 
-def evaluate(response, session, *, now):
-    """Evaluate the answers under the current policy and keep the result on the response."""
+def evaluate(response, session, *, now, actor=SYSTEM):
+    """Evaluate the answers under the current policy, keep the result on the response, and raise
+    the physician tasks the findings ask for (PHQ-9 item 9, an elevated suicide-risk screen)."""
     version, policy = current_policy()
     findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
     response.policy_version, response.outcome = version, outcome_of(findings).value
     response.findings, response.evaluated_at = [finding_to_dict(f) for f in findings], now
     db.session.flush()
+    raise_tasks(session, findings, actor=actor, now=now)
     return findings
 
 
@@ -106,7 +109,7 @@ def save_answers(session, values, *, expected_version, actor, now):
     for name, value in values.items():
         setattr(response, name, value)
     response.updated_at, response.updated_by_id = now, actor.user_id
-    findings = evaluate(response, session, now=now)
+    findings = evaluate(response, session, now=now, actor=actor)
     record("checklist.saved", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
            patient_id=session.patient_id, details={"fields": sorted(values), "outcome": response.outcome})
     return response, findings
@@ -345,8 +348,7 @@ def evaluation_for(session, response, *, now):
     findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
     overrides = override_views(session)
     still_open = open_findings(findings, as_overrides(view.row for view in overrides.values()))
-    tasks = tuple((f.values["task"], f) for f in findings if "task" in f.values) + _early_item9(response, findings,
-                                                                                           policy)
+    tasks = tuple((f.values["task"], f) for f in findings if "task" in f.values)
     scores = {name: f.values for name, code in (("phq9", "PHQ9_SCORE"), ("gad7", "GAD7_SCORE"))
               for f in findings if f.code == code}
     return Evaluation(
@@ -355,16 +357,3 @@ def evaluation_for(session, response, *, now):
         open_codes=frozenset(f.code for f in still_open), overrides=overrides, tasks=tasks, scores=scores,
         policy_version=version, evaluated_at=now)
 
-
-def _early_item9(response, findings, policy):
-    """The item-9 task as soon as item 9 is saved above the threshold, even before the rest of the PHQ-9.
-
-    The rule raises PHQ9_ITEM9_POSITIVE only on a complete PHQ-9; the physician must not wait for that."""
-    items = response.phq9_items or []
-    item9 = items[8] if len(items) == 9 else None
-    if item9 is None or item9 <= policy.phq9_item9_threshold or any(f.code == "PHQ9_ITEM9_POSITIVE" for f in findings):
-        return ()
-    return ((rules.SAME_DAY_REVIEW, Finding(
-        "PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN,
-        f"PHQ-9 item 9 (thoughts of death or self-harm) scored {item9}: a physician must see the patient today, "
-        "before the dose.", {"item9": item9, "task": rules.SAME_DAY_REVIEW})),)

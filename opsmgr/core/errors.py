@@ -18,6 +18,7 @@ MESSAGES = {
     403: ("Not allowed", "Your role does not give access to this page. This attempt was recorded."),
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "This page does not accept that kind of request."),
+    409: ("Conflict", "This could not be done in the record's current state."),
     413: ("Too large", "What you sent is larger than the clinic's limit."),
     500: ("Something went wrong", "The error was recorded. Your last action may not have been saved; "
                                  "check before repeating it."),
@@ -49,6 +50,24 @@ def handle_csrf(error):
                  "Reload the page and submit again.")
 
 
+class RecordLocked(Exception):
+    """A change to a signed record: refused whatever path it came by (raised before any write)."""
+
+    def __init__(self, object_type, object_id, message):
+        super().__init__(message)
+        self.object_type = object_type
+        self.object_id = object_id
+
+
+def handle_locked(error):
+    db.session.rollback()
+    record("record.change_refused", actor=current_actor(), now=utcnow(), outcome="denied",
+           object_type=error.object_type, object_id=error.object_id,
+           details={"endpoint": request.endpoint or "", "reason": "signed"})
+    db.session.commit()
+    return _page(409, "Signed: no changes", str(error))
+
+
 def handle_unexpected(error):
     db.session.rollback()
     # The type and the frames only: exception messages can carry patient data.
@@ -59,5 +78,6 @@ def handle_unexpected(error):
 
 def register_errors(app):
     app.register_error_handler(CSRFError, handle_csrf)
+    app.register_error_handler(RecordLocked, handle_locked)
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(Exception, handle_unexpected)

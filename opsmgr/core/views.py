@@ -3,13 +3,19 @@ from flask import Blueprint, jsonify, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import text
 
+from opsmgr.audit.service import record
 from opsmgr.auth.models import Role
+from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
+from opsmgr.notes.service import unsigned_queue
 from opsmgr.permissions import (
     can_view_physician_home,
     is_staff,
 )
+from opsmgr.tasks.forms import ResolveForm
+from opsmgr.tasks.service import open_tasks
 
 bp = Blueprint("core", __name__)
 
@@ -41,6 +47,26 @@ def home():
 @bp.route("/signing")
 @requires(can_view_physician_home)
 def physician_home():
-    return render_template("core/physician_home.html")
+    return physician_home_page()
+
+
+def physician_home_page(status=200, task_forms=None):
+    """The physician's lists, a section each: open tasks (and, with a submitted form, its errors), and the
+    completed notes waiting for a signature."""
+    now = utcnow()
+    tasks = open_tasks(today=now.astimezone(clinic_zone()).date())
+    submitted = task_forms or {}
+    forms = {row.task.id: submitted.get(row.task.id) or ResolveForm.for_task(row.task, formdata=None)
+             for row in tasks}
+    # A task resolved by a colleague meanwhile is no longer listed: its form's errors are shown apart.
+    task_errors = [error for task_id, form in submitted.items() if task_id not in forms
+                   for errors in form.errors.values() for error in errors]
+    unsigned = unsigned_queue(now=now)
+    html = render_template("core/physician_home.html", tasks=tasks, task_forms=forms, task_errors=task_errors,
+                           unsigned=unsigned)
+    record("physician_home.viewed", actor=current_actor(), now=now,
+           details={"open_tasks": len(tasks), "unsigned_notes": len(unsigned)})
+    db.session.commit()
+    return html, status
 
 

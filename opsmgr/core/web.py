@@ -1,7 +1,7 @@
 """Request plumbing: who is acting, the security headers, the session hook."""
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, request, session, url_for
+from flask import current_app, flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
 from opsmgr.audit.service import Actor
@@ -66,5 +66,8 @@ def unauthorized():
     else:
         flash("Please sign in to continue.", "info")
     session.pop("_user_id", None)
+    if request.accept_mimetypes.best == "application/json":
+        # A page's script (the note autosave) learns it must sign in again, instead of getting a page.
+        return jsonify(status="signed_out", login=url_for("auth.login")), 401
     target = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
     return redirect(url_for("auth.login", next=target))

@@ -122,6 +122,9 @@ class ControlledSubstanceForm(ChairForm):
     wasted_mg = DecimalField("Wasted (mg)", validators=[InputRequired(), parsed, finite, NumberRange(min=0, max=5000),
                                                         one_decimal], render_kw={"step": "0.1", "inputmode": "decimal"},
                              description="Drawn must equal given plus wasted.")
+    shortfall_reason = StringField("Why less than the dose was given", validators=[Length(max=300)],
+                                   description="Only when less than the dose was given, for example an infusion "
+                                               "stopped early. More than the dose cannot be recorded.")
     witness_username = StringField("Witness's username", validators=[InputRequired(), Length(max=64)],
                                    description="A second nurse or physician who saw the waste.",
                                    render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
@@ -130,7 +133,8 @@ class ControlledSubstanceForm(ChairForm):
 
     def values(self):
         return {name: self[name].data for name in ("product", "lot", "expiry_on", "drawn_mg", "given_mg",
-                                                   "wasted_mg", "witness_username", "witness_password")}
+                                                   "wasted_mg", "shortfall_reason", "witness_username",
+                                                   "witness_password")}
 
 
 class VitalsForm(ChairForm):
@@ -168,6 +172,10 @@ class AcknowledgeForm(ChairForm):
     @classmethod
     def for_alert(cls, alert, **kwargs):
         return cls(prefix=f"alert{alert.id}", **kwargs)
+
+
+class ResumeForm(ChairForm):
+    note = StringField("Note", validators=[Length(max=300)], description="Optional: for example, BP rechecked.")
 
 
 class DischargeForm(ChairForm):

@@ -9,6 +9,7 @@ from opsmgr.core.db import UTCDateTime
 from opsmgr.extensions import db
 
 ACK_ACTIONS = ("continue", "slow", "pause", "stop")
+EVENT_KINDS = ("pause", "resume", "stop")
 
 
 class DoseRecord(db.Model):
@@ -48,6 +49,8 @@ class ControlledSubstanceEntry(db.Model):
     drawn_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
     given_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
     wasted_mg: Mapped[Decimal] = mapped_column(Numeric(7, 1))
+    #: Why less than the dose was given (e.g. the infusion was stopped early); empty when the whole dose was.
+    shortfall_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     recorded_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     witness_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -86,6 +89,22 @@ class InChairAlert(db.Model):
     action: Mapped[str | None] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text, default="")
     drug_given: Mapped[str] = mapped_column(String(200), default="")
+
+
+class InfusionEvent(db.Model):
+    """A pause, resume or stop of a running infusion, at its time (pauses and stops follow an alert)."""
+
+    __tablename__ = "infusion_event"
+    __table_args__ = (CheckConstraint(f"kind IN {EVENT_KINDS!r}", name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The alert whose acknowledgement paused or stopped the infusion; None for a resume.
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("in_chair_alert.id"))
+    note: Mapped[str] = mapped_column(String(300), default="")
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
 
 class DischargeRecord(db.Model):

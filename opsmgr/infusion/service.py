@@ -8,6 +8,11 @@ Checklist findings keep the checklist's rule (same code).
 Esketamine: the dose is one instant (self-administered devices), so starting it also ends it
 (infusion_ended_at = dose_started_at) and the session goes on to recovery in the same step; the
 observation and the vitals timepoints run from the dose, as the rules expect.
+
+Pauses: an alert acknowledged with "pause" pauses a running IV infusion (an InfusionEvent), and
+"Resume infusion" records the resume; the session stays infusing throughout. An alert's "stop"
+records a stop event and ends the infusion. The planned end moves back by the time paused; the
+vitals cadence does not change (see monitoring.next_vitals_due).
 """
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +29,14 @@ from opsmgr.checklist import service as checklist
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.clock import clinic_zone
 from opsmgr.extensions import db
-from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, DoseRecord, InChairAlert, VitalSign
+from opsmgr.infusion.models import (
+    ControlledSubstanceEntry,
+    DischargeRecord,
+    DoseRecord,
+    InChairAlert,
+    InfusionEvent,
+    VitalSign,
+)
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import discharge as discharge_rules
 from opsmgr.rules import dosing, monitoring
@@ -77,6 +89,15 @@ def readings_for(session):
 def alerts_for(session):
     return db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == session.id)
                               .order_by(InChairAlert.raised_at, InChairAlert.id)).all()
+
+
+def events_for(session):
+    return db.session.scalars(select(InfusionEvent).where(InfusionEvent.session_id == session.id)
+                              .order_by(InfusionEvent.occurred_at, InfusionEvent.id)).all()
+
+
+def pauses_for(dose, events):
+    return monitoring.pauses_of([(e.kind, e.occurred_at) for e in events], infusion_ended_at=dose.infusion_ended_at)
 
 
 def _audit(event, session, actor, now, outcome="ok", **details):
@@ -274,7 +295,9 @@ def end_infusion(session, *, actor, now, reason=""):
     dose.infusion_ended_at = now
     db.session.flush()
     minutes = int((now - dose.dose_started_at).total_seconds() // 60)
-    _audit("infusion.ended", session, actor, now, minutes=minutes, reason=reason)
+    paused = monitoring.paused_time(pauses_for(dose, events_for(session)), until=now)
+    _audit("infusion.ended", session, actor, now, minutes=minutes, paused_minutes=int(paused.total_seconds() // 60),
+           reason=reason)
     if session.state == S.INFUSING:
         change_status(session, S.RECOVERY, reason=reason, actor=actor, now=now, gate_passed=True)
 
@@ -292,25 +315,31 @@ def _problem_field(message):
 
 
 def record_controlled_substance(session, *, product, lot, expiry_on, drawn_mg, given_mg, wasted_mg,
-                                witness_username, witness_password, actor, now):
-    """The controlled-substance record: drawn = given + wasted, witnessed by a second staff member."""
-    if session.state not in {*AT_THE_CHAIR, S.DISCHARGED} or dose_for(session) is None:
+                                witness_username, witness_password, actor, now, shortfall_reason=""):
+    """The controlled-substance record: drawn = given + wasted, witnessed by a second staff member, and
+    given = the session's dose, or less with a reason (dosing.given_amount_problem)."""
+    dose = dose_for(session)
+    if session.state not in {*AT_THE_CHAIR, S.DISCHARGED} or dose is None:
         raise InfusionError("The controlled substance is recorded once the dose has started.")
     if _one(ControlledSubstanceEntry, session) is not None:
         raise InfusionError("The controlled-substance record for this session is already complete.")
     second = (witness_username or "").strip().lower() != (actor.username or "").lower()
-    entry = dosing.ControlledSubstanceRecord(product, lot, expiry_on, drawn_mg, given_mg, wasted_mg, second)
+    entry = dosing.ControlledSubstanceRecord(product, lot, expiry_on, drawn_mg, given_mg, wasted_mg, second,
+                                             dose_mg=dose.dose_mg, shortfall_reason=shortfall_reason or "")
     problems = dosing.controlled_substance_problems(entry, today=now.astimezone(clinic_zone()).date())
     if problems:
         raise InfusionError(problems[0], errors=[(_problem_field(p), p) for p in problems])
     witness = _witness(session, witness_username, witness_password, actor, now)
+    short = given_mg < dose.dose_mg
     row = ControlledSubstanceEntry(session_id=session.id, product=product.strip(), lot=lot.strip(),
                                    expiry_on=expiry_on, drawn_mg=drawn_mg, given_mg=given_mg, wasted_mg=wasted_mg,
+                                   shortfall_reason=shortfall_reason.strip()[:300] if short else "",
                                    recorded_by_id=actor.user_id, witness_id=witness.id, recorded_at=now)
     db.session.add(row)
     db.session.flush()
     _audit("controlled_substance.recorded", session, actor, now, product=row.product, lot=row.lot,
-           drawn_mg=str(drawn_mg), given_mg=str(given_mg), wasted_mg=str(wasted_mg), witness=witness.username)
+           drawn_mg=str(drawn_mg), given_mg=str(given_mg), wasted_mg=str(wasted_mg), witness=witness.username,
+           dose_mg=str(dose.dose_mg), less_than_dose=short)
     return row
 
 
@@ -337,7 +366,8 @@ def record_vitals(session, *, systolic, diastolic, heart_rate, spo2, moaas, take
         raise InfusionError("Vitals are recorded here from the start of the dose until discharge.")
     if taken_at > now:
         raise InfusionError("This time is in the future.", "taken_at")
-    if taken_at < dose_for(session).dose_started_at:
+    # The form takes the time to the minute: a reading at the minute the dose started is the start reading.
+    if taken_at < dose_for(session).dose_started_at.replace(second=0, microsecond=0):
         raise InfusionError("This time is before the dose started; pre-dose vitals belong to the checklist.",
                             "taken_at")
     row = VitalSign(session_id=session.id, taken_at=taken_at, systolic=systolic, diastolic=diastolic,
@@ -354,21 +384,76 @@ def record_vitals(session, *, systolic, diastolic, heart_rate, spo2, moaas, take
 
 
 def acknowledge_alert(alert, *, action, note, drug_given, actor, now):
-    """A nurse or physician acknowledges an alert with an action; a stop ends the infusion now."""
+    """A nurse or physician acknowledges an alert with an action: "pause" pauses the running
+    infusion, "stop" ends it now; both are recorded as events with their time."""
     problem = monitoring.acknowledgement_problem(action, note, actor.role)
     if problem:
         raise InfusionError(problem, "action" if "Choose" in problem else "note" if "note" in problem else None)
+    session = db.session.get(InfusionSession, alert.session_id)
+    if action == "pause" and _running_dose(session) is None:
+        raise InfusionError("There is no running infusion to pause (it has ended, or the dose was a single one): "
+                            "choose another action.", "action")
     done = db.session.execute(
         update(InChairAlert).where(InChairAlert.id == alert.id, InChairAlert.acknowledged_at.is_(None))
         .values(acknowledged_at=now, acknowledged_by_id=actor.user_id, action=action, note=note.strip(),
                 drug_given=(drug_given or "").strip()[:200]))
     if done.rowcount != 1:
         raise InfusionError("This alert has already been acknowledged (perhaps by a colleague just now).")
-    session = db.session.get(InfusionSession, alert.session_id)
     _audit("alert.acknowledged", session, actor, now, alert_id=alert.id, code=alert.code, action=action,
            drug_given=bool((drug_given or "").strip()))
+    if action == "pause":
+        _pause(session, alert, actor=actor, now=now)
     if action == "stop" and session.state == S.INFUSING:
+        _record_event(session, "stop", actor=actor, now=now, alert=alert)
         end_infusion(session, actor=actor, now=now, reason="Stopped after an alert")
+
+
+#: Audit actions of the infusion events.
+EVENT_ACTIONS = {"pause": "infusion.paused", "resume": "infusion.resumed", "stop": "infusion.stopped"}
+
+
+def _running_dose(session, *, lock=False):
+    """The dose of a running IV infusion, or None. With `lock` the dose row is locked (FOR UPDATE on
+    PostgreSQL; SQLite's write transaction already holds the lock), so pauses and resumes queue."""
+    query = select(DoseRecord).where(DoseRecord.session_id == session.id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    dose = db.session.scalar(query)
+    if session.state != S.INFUSING or dose is None or dose.infusion_ended_at is not None:
+        return None
+    return dose
+
+
+def _record_event(session, kind, *, actor, now, alert=None, note="", **details):
+    row = InfusionEvent(session_id=session.id, kind=kind, occurred_at=now, alert_id=alert.id if alert else None,
+                        note=(note or "").strip()[:300], recorded_by_id=actor.user_id)
+    db.session.add(row)
+    db.session.flush()
+    _audit(EVENT_ACTIONS[kind], session, actor, now, event_id=row.id, alert_id=row.alert_id, **details)
+    return row
+
+
+def _pause(session, alert, *, actor, now):
+    """Pause the running infusion; already paused, it stays paused from the first pause."""
+    dose = _running_dose(session, lock=True)
+    if dose is None:
+        raise InfusionError("The infusion ended just now; it cannot be paused. Choose another action.", "action")
+    if monitoring.is_paused(pauses_for(dose, events_for(session))):
+        return None
+    return _record_event(session, "pause", actor=actor, now=now, alert=alert)
+
+
+def resume_infusion(session, *, note, actor, now):
+    """Resume a paused IV infusion now; the planned end moves back by the time it was paused."""
+    dose = _running_dose(session, lock=True)
+    if dose is None:
+        raise InfusionError(f"Only a paused infusion can be resumed; the session's status is "
+                            f"{session.state.label.lower()}.")
+    found = pauses_for(dose, events_for(session))
+    if not monitoring.is_paused(found):
+        raise InfusionError("The infusion is not paused (perhaps a colleague resumed it just now).")
+    paused = int((now - found[-1].started_at).total_seconds() // 60)
+    return _record_event(session, "resume", actor=actor, now=now, note=note, paused_minutes=paused)
 
 
 def vitals_due_for(sessions, now):
@@ -426,14 +511,22 @@ class TimelineRow:
     #: The reading that counts for this timepoint, if any.
     reading: object
     is_past: bool
+    #: A pause, resume or stop shown in time order among the timepoints (then the other fields are unused).
+    event: object = None
 
 
-def timeline(session, dose, readings, *, now):
-    """The protocol's timepoints (rule 11), each with the reading taken near it."""
+EVENT_LABELS = {"pause": "Infusion paused", "resume": "Infusion resumed", "stop": "Infusion stopped"}
+
+
+def timeline(session, dose, readings, events=(), *, now):
+    """The protocol's timepoints (rule 11), each with the reading taken near it, and the pauses,
+    resumes and stops at their times. A running infusion's end is planned later by the time paused."""
     if dose is None or dose.dose_started_at is None:
         return ()
     _, policy = current_policy()
-    ended = dose.infusion_ended_at or dose.dose_started_at + timedelta(minutes=dose.infusion_minutes or 0)
+    ended = dose.infusion_ended_at or monitoring.planned_infusion_end(
+        dose_started_at=dose.dose_started_at, infusion_minutes=dose.infusion_minutes,
+        pauses=pauses_for(dose, events), now=now)
     points = monitoring.vitals_timepoints(route=session.series.protocol.route, dose_started_at=dose.dose_started_at,
                                           infusion_ended_at=ended, policy=policy)
     rows = []
@@ -441,7 +534,8 @@ def timeline(session, dose, readings, *, now):
         near = point.window or timedelta(minutes=5)
         reading = next((r for r in readings if point.at - near <= r.taken_at < point.at + near), None)
         rows.append(TimelineRow(point.at, point.label, reading, now >= point.at + near))
-    return tuple(rows)
+    rows += [TimelineRow(event.occurred_at, EVENT_LABELS[event.kind], None, True, event) for event in events]
+    return tuple(sorted(rows, key=lambda row: (row.at, row.event is not None)))
 
 
 @dataclass(frozen=True)
@@ -457,6 +551,10 @@ class ChairView:
     readings: tuple
     timeline: tuple
     alerts: tuple
+    #: Pauses, resumes and stops, in time order.
+    events: tuple
+    #: When the running infusion was paused, while it is paused.
+    paused_since: object
     next_due: object
     discharge: Gate | None
     discharged: object
@@ -479,16 +577,20 @@ def chair_view(session, *, now, mg_per_kg=None, infusion_minutes=None, moaas=Non
     overrides = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session.id)
                                    .order_by(FindingOverride.id)).all()
     controlled, discharged = _one(ControlledSubstanceEntry, session), _one(DischargeRecord, session)
+    events = tuple(events_for(session))
+    found = pauses_for(dose, events) if dose else ()
     return ChairView(
         session=session, route=session.series.protocol.route, dose=dose, plan=plan, start=start,
-        controlled=controlled, readings=readings, timeline=timeline(session, dose, readings, now=now),
-        alerts=alerts, next_due=next_vitals_due(session, now) if dose else None, discharge=discharge_result,
+        controlled=controlled, readings=readings, timeline=timeline(session, dose, readings, events, now=now),
+        alerts=alerts, events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
+        next_due=next_vitals_due(session, now) if dose else None, discharge=discharge_result,
         discharged=discharged, instructions=discharge_rules.discharge_instructions(session.series.protocol.route),
-        overrides=tuple(overrides), staff=_staff_names(dose, controlled, readings, alerts, overrides, discharged))
+        overrides=tuple(overrides),
+        staff=_staff_names(dose, controlled, readings, alerts, overrides, discharged, events))
 
 
-def _staff_names(dose, controlled, readings, alerts, overrides, discharged):
-    ids = {getattr(row, name, None) for row in (dose, controlled, discharged, *readings, *alerts, *overrides)
+def _staff_names(dose, controlled, readings, alerts, overrides, discharged, events=()):
+    ids = {getattr(row, name, None) for row in (dose, controlled, discharged, *readings, *alerts, *overrides, *events)
            for name in ("recorded_by_id", "changed_by_id", "witness_id", "acknowledged_by_id", "physician_id",
                         "discharged_by_id") if row is not None}
     ids.discard(None)

@@ -19,6 +19,7 @@ from opsmgr.infusion.forms import (
     ControlledSubstanceForm,
     DischargeForm,
     OverrideForm,
+    ResumeForm,
     StartDoseForm,
     VitalsForm,
 )
@@ -133,6 +134,15 @@ def end(session_id):
                     lambda: service.end_infusion(session, actor=current_actor(), now=utcnow()))
 
 
+@bp.route("/sessions/<int:session_id>/infusion/resume", methods=["POST"])
+@requires(can_advance_session)
+def resume(session_id):
+    session = _session_or_404(session_id)
+    form = ResumeForm(prefix="resume")
+    return _attempt(session, form, "The infusion has resumed.", lambda: service.resume_infusion(
+        session, note=form.note.data, actor=current_actor(), now=utcnow()), forms={"resume": form})
+
+
 @bp.route("/sessions/<int:session_id>/infusion/discharge", methods=["POST"])
 @requires(can_advance_session)
 def discharge(session_id):
@@ -195,6 +205,7 @@ def _render(session, status=200, errors=(), refused=(), **submitted):
     view = service.chair_view(session, now=utcnow(), mg_per_kg=mg_per_kg, infusion_minutes=minutes, **answers)
     forms = {"start": start, "discharge": discharge_form,
              "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
+             "resume": submitted.get("resume") or ResumeForm(prefix="resume", formdata=None),
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
              "overrides": _override_forms(view, mg_per_kg, minutes, answers, submitted.get("overrides", {})),
              "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)

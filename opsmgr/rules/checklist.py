@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from opsmgr.rules.findings import Finding, Severity
 from opsmgr.rules.policy import ClinicalPolicy
-from opsmgr.rules.scales import score_gad7, score_phq9
+from opsmgr.rules.scales import phq9_item9, score_gad7, score_phq9
 
 ROUTES = frozenset({"iv", "esketamine"})
 MEDICATION_CLASSES = frozenset({
@@ -302,9 +302,10 @@ def _consent_findings(answers):
 
 def _phq9_findings(answers, policy):
     items = answers.phq9_items
+    item9 = _item9_findings(phq9_item9(items), policy)
     if items is None or None in items:
         answered = 0 if items is None else sum(item is not None for item in items)
-        return [_unanswered("phq9", "PHQ-9 (all nine items)", answered=answered)]
+        return [_unanswered("phq9", "PHQ-9 (all nine items)", answered=answered), *item9]
     score = score_phq9(items, answers.phq9_difficulty)
     found = [Finding("PHQ9_SCORE", Severity.INFO, f"PHQ-9 total {score.total} ({score.band}).",
                      {"total": score.total, "band": score.band, "item9": score.item9,
@@ -312,13 +313,21 @@ def _phq9_findings(answers, policy):
     # The instrument asks the difficulty question only when a problem was checked.
     if score.total > 0 and answers.phq9_difficulty is None:
         found.append(_unanswered("phq9_difficulty", "PHQ-9 difficulty question"))
-    if score.item9 > policy.phq9_item9_threshold:
-        found.append(Finding("PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN,
-                             f"PHQ-9 item 9 (thoughts of death or self-harm) scored {score.item9}: "
-                             "a physician must see the patient today, before the dose.",
-                             {"item9": score.item9, "threshold": policy.phq9_item9_threshold,
-                              "task": SAME_DAY_REVIEW}))
-    return found
+    return found + item9
+
+
+def _item9_findings(item9, policy):
+    """Item 9 above the threshold (default 0) needs the physician today, before the dose (rule 7; §4).
+
+    It fires as soon as item 9 is answered, whatever the other items: the physician must not wait
+    for the rest of the PHQ-9.
+    """
+    if item9 is None or item9 <= policy.phq9_item9_threshold:
+        return []
+    return [Finding("PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN,
+                    f"PHQ-9 item 9 (thoughts of death or self-harm) scored {item9}: "
+                    "a physician must see the patient today, before the dose.",
+                    {"item9": item9, "threshold": policy.phq9_item9_threshold, "task": SAME_DAY_REVIEW})]
 
 
 def _gad7_findings(items):

@@ -118,12 +118,17 @@ class ControlledSubstanceRecord:
     wasted_mg: Decimal | None
     #: True when a second staff member (not the one recording) confirmed with their password.
     witness_is_second_person: bool
+    #: The session's dose as started through the gate (None: nothing to compare the amount given with).
+    dose_mg: Decimal | None = None
+    #: Why less than the dose was given, e.g. the infusion was stopped early after an alert.
+    shortfall_reason: str = ""
 
 
 def controlled_substance_problems(record: ControlledSubstanceRecord, *, today: date) -> tuple[str, ...]:
     """Why the controlled-substance record is refused, as plain messages; empty when it is valid.
 
-    Drawn must equal given plus wasted exactly, so no milligram is unaccounted for.
+    Drawn must equal given plus wasted exactly, so no milligram is unaccounted for. The amount
+    given is checked against the dose (see `given_amount_problem`).
     """
     problems = []
     if not (record.product or "").strip():
@@ -142,6 +147,9 @@ def controlled_substance_problems(record: ControlledSubstanceRecord, *, today: d
             problems.append(f"The amount {name} cannot be negative.")
     if all(amount is not None and as_decimal(amount) >= 0 for amount in amounts.values()):
         problems.extend(_balance_problem(record))
+    if record.given_mg is not None and as_decimal(record.given_mg) >= 0:
+        problem = given_amount_problem(record.given_mg, record.dose_mg, record.shortfall_reason)
+        problems.extend([problem] if problem else [])
     if not record.witness_is_second_person:
         problems.append("A second staff member must witness the record.")
     return tuple(problems)
@@ -152,6 +160,32 @@ def _balance_problem(record):
     if drawn != given + wasted:
         yield (f"Drawn ({drawn} mg) must equal given ({given} mg) plus wasted ({wasted} mg), "
                f"which is {given + wasted} mg.")
+
+
+def given_amount_problem(given_mg, dose_mg, shortfall_reason) -> str | None:
+    """Why the amount given does not stand against the session's dose, or None.
+
+    The amount given must be the dose that passed the start gate. More than the dose is refused
+    outright: nobody may record a dose larger than the one the gate (and any physician override)
+    cleared, so there is no override; the record is corrected instead. Less than the dose is
+    accepted only with a reason of at least a few words (an infusion stopped early after an
+    alert, a line that failed), which is kept with the record. The message names both amounts.
+    """
+    if dose_mg is None:
+        return None
+    given, dose = as_decimal(given_mg), as_decimal(dose_mg)
+    if given > dose:
+        return (f"The amount given ({_mg(given)} mg) is more than this session's dose ({_mg(dose)} mg). Record the "
+                "amount actually given; it cannot be more than the dose.")
+    if given < dose and len("".join((shortfall_reason or "").split())) < MIN_REASON_CHARACTERS:
+        return (f"The amount given ({_mg(given)} mg) is less than this session's dose ({_mg(dose)} mg). Say why "
+                "below (for example, the infusion was stopped early), or correct the amount.")
+    return None
+
+
+def _mg(value):
+    """An amount as people write it: 36.2, 50 (not 50.0 or 5E+1)."""
+    return format(value.normalize(), "f")
 
 
 def session_dose_change_problem(old_mg_per_kg, new_mg_per_kg, reason, role) -> str | None:

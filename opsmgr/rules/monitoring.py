@@ -1,4 +1,4 @@
-"""In-chair monitoring: the protocol's vitals timepoints, the next reading due, and alerts.
+"""In-chair monitoring: the protocol's vitals timepoints, the next reading due, alerts, and pauses.
 
 Sources: clinical reference rule 11 and §1.8 (Emory and Yale: every 10 minutes during an IV
 infusion, every 15 in recovery), §2.2 (esketamine BP before the dose and about 40 minutes after,
@@ -14,6 +14,8 @@ ROUTES = ("iv", "esketamine")
 ACK_ACTIONS = ("continue", "slow", "pause", "stop")
 #: Alerts are acknowledged by a licensed user at the chair (rule 12): a nurse or a physician.
 ACK_ROLES = ("nurse", "physician")
+#: Events of a running infusion: an alert's "pause" or "stop", and the resume after a pause.
+EVENT_KINDS = ("pause", "resume", "stop")
 MOAAS_RANGE = range(0, 6)
 
 
@@ -63,7 +65,9 @@ def vitals_timepoints(*, route, dose_started_at, infusion_ended_at, policy) -> t
         raise ValueError("an IV timeline needs the infusion's end (actual or planned) after its start")
     every = timedelta(minutes=policy.iv_infusion_vitals_every_minutes)
     points, at = [Timepoint(dose_started_at, "Start of infusion")], dose_started_at + every
-    while at < infusion_ended_at:
+    # A timepoint less than a minute before the end is the end's reading (an infusion ended at
+    # 40:20 has one reading at its end, not "40 min" and "end" twenty seconds apart).
+    while at + timedelta(minutes=1) <= infusion_ended_at:
         points.append(Timepoint(at, f"Infusion {_minutes(at - dose_started_at)} min"))
         at += every
     points.append(Timepoint(infusion_ended_at, "End of infusion"))
@@ -91,7 +95,9 @@ def next_vitals_due(*, route, dose_started_at, infusion_ended_at, readings, now,
     """When the next reading is due after the dose started, and whether it is overdue.
 
     IV: the last reading (or the start) + 10 minutes while infusing, + 15 minutes once the
-    infusion has ended; a reading exactly at due_at is on time. Esketamine: the 40-minute BP is
+    infusion has ended; a reading exactly at due_at is on time. A pause changes nothing here: a
+    paused infusion has not ended, so readings stay due every 10 minutes through the pause and
+    after the resume (the pause followed an alert; monitoring never slows down then). Esketamine: the 40-minute BP is
     due within 35–45 minutes and overdue after 45 with no reading in that window (a later reading
     does not make up for it); once taken, the next reading is the one before discharge.
     """
@@ -116,6 +122,53 @@ def _esketamine_due(dose_started_at, readings, now, policy):
                          f"BP at {policy.esketamine_bp_check_minutes} min ({opens}–{closes} min after the dose)")
     discharge_at = dose_started_at + timedelta(minutes=policy.esketamine_min_observation_minutes)
     return VitalsDue(discharge_at, False, "Before discharge")
+
+
+@dataclass(frozen=True)
+class Pause:
+    started_at: datetime
+    #: The resume, the stop or the end of the infusion; None while still paused.
+    ended_at: datetime | None
+
+
+def pauses_of(events, *, infusion_ended_at=None) -> tuple[Pause, ...]:
+    """The pauses in (kind, at) events given in time order: each runs until the next resume or stop,
+    or until the infusion ended. A pause while paused and a resume while running change nothing."""
+    found, since = [], None
+    for kind, at in events:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown infusion event {kind!r}")
+        if kind == "pause" and since is None:
+            since = at
+        elif kind in ("resume", "stop") and since is not None:
+            found.append(Pause(since, at))
+            since = None
+    if since is not None:
+        found.append(Pause(since, infusion_ended_at))
+    return tuple(found)
+
+
+def is_paused(pauses) -> bool:
+    return bool(pauses) and pauses[-1].ended_at is None
+
+
+def paused_time(pauses, *, until) -> timedelta:
+    """How long the infusion was paused up to `until`; a pause still open counts until then."""
+    total = timedelta(0)
+    for pause in pauses:
+        end = min(pause.ended_at or until, until)
+        if end > pause.started_at:
+            total += end - pause.started_at
+    return total
+
+
+def planned_infusion_end(*, dose_started_at, infusion_minutes, pauses, now) -> datetime:
+    """When a running IV infusion should end: its minutes after the start, later by the time paused.
+
+    While paused the planned end moves on with the clock: the drug still to give is given after
+    the resume, over the minutes that were left.
+    """
+    return dose_started_at + timedelta(minutes=infusion_minutes or 0) + paused_time(pauses, until=now)
 
 
 def reading_alerts(reading: Reading, *, policy) -> tuple[Finding, ...]:

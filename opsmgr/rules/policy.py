@@ -59,6 +59,8 @@ class ClinicalPolicy:
     iv_min_observation_minutes: int = 30
     esketamine_min_observation_minutes: int = 120
     baseline_moaas: int = 5
+    # --- Rule 21: unsigned-note queue [INF 48 h]; CMS "as soon as practicable" (§7.3) ---
+    unsigned_note_flag_hours: int = 48
 
     def to_dict(self):
         return asdict(self)
@@ -108,4 +110,6 @@ FIELD_HELP = {
     "esketamine_min_observation_minutes": ("Esketamine: observe after the dose for at least", "minutes",
                                            "Rule 13; REMS §2.1"),
     "baseline_moaas": ("Baseline mental status (MOAA/S) for discharge", "score", "Rule 14; §1.10"),
+    "unsigned_note_flag_hours": ("Flag notes still unsigned this long after the session", "hours",
+                                 "Rule 21 [INF]; CMS §7.3"),
 }

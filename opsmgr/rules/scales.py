@@ -89,6 +89,18 @@ def score_phq9(items, difficulty: int | None = None) -> Phq9Score:
     return Phq9Score(total=total, band=_band(total, PHQ9_BANDS), item9=items[8], difficulty=difficulty)
 
 
+def phq9_item9(items) -> int | None:
+    """Item 9 of a PHQ-9 that may be only partly answered: its score (0–3), or None when not answered yet.
+
+    Item 9 needs follow-up whatever the other items (§4), so it is read on its own.
+    """
+    if items is None:
+        return None
+    if not isinstance(items, tuple | list) or len(items) != PHQ9_ITEMS:
+        raise ValueError(f"PHQ-9 needs exactly {PHQ9_ITEMS} item answers, got {items!r}")
+    return None if items[8] is None else _checked_item(items[8], "PHQ-9 item 9")
+
+
 def score_gad7(items) -> Gad7Score:
     """The GAD-7 total (0–21) and its severity band; exactly seven items, each 0–3, else ValueError (§4)."""
     total = sum(_checked_items(items, GAD7_ITEMS, "GAD-7"))

@@ -13,6 +13,7 @@ from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.infusion.service import vitals_due_for
+from opsmgr.notes.service import status_by_session
 from opsmgr.permissions import (
     can_advance_session,
     can_book_sessions,
@@ -63,7 +64,8 @@ def board():
     chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
     vitals_due = vitals_due_for(sessions, utcnow())
     html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
-                           next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm())
+                           next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm(),
+                           note_status=status_by_session([session.id for session in sessions]))
     record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
     db.session.commit()
     return html
@@ -150,7 +152,8 @@ def _render_session(session, move_form=None, status_form=None, code=200):
     html = render_template("schedule/session.html", session=session, move_form=move_form,
                            status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
                            allowed_targets=allowed_targets,
-                           next_action=NEXT_ACTION[session.state])
+                           next_action=NEXT_ACTION[session.state],
+                           note_status=status_by_session([session.id]).get(session.id))
     return html, code
 
 

@@ -1,11 +1,16 @@
-"""Browser fixtures: one live server on SQLite and one headless Debian Chromium per session.
+"""Browser fixtures: one live server on SQLite and one headless Debian Chromium per session, and a
+live server with the demo clinic on a clock the test can move forward.
 
 These tests run on SQLite only (the PostgreSQL coverage is in the other tests), so no fixture
 here depends on the parametrized ``backend`` fixture of tests/conftest.py.
 """
 import os
 import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask_migrate import upgrade
@@ -14,7 +19,7 @@ from werkzeug.serving import make_server
 from config import TestConfig
 from opsmgr import create_app
 from opsmgr.core.clock import system_now
-from opsmgr.demo.service import seed_demo_staff
+from opsmgr.demo.service import seed_demo_clinic, seed_demo_staff
 from opsmgr.extensions import db
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,17 +59,9 @@ def open_every_day_with_three_chairs():
     db.session.add_all(Chair(name=f"Chair {n}", position=n) for n in (1, 2, 3))
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """The app on a migrated, seeded SQLite file, served over HTTP on a free local port."""
-    folder = tmp_path_factory.mktemp("browser")
-    app = create_app(TestConfig(f"sqlite:///{folder / 'browser.sqlite3'}", folder / "instance"))
-    with app.app_context():
-        upgrade()
-        seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
-        open_every_day_with_three_chairs()
-        db.session.commit()
-        db.session.remove()
+@contextmanager
+def serving(app):
+    """Serve `app` over HTTP on a free local port in a thread of this process; yields the base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="opsmgr-live-server", daemon=True)
     thread.start()
@@ -77,6 +74,92 @@ def live_server(tmp_path_factory):
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The app on a migrated, seeded SQLite file, served over HTTP on a free local port."""
+    folder = tmp_path_factory.mktemp("browser")
+    app = create_app(TestConfig(f"sqlite:///{folder / 'browser.sqlite3'}", folder / "instance"))
+    with app.app_context():
+        upgrade()
+        seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
+        open_every_day_with_three_chairs()
+        db.session.commit()
+        db.session.remove()
+    with serving(app) as url:
+        yield url
+
+
+class AdjustableClock:
+    """Real time plus an offset the test moves forward; app.config["CLOCK"] of a live server.
+
+    The server's threads call it while the test advances it: they share this one object, and
+    reading or replacing a timedelta attribute is atomic under the GIL.
+    """
+
+    def __init__(self, offset=timedelta(0)):
+        self.offset = offset
+
+    def __call__(self):
+        return system_now() + self.offset
+
+    def advance(self, **delta):
+        self.offset += timedelta(**delta)
+        return self()
+
+
+#: TestConfig's clinic zone.
+CLINIC_ZONE = ZoneInfo("America/New_York")
+#: Clinic time when the clocked server starts. A session walk takes about 90 minutes of clinic time:
+#: starting mid-afternoon keeps all of it on one clinic day whenever the suite runs (at 23:30 New
+#: York time, 90 minutes would cross midnight and leave "today's" board), and the demo board
+#: (laid out around 15:00 at the latest, see demo.service.board_anchor) has its 16:00 booster
+#: booking ten minutes ahead, as a patient arriving a little early would.
+CLOCKED_START = time(15, 50)
+
+
+@dataclass(frozen=True)
+class ClockedServer:
+    url: str
+    clock: AdjustableClock
+
+    def local_now(self):
+        """The server's 'now' in the clinic's time zone."""
+        return self.clock().astimezone(CLINIC_ZONE)
+
+
+def open_every_day():
+    from opsmgr.schedule.models import ClinicDay
+
+    for day in db.session.query(ClinicDay):
+        day.is_open = True
+
+
+@pytest.fixture
+def clocked_live_server(tmp_path):
+    """The demo clinic (`flask demo seed`: staff, four chairs, twelve patients, today's board) on its own
+    migrated SQLite file, served on a free port, with a clock that starts at CLOCKED_START clinic time
+    today and that the test advances (`clocked_live_server.clock.advance(minutes=10)`).
+
+    The idle limit stays at its default (IDLE_TIMEOUT, 15 minutes): a test that moves the clock must
+    make a request at least every 15 clinic minutes, as a nurse at the chair would.
+    """
+    today = system_now().astimezone(CLINIC_ZONE).date()
+    start = datetime.combine(today, CLOCKED_START, tzinfo=CLINIC_ZONE)
+    clock = AdjustableClock(start - system_now())
+    app = create_app(TestConfig(f"sqlite:///{tmp_path / 'clocked.sqlite3'}", tmp_path / "instance", CLOCK=clock))
+    assert app.config["CLINIC_TIMEZONE"] == CLINIC_ZONE.key
+    with app.app_context():
+        upgrade()
+        # Every weekday open, so the demo courses (and the run) do not depend on the day of the week.
+        open_every_day()
+        seed_demo_staff(now=clock(), password=DEMO_PASSWORD)
+        seed_demo_clinic(now=clock())
+        db.session.commit()
+        db.session.remove()
+    with serving(app) as url:
+        yield ClockedServer(url, clock)
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +206,19 @@ def context(browser, viewport):
 @pytest.fixture
 def page(context):
     return context.new_page()
+
+
+@pytest.fixture
+def new_context(browser, viewport):
+    """More browser contexts for one test (a second person on another tablet), each closed at the end."""
+    contexts = []
+
+    def make():
+        ctx = browser.new_context(viewport=viewport)
+        ctx.set_default_timeout(TIMEOUT_MS)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()

@@ -301,6 +301,49 @@ def test_phq9_item9_above_zero_needs_a_physician_and_a_same_day_task(item9, posi
             "item9": item9, "threshold": 0, "task": "same_day_physician_review"}
 
 
+#: (threshold, PHQ-9 items, does PHQ9_ITEM9_POSITIVE fire?): item 9 alone decides, answered or not the rest.
+ITEM9_CASES = [
+    (0, (1,) * 8 + (0,), False),                     # on the default threshold: 0 is not above 0
+    (0, (1,) * 8 + (1,), True),                      # just outside
+    (1, (1,) * 8 + (0,), False),                     # just inside a raised threshold
+    (1, (1,) * 8 + (1,), False),                     # on it
+    (1, (1,) * 8 + (2,), True),                      # just outside it
+    (0, (None,) * 8 + (0,), False),                  # only item 9 answered: on
+    (0, (None,) * 8 + (1,), True),                   # only item 9 answered: just outside
+    (0, (1, 1, 1, None, 1, 1, 1, 1, 2), True),       # one other item missing
+    (1, (None,) * 8 + (1,), False),                  # partial, on a raised threshold
+    (1, (None,) * 8 + (2,), True),                   # partial, just outside it
+    (0, (3,) * 8 + (None,), False),                  # item 9 itself not answered yet
+    (0, None, False),                                # nothing answered yet
+]
+
+
+@pytest.mark.parametrize("threshold,items,fires", ITEM9_CASES)
+def test_phq9_item9_above_the_threshold_fires_as_soon_as_item9_is_answered(threshold, items, fires):
+    findings = evaluate(answers(phq9_items=items), ClinicalPolicy(phq9_item9_threshold=threshold))
+    positive = [f for f in findings if f.code == "PHQ9_ITEM9_POSITIVE"]
+    assert bool(positive) is fires
+    assert required_tasks(findings) == (("same_day_physician_review",) if fires else ())
+    if fires:
+        assert positive[0].severity == Severity.NEEDS_PHYSICIAN
+        assert positive[0].values == {"item9": items[8], "threshold": threshold, "task": "same_day_physician_review"}
+    complete = items is not None and None not in items
+    assert ("PHQ9_UNANSWERED" in [f.code for f in findings]) is not complete, "a partial PHQ-9 stays unanswered"
+
+
+def test_a_partly_answered_phq9_with_item9_needs_the_physician_and_still_blocks_until_complete():
+    findings = evaluate(answers(phq9_items=(None,) * 8 + (2,), phq9_difficulty=None))
+    assert stopping(answers(phq9_items=(None,) * 8 + (2,), phq9_difficulty=None)) == {
+        "PHQ9_UNANSWERED": Severity.ABSOLUTE, "PHQ9_ITEM9_POSITIVE": Severity.NEEDS_PHYSICIAN}
+    assert outcome_of(findings) == Outcome.BLOCKED
+
+
+@pytest.mark.parametrize("items", [(None,) * 8 + (4,), (None,) * 8 + (-1,), (None,) * 8 + ("1",), (None,) * 8])
+def test_an_impossible_item9_in_a_partial_phq9_is_a_programming_error(items):
+    with pytest.raises(ValueError):
+        evaluate(answers(phq9_items=items))
+
+
 def test_phq9_difficulty_is_required_once_any_problem_is_checked():
     assert stopping(answers(phq9_difficulty=None)) == {"PHQ9_DIFFICULTY_UNANSWERED": Severity.ABSOLUTE}
     assert stopping(answers(phq9_items=(0,) * 9, phq9_difficulty=None)) == {}

@@ -11,6 +11,7 @@ from opsmgr.rules.dosing import (
     DoseCalculation,
     controlled_substance_problems,
     dose_findings,
+    given_amount_problem,
     iv_dose,
     iv_dose_mg,
     session_dose_change_problem,
@@ -248,6 +249,45 @@ def test_every_problem_is_listed():
     problems = cs_problems(lot="", expiry_on=TODAY - timedelta(days=1), wasted_mg=D("1"),
                            witness_is_second_person=False)
     assert len(problems) == 4
+
+
+# --- the amount given against the dose ----------------------------------------------------------
+
+@pytest.mark.parametrize("given,dose,reason,ok", [
+    ("36.2", "36.2", "", True),                          # on the dose
+    ("36.20", "36.2", "", True),                         # trailing zeros do not matter
+    ("36.3", "36.2", "", False),                         # just over
+    ("36.3", "36.2", "Physician asked for more", False),  # over: no reason makes it right
+    ("36.1", "36.2", "", False),                         # just under, no reason
+    ("36.1", "36.2", "abcd", False),                     # four characters: not a reason
+    ("36.1", "36.2", "a b c d", False),                  # spaces do not count
+    ("36.1", "36.2", "abcde", True),                     # five: on the limit
+    ("20", "36.2", "Stopped at 22 min after an alert", True),
+    ("0", "36.2", "Line failed before the start", True),
+    ("56", "56.0", "", True),                            # esketamine: two devices
+    ("84", "56.0", "", False),
+    ("40", None, "", True),                              # no dose to compare with
+])
+def test_the_amount_given_is_the_dose_or_less_with_a_reason(given, dose, reason, ok):
+    problem = given_amount_problem(D(given), None if dose is None else D(dose), reason)
+    assert (problem is None) is ok, problem
+
+
+@pytest.mark.parametrize("given,message", [
+    ("40", "The amount given (40 mg) is more than this session's dose (36.2 mg)."),
+    ("30.0", "The amount given (30 mg) is less than this session's dose (36.2 mg). Say why below"),
+])
+def test_the_amount_message_names_both_numbers(given, message):
+    assert message in given_amount_problem(D(given), D("36.2"), "")
+
+
+def test_the_record_is_refused_when_the_amount_given_is_not_the_dose():
+    assert cs_problems(dose_mg=D("36.2")) == ()
+    (problem,) = cs_problems(dose_mg=D("40"))
+    assert "less than this session's dose (40 mg)" in problem
+    assert cs_problems(dose_mg=D("40"), shortfall_reason="Stopped early after an alert") == ()
+    (problem,) = cs_problems(dose_mg=D("30"), shortfall_reason="Stopped early after an alert")
+    assert "more than this session's dose (30 mg)" in problem
 
 
 # --- per-session dose change --------------------------------------------------------------------

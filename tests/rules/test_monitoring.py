@@ -7,11 +7,16 @@ import pytest
 from opsmgr.rules.findings import Severity
 from opsmgr.rules.monitoring import (
     ACK_ACTIONS,
+    Pause,
     Reading,
     Timepoint,
     VitalsDue,
     acknowledgement_problem,
+    is_paused,
     next_vitals_due,
+    paused_time,
+    pauses_of,
+    planned_infusion_end,
     reading_alerts,
     vitals_timepoints,
 )
@@ -44,6 +49,20 @@ def test_iv_timepoints_for_an_infusion_that_is_not_a_multiple_of_ten():
     points = vitals_timepoints(route="iv", dose_started_at=START, infusion_ended_at=START + minutes(45),
                                policy=DEFAULT_POLICY)
     assert [(p.at - START) // minutes(1) for p in points] == [0, 10, 20, 30, 40, 45, 60, 75]
+
+
+@pytest.mark.parametrize("ended,offsets", [
+    (minutes(40), [0, 10, 20, 30, 40]),                 # on a timepoint: one reading, the end
+    (minutes(40, 59), [0, 10, 20, 30, 40]),             # within a minute of the 40-min point: merged
+    (minutes(41), [0, 10, 20, 30, 40, 41]),             # a minute after it: both
+    (minutes(39, 59), [0, 10, 20, 30, 39]),             # just before: the end only
+])
+def test_an_end_within_a_minute_of_a_timepoint_is_one_reading(ended, offsets):
+    points = vitals_timepoints(route="iv", dose_started_at=START, infusion_ended_at=START + ended,
+                               policy=DEFAULT_POLICY)
+    infusing = [p for p in points if not p.label.startswith(("Recovery", "Before"))]
+    assert [(p.at - START) // minutes(1) for p in infusing] == offsets
+    assert infusing[-1].label == "End of infusion"
 
 
 def test_iv_timepoints_follow_the_policy():
@@ -122,6 +141,69 @@ def test_iv_cadence_comes_from_the_policy():
     ended_at = START + minutes(40)
     due = iv_due(ended_at + minutes(20), [reading(ended_at)], ended_at=ended_at, policy=policy)
     assert (due.due_at, due.overdue) == (ended_at + minutes(30), False)
+
+
+# --- pauses ------------------------------------------------------------------------------------
+
+def at(m):
+    return START + minutes(m)
+
+
+@pytest.mark.parametrize("events,ended_at,expected", [
+    ([], None, ()),
+    ([("pause", at(13))], None, (Pause(at(13), None),)),
+    ([("pause", at(13)), ("resume", at(20))], None, (Pause(at(13), at(20)),)),
+    ([("pause", at(13)), ("stop", at(15))], at(15), (Pause(at(13), at(15)),)),
+    ([("pause", at(13))], at(18), (Pause(at(13), at(18)),)),            # ended while paused
+    ([("pause", at(13)), ("pause", at(16)), ("resume", at(20))], None,  # a second pause keeps the first
+     (Pause(at(13), at(20)),)),
+    ([("resume", at(5)), ("pause", at(13)), ("resume", at(20)), ("pause", at(30))], None,
+     (Pause(at(13), at(20)), Pause(at(30), None))),
+])
+def test_pauses_run_from_a_pause_to_the_next_resume_or_stop(events, ended_at, expected):
+    found = pauses_of(events, infusion_ended_at=ended_at)
+    assert found == expected
+    assert is_paused(found) is (bool(expected) and expected[-1].ended_at is None)
+
+
+def test_an_unknown_infusion_event_is_a_programming_error():
+    with pytest.raises(ValueError):
+        pauses_of([("hold", at(1))])
+
+
+@pytest.mark.parametrize("until,expected", [
+    (at(13) - SECOND, minutes(0)),        # just before the pause
+    (at(13), minutes(0)),                 # on its start
+    (at(13) + SECOND, minutes(0, 1)),     # just after
+    (at(20), minutes(7)),                 # on the resume
+    (at(29), minutes(7)),
+    (at(31), minutes(8)),                 # into the second, open pause
+])
+def test_paused_time_counts_an_open_pause_until_now(until, expected):
+    found = (Pause(at(13), at(20)), Pause(at(30), None))
+    assert paused_time(found, until=until) == expected
+
+
+@pytest.mark.parametrize("pauses,now,end_minutes", [
+    ((), at(5), 40),
+    ((Pause(at(13), at(20)),), at(25), 47),           # seven minutes paused: seven later
+    ((Pause(at(13), None),), at(13), 40),             # paused this instant
+    ((Pause(at(13), None),), at(18), 45),             # still paused: the end moves with the clock
+    ((Pause(at(13), at(20)), Pause(at(30), at(31))), at(35), 48),
+])
+def test_the_planned_end_of_a_running_infusion_moves_back_by_the_time_paused(pauses, now, end_minutes):
+    assert planned_infusion_end(dose_started_at=START, infusion_minutes=40, pauses=pauses, now=now) == at(end_minutes)
+
+
+def test_a_pause_does_not_slow_the_vitals_cadence():
+    """A paused infusion has not ended: the next reading stays 10 minutes after the last, as when running."""
+    due = iv_due(at(22), [reading(at(12))])
+    assert due == VitalsDue(at(22), False, "Infusion reading (every 10 min)")
+    points = vitals_timepoints(route="iv", dose_started_at=START, policy=DEFAULT_POLICY,
+                               infusion_ended_at=planned_infusion_end(
+                                   dose_started_at=START, infusion_minutes=40,
+                                   pauses=(Pause(at(13), at(20)),), now=at(25)))
+    assert [(p.at - START) // minutes(1) for p in points] == [0, 10, 20, 30, 40, 47, 62, 77]
 
 
 # --- next reading due: esketamine ---------------------------------------------------------------

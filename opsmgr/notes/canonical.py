@@ -1,0 +1,99 @@
+"""The canonical serialization of a session aggregate, and its SHA-256.
+
+Every column of every row of the session is included, so a change to any locked value changes
+the hash. The form is fixed: JSON with sorted keys, no insignificant whitespace, UTF-8;
+timestamps as ISO 8601 UTC with a ``Z``; decimals as plain strings without trailing zeros; rows
+of a part ordered by id. The same content gives the same bytes on SQLite and PostgreSQL.
+"""
+import hashlib
+import json
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+
+from sqlalchemy import inspect, select
+
+from opsmgr.checklist.models import ChecklistResponse, FindingOverride
+from opsmgr.extensions import db
+from opsmgr.infusion import models as infusion
+from opsmgr.notes.models import AdverseEvent, SessionNote
+from opsmgr.schedule.models import InfusionSession
+
+FORMAT = "opsmgr.session/1"
+#: The parts of the aggregate: (name, model, one row or many). Each has a session_id column.
+PARTS = (
+    ("checklist", ChecklistResponse, False),
+    ("overrides", FindingOverride, True),
+    ("dose", infusion.DoseRecord, False),
+    ("controlled_substance", infusion.ControlledSubstanceEntry, False),
+    ("vitals", infusion.VitalSign, True),
+    ("alerts", infusion.InChairAlert, True),
+    ("infusion_events", infusion.InfusionEvent, True),
+    ("discharge", infusion.DischargeRecord, False),
+    ("adverse_events", AdverseEvent, True),
+)
+#: Locked models, for the guards: every part, the note and the session row itself.
+LOCKED_MODELS = tuple(model for _, model, _ in PARTS) + (SessionNote, InfusionSession)
+#: Note columns written by the act of signing (or bookkeeping), so not part of what is signed.
+NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "signer_name", "signer_credentials",
+                           "content_hash", "signed_content"})
+
+
+def _value(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value.tzinfo else value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, dict):
+        return {str(key): _value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_value(item) for item in value]
+    return value
+
+
+def row_dict(row, exclude=frozenset()):
+    """Every mapped column of a row, by column name, canonicalised."""
+    mapper = inspect(row).mapper
+    return {column.key: _value(getattr(row, column.key)) for column in mapper.column_attrs
+            if column.key not in exclude}
+
+
+def load_aggregate(session_id):
+    """The session row, its note and every part, read fresh from the database (one query per table)."""
+    session = db.session.execute(select(InfusionSession).where(InfusionSession.id == session_id)
+                                 .execution_options(populate_existing=True)).scalar_one()
+    note = db.session.execute(select(SessionNote).where(SessionNote.session_id == session_id)
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    parts = {}
+    for name, model, many in PARTS:
+        rows = db.session.execute(select(model).where(model.session_id == session_id).order_by(model.id)
+                                  .execution_options(populate_existing=True)).scalars().all()
+        parts[name] = rows if many else (rows[0] if rows else None)
+    return session, note, parts
+
+
+def serialize(session, note, parts):
+    """The canonical document of one session (a dict; see ``canonical_bytes``)."""
+    document = {"format": FORMAT, "session": row_dict(session),
+                "note": row_dict(note, NOTE_EXCLUDED) if note is not None else None}
+    for name, _, many in PARTS:
+        value = parts[name]
+        document[name] = [row_dict(row) for row in value] if many else (row_dict(value) if value else None)
+    return document
+
+
+def canonical_bytes(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def aggregate_hash(session_id):
+    """(canonical text, hex SHA-256) of a session as it stands in the database now."""
+    data = canonical_bytes(serialize(*load_aggregate(session_id)))
+    return data.decode("utf-8"), sha256_hex(data)

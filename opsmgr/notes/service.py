@@ -1,0 +1,271 @@
+"""Session notes: drafts with a version check, completion, signing that locks the session, addenda.
+
+Every function flushes and leaves the commit to the caller. Every read a view makes of a note's
+content and every write here is audited with the field names changed, never their text.
+"""
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from opsmgr.audit.service import record
+from opsmgr.auth.service import actor_for, reauthenticate
+from opsmgr.checklist.models import ChecklistResponse
+from opsmgr.core.errors import RecordLocked
+from opsmgr.extensions import db
+from opsmgr.infusion.models import InChairAlert
+from opsmgr.notes import canonical
+from opsmgr.notes.forms import CARRIED_FIELDS
+from opsmgr.notes.lock import SIGNED_MESSAGE
+from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
+from opsmgr.permissions import can_add_addendum, can_sign_note
+from opsmgr.policy.service import current_policy
+from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_age
+from opsmgr.schedule.models import InfusionSession
+
+
+class NoteError(Exception):
+    """A refused note action: a message for the user, and the field it belongs to if any."""
+
+    def __init__(self, message, field=None, *, problems=()):
+        super().__init__(message)
+        self.field = field
+        self.problems = tuple(problems)
+
+
+class StaleNote(NoteError):
+    """Someone saved the note after the version this save started from: nothing was written."""
+
+    def __init__(self, note):
+        super().__init__("Someone else saved this note after you opened it. Nothing of yours was overwritten: "
+                         "their text and yours are shown side by side.")
+        self.note = note
+
+
+def note_for(session):
+    return db.session.scalar(select(SessionNote).where(SessionNote.session_id == session.id))
+
+
+def adverse_events_for(session):
+    return db.session.scalars(select(AdverseEvent).where(AdverseEvent.session_id == session.id)
+                              .order_by(AdverseEvent.onset_at, AdverseEvent.id)).all()
+
+
+def addenda_for(note):
+    if note is None:
+        return []
+    return db.session.scalars(select(NoteAddendum).where(NoteAddendum.note_id == note.id)
+                              .order_by(NoteAddendum.signed_at, NoteAddendum.id)).all()
+
+
+def alerts_for(session):
+    return db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == session.id)
+                              .order_by(InChairAlert.raised_at, InChairAlert.id)).all()
+
+
+def _audit(action, session, actor, now, outcome="ok", **details):
+    record(action, actor=actor, now=now, outcome=outcome, object_type="session_note", object_id=session.id,
+           patient_id=session.patient_id, details=details or None)
+
+
+def _refuse_if_signed(note, session):
+    if note is not None and note.is_signed:
+        raise RecordLocked("infusion_session", session.id, SIGNED_MESSAGE)
+
+
+def checklist_intention(session):
+    return db.session.scalar(select(ChecklistResponse.intention).where(ChecklistResponse.session_id == session.id)) \
+        or ""
+
+
+def _new_note(session, actor, now):
+    note = SessionNote(session_id=session.id, status="draft", intention=checklist_intention(session),
+                       created_at=now, created_by_id=actor.user_id, updated_at=now, updated_by_id=actor.user_id)
+    db.session.add(note)
+    return note
+
+
+def save_draft(session, values, *, expected_version, actor, now):
+    """Write the changed fields. ``expected_version`` is the version the user's text started from
+    (None for a note that did not exist yet); any other saved version is a conflict."""
+    note = note_for(session)
+    _refuse_if_signed(note, session)
+    if note is None:
+        if expected_version not in (None, 0):
+            raise NoteError("This note no longer exists.")
+        note = _new_note(session, actor, now)
+    elif expected_version != note.version:
+        raise StaleNote(note)
+    changed = sorted(name for name, value in values.items() if getattr(note, name) != value)
+    for name in changed:
+        setattr(note, name, values[name])
+    if changed or note.id is None:
+        note.updated_at, note.updated_by_id = now, actor.user_id
+        db.session.flush()
+        _audit("note.drafted", session, actor, now, fields=changed, status=note.status, version=note.version)
+    return note
+
+
+def previous_note(session):
+    """The patient's most recent earlier session note, if any."""
+    return db.session.scalar(
+        select(SessionNote).join(InfusionSession, InfusionSession.id == SessionNote.session_id)
+        .where(InfusionSession.patient_id == session.patient_id, InfusionSession.starts_at < session.starts_at)
+        .order_by(InfusionSession.starts_at.desc()).limit(1))
+
+
+def start_from_last(session, *, expected_version, actor, now):
+    """Copy the previous note's set and setting into the fields still empty (never over typed text)."""
+    previous = previous_note(session)
+    if previous is None:
+        raise NoteError("There is no earlier note for this patient to start from.")
+    note = note_for(session)
+    _refuse_if_signed(note, session)
+    current = {name: getattr(note, name) if note is not None else None for name in CARRIED_FIELDS}
+    values = {name: getattr(previous, name) for name in CARRIED_FIELDS
+              if current[name] in (None, "") and getattr(previous, name) not in (None, "")}
+    note = save_draft(session, values, expected_version=expected_version, actor=actor, now=now)
+    note.copied_from_session_id = previous.session_id
+    db.session.flush()
+    _audit("note.started_from_last", session, actor, now, copied=sorted(values), source_session=previous.session_id)
+    return note
+
+
+def add_adverse_event(session, values, *, actor, now):
+    _refuse_if_signed(note_for(session), session)
+    alert = db.session.get(InChairAlert, values["alert_id"]) if values.get("alert_id") else None
+    if values.get("alert_id") and (alert is None or alert.session_id != session.id):
+        raise NoteError("That alert does not belong to this session.", "alert_id")
+    event = AdverseEvent(session_id=session.id, recorded_at=now, recorded_by_id=actor.user_id, **values)
+    db.session.add(event)
+    db.session.flush()
+    _audit("note.adverse_event_added", session, actor, now, adverse_event=event.id, kind=event.kind)
+    return event
+
+
+def remove_adverse_event(session, event, *, actor, now):
+    _refuse_if_signed(note_for(session), session)
+    db.session.delete(event)
+    db.session.flush()
+    _audit("note.adverse_event_removed", session, actor, now, adverse_event=event.id, kind=event.kind)
+
+
+def _values(note):
+    return {column: getattr(note, column) for column in ("mindset", "intention", "dissociation_clinician",
+                                                          "post_session_state", "narrative")}
+
+
+def complete_note(session, *, expected_version, actor, now):
+    """Mark the note complete: it goes on the physicians' unsigned list."""
+    note = note_for(session)
+    _refuse_if_signed(note, session)
+    if note is None:
+        raise NoteError("Write the note before marking it complete.")
+    if expected_version != note.version:
+        raise StaleNote(note)
+    if note.status == "complete":
+        raise NoteError("This note is already complete and waiting for a physician's signature.")
+    problems = completion_problems(_values(note), session_status=session.status)
+    if problems:
+        raise NoteError("The note cannot be marked complete yet.", problems=problems)
+    note.status, note.completed_at, note.completed_by_id = "complete", now, actor.user_id
+    note.updated_at, note.updated_by_id = now, actor.user_id
+    db.session.flush()
+    _audit("note.completed", session, actor, now, version=note.version)
+    return note
+
+
+def sign_note(session, *, physician, password, expected_version, ip, now):
+    """Sign with the physician's password: freezes the note and the whole session, hashed."""
+    actor = actor_for(physician, ip)
+    if not can_sign_note(physician, None):
+        raise NoteError("Only a physician can sign session notes.")
+    note = note_for(session)
+    _refuse_if_signed(note, session)
+    if note is None:
+        raise NoteError("There is no note to sign.")
+    # Lock the session row so nothing joins the aggregate between reading it and signing it.
+    db.session.execute(select(InfusionSession.id).where(InfusionSession.id == session.id).with_for_update())
+    problems = signing_problems(status=note.status, session_status=session.status,
+                                expected_version=expected_version, version=note.version)
+    if problems:
+        _audit("note.sign_refused", session, actor, now, outcome="denied", reason=problems[0].message)
+        raise NoteError(problems[0].message, problems[0].field, problems=problems)
+    if not reauthenticate(physician, password, ip=ip, now=now, purpose="note.sign"):
+        raise NoteError("That password is not correct.", "password")
+    db.session.flush()
+    content, digest = canonical.aggregate_hash(session.id)
+    note.status, note.signed_at, note.signed_by_id = "signed", now, physician.id
+    note.signer_name, note.signer_credentials = physician.full_name, physician.credentials or ""
+    note.signed_content, note.content_hash = content, digest
+    db.session.flush()
+    _audit("note.signed", session, actor, now, sha256=digest)
+    return note
+
+
+def verify_signature(note):
+    """Whether the session as stored now still hashes to what was signed."""
+    if note is None or not note.is_signed:
+        return None
+    content, digest = canonical.aggregate_hash(note.session_id)
+    return digest == note.content_hash and content == note.signed_content
+
+
+def addendum_digest(note, *, author_id, author_name, author_credentials, reason, body, event_at, signed_at):
+    document = {"note_sha256": note.content_hash, "session_id": note.session_id, "author_id": author_id,
+                "author_name": author_name, "author_credentials": author_credentials, "reason": reason, "body": body,
+                "event_at": canonical._value(event_at), "signed_at": canonical._value(signed_at)}
+    return hashlib.sha256(canonical.canonical_bytes(document)).hexdigest()
+
+
+def add_addendum(session, *, author, password, reason, body, event_at, ip, now):
+    """Append a signed addendum to a signed note; the original is never touched."""
+    actor = actor_for(author, ip)
+    if not can_add_addendum(author, None):
+        raise NoteError("Your role cannot add addenda.")
+    note = note_for(session)
+    if note is None or not note.is_signed:
+        raise NoteError("Addenda are for signed notes; edit the draft instead.")
+    if event_at is not None and event_at > now:
+        raise NoteError("A late entry cannot describe something in the future.", "event_on")
+    if not reauthenticate(author, password, ip=ip, now=now, purpose="note.addendum"):
+        raise NoteError("That password is not correct.", "password")
+    fields = {"author_id": author.id, "author_name": author.full_name, "author_credentials": author.credentials or "",
+              "reason": reason, "body": body, "event_at": event_at, "signed_at": now}
+    addendum = NoteAddendum(session_id=session.id, note_id=note.id, content_hash=addendum_digest(note, **fields),
+                            **fields)
+    db.session.add(addendum)
+    db.session.flush()
+    _audit("note.addendum_signed", session, actor, now, addendum=addendum.id, sha256=addendum.content_hash,
+           late_entry=event_at is not None)
+    return addendum
+
+
+def unsigned_queue(*, now, limit=200):
+    """Complete, unsigned notes, oldest session first, with their age since the session ended."""
+    _, policy = current_policy()
+    notes = db.session.scalars(
+        select(SessionNote).join(InfusionSession, InfusionSession.id == SessionNote.session_id)
+        .where(SessionNote.status == "complete")
+        .options(selectinload(SessionNote.session).selectinload(InfusionSession.patient),
+                 selectinload(SessionNote.session).selectinload(InfusionSession.chair))
+        .order_by(InfusionSession.ends_at, SessionNote.id).limit(limit)).all()
+    return UnsignedQueue([(note, unsigned_age(note.session.ends_at, now, policy)) for note in notes],
+                         policy.unsigned_note_flag_hours)
+
+
+class UnsignedQueue(list):
+    """The (note, age) rows, with the policy's flag threshold for the page to state."""
+
+    def __init__(self, rows, flag_hours):
+        super().__init__(rows)
+        self.flag_hours = flag_hours
+
+
+def status_by_session(session_ids):
+    """{session id: note status} for the given sessions, in one query (for boards and lists)."""
+    if not session_ids:
+        return {}
+    rows = db.session.execute(select(SessionNote.session_id, SessionNote.status)
+                              .where(SessionNote.session_id.in_(list(session_ids))))
+    return dict(rows.all())

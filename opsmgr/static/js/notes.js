@@ -1,0 +1,149 @@
+// The note draft saves itself: two seconds after typing stops, at least every 30 seconds while
+// typing goes on, when a field loses focus, and when the tab is hidden or closed. A save carries
+// the version it started from; a conflict stops autosaving and asks the user to compare.
+// If the sign-in has ended, the unsaved text is kept in this tab's sessionStorage, the user signs
+// in again, and the text is put back and saved (it never leaves the tab otherwise).
+(function () {
+  "use strict";
+  var form = document.getElementById("note-form");
+  if (!form) { return; }
+  var statusLine = document.getElementById("autosave-status");
+  var conflictBox = document.getElementById("autosave-conflict");
+  var conflictText = document.getElementById("autosave-conflict-text");
+  var url = form.getAttribute("data-autosave-url");
+  var stashKey = "opsmgr-note-unsaved-" + form.getAttribute("data-session");
+  var IDLE_MS = 2000, MAX_WAIT_MS = 30000;
+  var timer = null, firstChangeAt = null, dirty = false, inFlight = null, stopped = false, restored = false;
+
+  function say(text) { statusLine.textContent = text; }
+
+  function textFields() {
+    return Array.prototype.filter.call(form.elements, function (el) {
+      return el.name && el.name !== "csrf_token" && el.name !== "version" && el.type !== "submit";
+    });
+  }
+
+  function setVersion(version) {
+    document.querySelectorAll("input[name='version']").forEach(function (input) { input.value = version; });
+  }
+
+  function stash() {
+    var values = {};
+    textFields().forEach(function (el) { values[el.name] = el.value; });
+    try { sessionStorage.setItem(stashKey, JSON.stringify(values)); } catch (e) { /* storage full or off */ }
+  }
+
+  function restoreStash() {
+    var raw = null;
+    try { raw = sessionStorage.getItem(stashKey); } catch (e) { return; }
+    if (!raw) { return; }
+    var values = JSON.parse(raw);
+    textFields().forEach(function (el) {
+      if (Object.prototype.hasOwnProperty.call(values, el.name)) { el.value = values[el.name]; }
+    });
+    dirty = true;
+    restored = true;
+    say("Restored what you typed before you were signed out. Saving it now…");
+    save();
+  }
+
+  function clearStash() { try { sessionStorage.removeItem(stashKey); } catch (e) { /* ignore */ } }
+
+  function schedule() {
+    if (stopped) { return; }
+    dirty = true;
+    if (firstChangeAt === null) { firstChangeAt = Date.now(); }
+    clearTimeout(timer);
+    var wait = Math.max(0, Math.min(IDLE_MS, firstChangeAt + MAX_WAIT_MS - Date.now()));
+    timer = setTimeout(save, wait);
+    say("Unsaved changes…");
+  }
+
+  function save() {
+    clearTimeout(timer);
+    if (stopped || !dirty) { return inFlight || Promise.resolve(); }
+    if (inFlight) { return inFlight.then(save); }
+    dirty = false;
+    firstChangeAt = null;
+    say("Saving…");
+    inFlight = fetch(url, {method: "POST", body: new FormData(form), credentials: "same-origin",
+                           headers: {"Accept": "application/json"}, redirect: "manual"})
+      .then(function (response) {
+        if (response.type === "opaqueredirect" || response.status === 401) { return signedOut(); }
+        var page = (response.headers.get("Content-Type") || "").indexOf("application/json") === -1;
+        if (page && (response.status === 400 || response.status === 409)) { return refusedAsPage(response.status); }
+        return response.json().then(function (body) { handle(response.status, body); });
+      })
+      .catch(function () {
+        dirty = true;
+        say("Not saved: the connection failed. Retrying when you type again; or press Save draft.");
+      })
+      .then(function () { inFlight = null; });
+    return inFlight;
+  }
+
+  function handle(status, body) {
+    if (body.status === "saved") {
+      setVersion(body.version);
+      clearStash();
+      say("Draft saved at " + body.saved_at + ".");
+    } else if (body.status === "conflict") {
+      stopped = true;
+      conflictText.textContent = body.message + " Autosave is paused so nothing is overwritten.";
+      conflictBox.hidden = false;
+      say("Not saved: someone else changed this note.");
+    } else if (body.status === "invalid") {
+      dirty = true;
+      var names = Object.keys(body.errors).join(", ");
+      say("Not saved yet: check " + names + ". Press Save draft to see the message next to the field.");
+    } else {
+      stopped = true;
+      say("Not saved: " + (body.message || "the note cannot change now."));
+    }
+  }
+
+  // An error page instead of JSON: refused before the note view answered. A 400 is the form's security
+  // token, gone with a sign-out in another tab: reload, which asks for the sign-in if needed, and the
+  // text comes back from the stash (once: a second refusal after restoring stops here). A 409 is a
+  // note signed meanwhile.
+  function refusedAsPage(status) {
+    stopped = true;
+    stash();
+    if (status === 400 && !restored) {
+      say("This page's sign-in has ended. What you typed is kept in this tab; reloading…");
+      window.location.assign(window.location.pathname);
+    } else {
+      say("Not saved: " + (status === 409 ? "the note cannot change now (it may have been signed)" :
+          "the server refused it") + ". What you typed is kept in this tab; reload the page to see the note.");
+    }
+  }
+
+  function signedOut() {
+    stopped = true;
+    stash();
+    say("You were signed out. What you typed is kept in this tab: sign in again and it will be put back.");
+    window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+  }
+
+  form.addEventListener("input", schedule);
+  form.addEventListener("change", schedule);
+  form.addEventListener("focusout", function () { if (dirty) { save(); } });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && dirty && !stopped) {
+      dirty = false;
+      navigator.sendBeacon(url, new FormData(form));
+    }
+  });
+  // The full-page submit (Save draft, or Compare and resolve) makes pending autosaves moot.
+  form.addEventListener("submit", function () { clearTimeout(timer); stopped = true; clearStash(); });
+  // "Mark complete" and the other small forms: save pending text first, then submit with the new version.
+  document.querySelectorAll("[data-save-first]").forEach(function (button) {
+    button.form.addEventListener("submit", function (event) {
+      if (!dirty && !inFlight) { return; }
+      event.preventDefault();
+      var target = event.target;
+      save().then(function () { if (!stopped) { target.submit(); } });
+    });
+  });
+  restoreStash();
+})();

@@ -1,0 +1,1 @@
+"""The physician task list: same-day reviews and calls that checklist findings ask for."""

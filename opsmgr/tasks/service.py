@@ -1,0 +1,97 @@
+"""Physician tasks: raised from checklist findings, listed oldest first, resolved by a physician.
+
+A finding asks for a task through its `task` value (PHQ-9 item 9 above the threshold: a
+same-day review; a moderate or high suicide-risk screen: call the physician). Each session gets
+one task per finding code, however often the checklist is saved: a resolved task is not raised
+again, and a task stays open when a later save no longer gives its finding (a corrected answer
+is the physician's to close, with a note). Resolving a task is not an override: the finding
+still needs the physician's override, with their password, before the dose.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+
+from opsmgr.audit.service import record
+from opsmgr.core.clock import clinic_zone
+from opsmgr.extensions import db
+from opsmgr.patients.models import Patient
+from opsmgr.rules.findings import MIN_REASON_CHARACTERS
+from opsmgr.schedule.models import InfusionSession
+from opsmgr.tasks.models import PhysicianTask
+
+#: Tasks are resolved by a physician only.
+RESOLVER_ROLES = ("physician",)
+
+
+class TaskError(ValueError):
+    pass
+
+
+def _audit(event, task, actor, now, **details):
+    record(event, actor=actor, now=now, object_type="physician_task", object_id=task.id,
+           patient_id=task.patient_id, details={"session_id": task.session_id, "code": task.code, **details})
+
+
+def raise_task(session, finding, *, actor, now):
+    """The task `finding` asks for, raised now and due today (clinic time); the existing one if
+    this session already has a task for this code, open or resolved."""
+    existing = db.session.scalar(select(PhysicianTask).where(PhysicianTask.session_id == session.id,
+                                                             PhysicianTask.code == finding.code))
+    if existing is not None:
+        return existing
+    task = PhysicianTask(session_id=session.id, patient_id=session.patient_id, code=finding.code,
+                         kind=finding.values["task"], message=finding.message[:300], created_at=now,
+                         due_on=now.astimezone(clinic_zone()).date())
+    db.session.add(task)
+    db.session.flush()
+    _audit("physician_task.raised", task, actor, now, kind=task.kind, due_on=task.due_on.isoformat())
+    return task
+
+
+def raise_tasks(session, findings, *, actor, now):
+    """Raise the task of every finding that asks for one (see raise_task)."""
+    return [raise_task(session, finding, actor=actor, now=now) for finding in findings if "task" in finding.values]
+
+
+def resolution_problem(note, role) -> str | None:
+    """Why a resolution is refused, or None: a physician, with a note of what was done."""
+    if role not in RESOLVER_ROLES:
+        return "Only a physician can resolve a physician task."
+    if len("".join((note or "").split())) < MIN_REASON_CHARACTERS:
+        return "Write what was done (at least a few words): for example, saw the patient and the plan."
+    return None
+
+
+def resolve_task(task, *, actor, note, now):
+    """A physician closes an open task with a note; a task closed by someone else meanwhile is refused."""
+    problem = resolution_problem(note, actor.role)
+    if problem:
+        raise TaskError(problem)
+    done = db.session.execute(
+        update(PhysicianTask).where(PhysicianTask.id == task.id, PhysicianTask.resolved_at.is_(None))
+        .values(resolved_at=now, resolved_by_id=actor.user_id, resolution_note=note.strip()[:2000]))
+    if done.rowcount != 1:
+        raise TaskError("This task has already been resolved (perhaps by a colleague just now).")
+    _audit("physician_task.resolved", task, actor, now, late=now.astimezone(clinic_zone()).date() > task.due_on)
+    return task
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    task: PhysicianTask
+    patient: Patient
+    session_starts_at: datetime
+    #: Past its due day (clinic time).
+    is_overdue: bool
+
+
+def open_tasks(*, today: date):
+    """Every open task, oldest first, with its patient and session time: one statement whatever their number."""
+    rows = db.session.execute(
+        select(PhysicianTask, Patient, InfusionSession.starts_at)
+        .join(InfusionSession, InfusionSession.id == PhysicianTask.session_id)
+        .join(Patient, Patient.id == PhysicianTask.patient_id)
+        .where(PhysicianTask.resolved_at.is_(None))
+        .order_by(PhysicianTask.created_at, PhysicianTask.id)).all()
+    return tuple(OpenTask(task, patient, starts_at, task.due_on < today) for task, patient, starts_at in rows)

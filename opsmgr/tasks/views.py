@@ -1,0 +1,32 @@
+"""Resolving a physician task; the open tasks are listed on the physician's home page."""
+from flask import Blueprint, abort, flash, redirect, url_for
+
+from opsmgr.core.clock import utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.views import physician_home_page
+from opsmgr.core.web import current_actor
+from opsmgr.extensions import db
+from opsmgr.permissions import can_resolve_physician_task
+from opsmgr.tasks import service
+from opsmgr.tasks.forms import ResolveForm
+from opsmgr.tasks.models import PhysicianTask
+
+bp = Blueprint("tasks", __name__)
+
+
+@bp.route("/tasks/<int:task_id>/resolve", methods=["POST"])
+@requires(can_resolve_physician_task)
+def resolve(task_id):
+    task = db.session.get(PhysicianTask, task_id) or abort(404)
+    form = ResolveForm.for_task(task)
+    if form.validate():
+        try:
+            service.resolve_task(task, actor=current_actor(), note=form.note.data, now=utcnow())
+        except service.TaskError as error:
+            db.session.rollback()
+            form.note.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash("The task is resolved.", "success")
+            return redirect(url_for("core.physician_home", _anchor="tasks"))
+    return physician_home_page(status=400, task_forms={task_id: form})
