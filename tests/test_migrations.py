@@ -72,3 +72,24 @@ def test_sqlite_runs_wal_with_foreign_keys_full_sync_and_a_busy_timeout(tmp_path
         db.session.rollback()
         db.engine.dispose()
     assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 2, "busy_timeout": 15000}
+
+
+def test_every_locked_table_has_its_triggers_at_head(fresh_app):
+    """A later batch migration on SQLite recreates tables and would silently drop their triggers:
+    at head, every table of the signed-session aggregate must still be guarded."""
+    from opsmgr.notes.canonical import LOCKED_MODELS
+
+    assert cli(fresh_app, "db", "upgrade")[0] == 0
+    with fresh_app.app_context(), db.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            rows = conn.execute(text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"))
+        else:
+            rows = conn.execute(text("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c "
+                                     "ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"))
+        triggers = {}
+        for table, name in rows:
+            triggers.setdefault(table, set()).add(name)
+    for model in LOCKED_MODELS:
+        table = model.__tablename__
+        assert any("signed" in name for name in triggers.get(table, ())), f"{table} has lost its lock trigger"
+    assert triggers.get("note_addendum") and triggers.get("audit_event")

@@ -596,3 +596,41 @@ def test_every_read_and_write_of_a_note_is_audited(app, signed, login_as):
     actions = audit_actions(app)
     for action in ("note.drafted", "note.completed", "note.signed", "note.viewed"):
         assert action in actions
+
+
+def add_complete_notes(app, first, last, clock):
+    """A complete note on the first session of each bulk patient first..last-1 (rows written directly)."""
+    from sqlalchemy import insert
+
+    with app.app_context():
+        sessions = db.session.execute(select(InfusionSession.id).where(
+            InfusionSession.patient_id.between(first, last - 1), InfusionSession.sequence == 1)).scalars().all()
+        db.session.execute(update(InfusionSession).where(InfusionSession.id.in_(sessions)).values(status="discharged"))
+        user_id = db.session.scalar(text("SELECT min(id) FROM staff_user"))
+        db.session.execute(insert(SessionNote), [{
+            "session_id": s, "status": "complete", "mindset": "m", "narrative": "n", "created_at": clock(),
+            "created_by_id": user_id, "updated_at": clock(), "updated_by_id": user_id, "completed_at": clock(),
+            "completed_by_id": user_id} for s in sessions])
+        db.session.commit()
+
+
+def test_the_unsigned_list_runs_the_same_statements_for_3_and_60_notes(app, clock, login_as):
+    from tests.factories import create_user
+    from tests.sql import count_statements
+    from tests.test_statement_counts import add_patients
+
+    with app.app_context():
+        chair_ids = create_chairs(4)
+        physician_id = create_user(role="physician", username=None, password="physician passphrase", now=clock()).id
+    add_patients(app, 1, 4, chair_ids, physician_id)
+    add_complete_notes(app, 1, 4, clock)
+    physician = login_as("physician")
+    physician.get("/signing")
+    with count_statements(app) as few:
+        assert text_of(physician.get("/signing")).count("Review and sign") == 3
+    add_patients(app, 4, 61, chair_ids, physician_id)
+    add_complete_notes(app, 4, 61, clock)
+    with count_statements(app) as many:
+        page = text_of(physician.get("/signing"))
+    assert page.count("Review and sign") == 60 and "Bulk Patient 60" in page
+    assert few["n"] == many["n"], f"{few['n']} statements with 3 notes, {many['n']} with 60"
