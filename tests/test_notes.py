@@ -634,3 +634,26 @@ def test_the_unsigned_list_runs_the_same_statements_for_3_and_60_notes(app, cloc
         page = text_of(physician.get("/signing"))
     assert page.count("Review and sign") == 60 and "Bulk Patient 60" in page
     assert few["n"] == many["n"], f"{few['n']} statements with 3 notes, {many['n']} with 60"
+
+
+def test_completing_over_a_colleagues_newer_text_is_refused_but_over_my_own_is_not(app, discharged, login_as):
+    session_id, nurse = discharged
+    physician = login_as("physician")
+    assert save(nurse, session_id, **COMPLETE).status_code == 302
+    assert save(physician, session_id, 1, **{**COMPLETE, "themes": "Added by the physician"}).status_code == 302
+    stale = nurse.submit(note_url(session_id, "complete"), {"version": "1"})
+    assert stale.status_code == 302 and note_row(app, session_id).status == "draft"
+    assert "Someone else saved this note" in text_of(nurse.get(note_url(session_id)))
+    assert save(nurse, session_id, 2, **{**COMPLETE, "themes": "Nurse again"}).status_code == 302
+    own = nurse.submit(note_url(session_id, "complete"), {"version": "2"})  # her own autosave made version 3
+    assert own.status_code == 302 and note_row(app, session_id).status == "complete"
+
+
+def test_autosave_gets_json_when_the_form_expired_or_the_note_was_signed(app, signed):
+    session_id, nurse, _ = signed
+    locked = autosave(nurse, session_id, 99, mindset="x")
+    assert locked.status_code == 409 and locked.json["status"] == "refused" and "signed" in locked.json["message"]
+    expired = nurse.post(note_url(session_id, "autosave"), data={"version": "1", "mindset": "x"},
+                         headers={"Accept": "application/json"})
+    assert expired.status_code == 400 and expired.json["status"] == "expired"
+    assert "csrf.failed" in audit_actions(app) and "record.change_refused" in audit_actions(app)

@@ -2,7 +2,7 @@
 import logging
 import traceback
 
-from flask import render_template, request
+from flask import jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -43,8 +43,14 @@ def handle_http(error):
     return _page(error.code or 500)
 
 
+def _wants_json():
+    return request.accept_mimetypes.best == "application/json"
+
+
 def handle_csrf(error):
     _audit_denied("csrf.failed", {"endpoint": request.endpoint or "", "reason": error.description[:120]})
+    if _wants_json():  # a page's script: it keeps what was typed and reloads for a fresh token
+        return jsonify(status="expired", message="The form expired; reload the page."), 400
     return _page(400, "Form expired or invalid",
                  "The form could not be accepted because its security token was missing or expired. "
                  "Reload the page and submit again.")
@@ -65,6 +71,8 @@ def handle_locked(error):
            object_type=error.object_type, object_id=error.object_id,
            details={"endpoint": request.endpoint or "", "reason": "signed"})
     db.session.commit()
+    if _wants_json():
+        return jsonify(status="refused", message=str(error)), 409
     return _page(409, "Signed: no changes", str(error))
 
 

@@ -106,7 +106,7 @@ class AdverseEventForm(BaseForm):
         csrf = False
 
     kind = SelectField("Kind", choices=_choices(AE_KIND_LABELS, AE_KINDS), validators=[InputRequired()])
-    other_kind = _short("If other, what")
+    other_kind = StringField("If other, what", validators=[Length(max=120)], render_kw={"maxlength": 120})
     onset_time = TimeField("Onset (clinic time)", validators=[InputRequired()])
     severity = SelectField("Severity", choices=_choices({}, AE_SEVERITIES), validators=[InputRequired()])
     intervention = _long("Intervention", rows=2)

@@ -161,7 +161,9 @@ def complete_note(session, *, expected_version, actor, now):
     _refuse_if_signed(note, session)
     if note is None:
         raise NoteError("Write the note before marking it complete.")
-    if expected_version != note.version:
+    # A newer version saved by the same person (their own last autosave, sent as the page closed)
+    # is what they are completing; a colleague's newer text must be read first.
+    if expected_version != note.version and note.updated_by_id != actor.user_id:
         raise StaleNote(note)
     if note.status == "complete":
         raise NoteError("This note is already complete and waiting for a physician's signature.")

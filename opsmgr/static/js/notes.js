@@ -14,6 +14,7 @@
   var stashKey = "opsmgr-note-unsaved-" + form.getAttribute("data-session");
   var IDLE_MS = 2000, MAX_WAIT_MS = 30000;
   var timer = null, firstChangeAt = null, dirty = false, inFlight = null, stopped = false, restored = false;
+  var conflicted = false, lastStatus = null, submitting = false;
 
   function say(text) { statusLine.textContent = text; }
 
@@ -83,12 +84,15 @@
   }
 
   function handle(status, body) {
+    lastStatus = body.status;
+    if (body.status === "expired") { return refusedAsPage(400); }
     if (body.status === "saved") {
       setVersion(body.version);
       clearStash();
       say("Draft saved at " + body.saved_at + ".");
     } else if (body.status === "conflict") {
       stopped = true;
+      conflicted = true;
       conflictText.textContent = body.message + " Autosave is paused so nothing is overwritten.";
       conflictBox.hidden = false;
       say("Not saved: someone else changed this note.");
@@ -134,8 +138,17 @@
       navigator.sendBeacon(url, new FormData(form));
     }
   });
-  // The full-page submit (Save draft, or Compare and resolve) makes pending autosaves moot.
-  form.addEventListener("submit", function () { clearTimeout(timer); stopped = true; clearStash(); });
+  // Save draft: save through the same checked path first, so a sign-out or an expired form never
+  // throws the text away; then the ordinary submit shows the saved page. After a conflict, the
+  // ordinary submit goes straight to the server's side-by-side comparison.
+  form.addEventListener("submit", function (event) {
+    if (submitting || conflicted) { clearTimeout(timer); stopped = true; return; }
+    event.preventDefault();
+    dirty = true;
+    save().then(function () {
+      if (lastStatus === "saved") { submitting = true; clearStash(); form.submit(); }
+    });
+  });
   // "Mark complete" and the other small forms: save pending text first, then submit with the new version.
   document.querySelectorAll("[data-save-first]").forEach(function (button) {
     button.form.addEventListener("submit", function (event) {

@@ -1,0 +1,303 @@
+"""XSS payloads stored in every text field of a note, its adverse events and its addenda render inert in
+Chromium: no dialog fires, no element or handler is injected, and each payload shows as literal text.
+
+The app's Content-Security-Policy (script-src 'self') would block most inline scripts even if the
+escaping failed, so these contexts bypass it: what is tested here is the escaping itself. The first
+check proves the harness would see a hole.
+"""
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from opsmgr.extensions import db
+from opsmgr.notes.forms import NoteForm
+from opsmgr.notes.models import SessionNote
+from tests.browser.conftest import DEMO_PASSWORD
+from tests.browser.notes_fixtures import csrf_token, new_person, serve_with_app, sign_in
+
+pytestmark = pytest.mark.browser
+
+PAYLOADS = [
+    # Script elements, in several spellings.
+    "<script>alert(1)</script>",
+    "<SCRIPT>alert('XSS')</SCRIPT>",
+    "<ScRiPt>window.__xss=1</sCrIpT>",
+    "<script src=//127.0.0.1/x.js></script>",
+    "<script>alert(String.fromCharCode(88,83,83))</script>",
+    "<<script>alert(2);//<</script>",
+    "<scr<script>ipt>alert(3)</scr</script>ipt>",
+    "<script/xss>alert(4)</script>",
+    "</script><script>alert(5)</script>",
+    # Event handlers on ordinary elements, in various casings.
+    "<img src=x onerror=alert(1)>",
+    "<IMG SRC=x OnErRoR=alert(6)>",
+    '<img src="x" onerror="window.__xss=1">',
+    "<img/src=x/onerror=alert(7)>",
+    "<img src=x onerror=&#97;lert(8)>",
+    "<svg onload=alert(9)>",
+    "<svg/onload=alert(10)//",
+    "<body onload=alert(11)>",
+    "<details open ontoggle=alert(12)>",
+    "<input autofocus onfocus=alert(13)>",
+    "<video><source onerror=alert(14)></video>",
+    "<audio src=x onerror=alert(15)>",
+    "<marquee onstart=alert(16)>x</marquee>",
+    '<div style="width:100%;height:100%" onmouseover="alert(17)">hover</div>',
+    "<select autofocus onfocus=alert(18)>",
+    # Attribute breakouts (the draft page puts text in value attributes and in textareas).
+    '"><script>alert(19)</script>',
+    "'><script>alert(20)</script>",
+    '" onmouseover="alert(21)" x="',
+    "' onfocus='alert(22)' autofocus='",
+    '" autofocus onfocus="window.__xss=1',
+    "</textarea><script>alert(23)</script>",
+    "</TEXTAREA><img src=x onerror=alert(24)>",
+    "</title><script>alert(25)</script>",
+    "</span></dd></dl><script>alert(26)</script>",
+    "--><script>alert(27)</script><!--",
+    "]]><script>alert(28)</script>",
+    # URLs with dangerous schemes.
+    "javascript:alert(29)",
+    "<a href=javascript:alert(30)>click</a>",
+    '<a href="jAvAsCrIpT:alert(31)">click</a>',
+    "<a href=\"java\tscript:alert(32)\">tab</a>",
+    "<a href=data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==>data</a>",
+    "<form action=javascript:alert(33)><button>go</button></form>",
+    "<button formaction=javascript:alert(34)>go</button>",
+    "<object data=javascript:alert(35)></object>",
+    "<embed src=javascript:alert(36)>",
+    # Frames, MathML, SVG and style tricks.
+    "<iframe src=javascript:alert(37)></iframe>",
+    '<iframe srcdoc="<script>parent.alert(38)</script>"></iframe>',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(39)>",
+    "<math href=javascript:alert(40)>CLICK</math>",
+    "<svg><script>alert(41)</script></svg>",
+    "<svg><animate onbegin=alert(42) attributeName=x dur=1s>",
+    "<style>@import 'javascript:alert(43)';</style>",
+    "<style>*{background:url(javascript:alert(44))}</style>",
+    '<div style="background:url(javascript:alert(45))">bg</div>',
+    "<noscript><p title=\"</noscript><img src=x onerror=alert(46)>\">",
+    "<base href=javascript:alert(47)//>",
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(48)">',
+    "<link rel=import href=data:text/html,<script>alert(49)</script>>",
+    # Template injection: must stay as typed, never evaluated.
+    "{{7*7}}",
+    "{{ config.items() }}",
+    "{% print 7*7 %}",
+    "${7*7}",
+    "#{7*7}",
+    "<%= 7*7 %>",
+    "{{constructor.constructor('alert(50)')()}}",
+    # Encoded and Unicode variants.
+    "&lt;script&gt;alert(51)&lt;/script&gt;",
+    "&#60;img src=x onerror=alert(52)&#62;",
+    "%3Cscript%3Ealert(53)%3C%2Fscript%3E",
+    "\\u003cscript\\u003ealert(54)\\u003c/script\\u003e",
+    "\uff1cscript\uff1ealert(55)\uff1c/script\uff1e",
+    "<scr\u200bipt>alert(56)</scr\u200bipt>",
+    "+ADw-script+AD4-alert(57)+ADw-/script+AD4-",
+    "\u202e>tpircs/<)85(trela>tpircs<",
+    "<img src=x onerror=\u0061lert(59)>",
+    "Zoë «quote» 気分は良い 🙂 <b>bold?</b> &amp; &copy;",
+]
+assert len(PAYLOADS) == len(set(PAYLOADS)) >= 50
+ALL = "\n".join(PAYLOADS)
+NUMBER_FIELDS = {"dissociation_clinician": "5", "dissociation_patient": "6", "eye_mask": "yes"}
+CHECK_DOM = """() => {
+  const bad = [];
+  const schemes = /^(javascript|data|vbscript):/i;
+  const dangerous = new Set(["iframe", "frame", "frameset", "object", "embed", "applet", "math", "base", "marquee",
+                             "video", "audio", "source", "style", "noscript", "template", "portal"]);
+  for (const el of document.querySelectorAll("*")) {
+    const tag = el.localName;
+    const html = el.outerHTML.slice(0, 100);
+    if (tag === "script" && !new URL(el.getAttribute("src") || "x:", location.href).pathname.startsWith("/static/")) {
+      bad.push("script: " + html);
+    }
+    if (tag === "script" && new URL(el.src, location.href).origin !== location.origin) { bad.push("script: " + html); }
+    if (dangerous.has(tag) || tag === "svg" || tag === "img") { bad.push(tag + ": " + html); }
+    if ((tag === "meta" || tag === "link") && el.closest("body")) { bad.push(tag + ": " + html); }
+    for (const attr of el.attributes) {
+      const name = attr.name.toLowerCase();
+      const value = attr.value.replace(/[\\u0000-\\u0020]/g, "");
+      if (name.startsWith("on") || name === "srcdoc" || name === "formaction") { bad.push(name + ": " + html); }
+      const url = ["href", "src", "action", "data", "xlink:href", "background", "poster"].includes(name);
+      if (url && schemes.test(value)) { bad.push(name + ": " + html); }
+      if (name === "style" && /url\\(|expression/i.test(value)) { bad.push("style: " + html); }
+    }
+  }
+  for (const form of document.forms) {
+    if (new URL(form.action, location.href).origin !== location.origin) { bad.push("form: " + form.outerHTML); }
+  }
+  return bad;
+}"""
+
+
+def text_fields():
+    """Every text field of the note form, with its maximum length."""
+    from wtforms import StringField, TextAreaField
+
+    fields = {}
+    for name, unbound in vars(NoteForm).items():
+        if getattr(unbound, "field_class", None) in (StringField, TextAreaField):
+            fields[name] = unbound.kwargs["render_kw"]["maxlength"]
+    return fields
+
+
+NOTE_TEXT_FIELDS = text_fields()
+
+
+def chunks(items, limit):
+    """The payloads in groups, each group joined with newlines no longer than `limit`."""
+    groups, current = [], []
+    for item in items:
+        assert len(item) <= limit, item
+        if current and len("\n".join([*current, item])) > limit:
+            groups.append(current)
+            current = []
+        current.append(item)
+    return groups + [current]
+
+
+BATCHES = chunks(PAYLOADS, 300)  # one session per batch: the 300-character fields take a batch each
+
+
+def normal(text):
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from serve_with_app(tmp_path_factory)
+
+
+class Watched:
+    """A signed-in page that records every dialog and, for speed, posts forms with its CSRF token."""
+
+    def __init__(self, browser, server, username):
+        self.context = new_person(browser, bypass_csp=True)
+        self.page = self.context.new_page()
+        self.dialogs = []
+        self.page.on("dialog", self._dialog)
+        self.server = server
+        sign_in(self.page, server.url, username)
+        self.token = csrf_token(self.page)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(f"{dialog.type}: {dialog.message} on {self.page.url}")
+        dialog.dismiss()
+
+    def post(self, path, data, json=False):
+        headers = {"Accept": "application/json"} if json else {}
+        response = self.page.request.post(self.server.url + path, form={"csrf_token": self.token, **data},
+                                          headers=headers, max_redirects=0)
+        assert response.status in (200, 302), (path, response.status, response.text()[:500])
+        return response
+
+    def open(self, path):
+        response = self.page.goto(self.server.url + path)
+        assert response.status in (200, 409), (path, response.status)
+        self.assert_inert()
+
+    def assert_inert(self):
+        self.page.wait_for_load_state("load")
+        self.page.wait_for_timeout(50)  # let any injected handler (onerror, onload, autofocus) run
+        assert self.dialogs == [], self.dialogs
+        assert self.page.evaluate("window.__xss") is None
+        assert self.page.evaluate(CHECK_DOM) == []
+
+
+@pytest.fixture
+def people(browser, server):
+    nurse, physician = Watched(browser, server, "nurse"), Watched(browser, server, "physician")
+    yield nurse, physician
+    nurse.context.close()
+    physician.context.close()
+
+
+def version_of(server, session_id):
+    with server.app.app_context():
+        return db.session.scalar(select(SessionNote.version).where(SessionNote.session_id == session_id))
+
+
+def note_values(batch):
+    short = " ".join(batch)  # a one-line input drops line breaks from its value
+    values = {name: ALL if limit >= len(ALL) else short for name, limit in NOTE_TEXT_FIELDS.items()}
+    return {**values, **NUMBER_FIELDS}
+
+
+def test_the_harness_sees_an_injected_handler_despite_the_csp(people, server):
+    nurse, _ = people
+    nurse.page.goto(f"{server.url}/today")
+    nurse.page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x onerror=alert(1)>')")
+    nurse.page.wait_for_timeout(100)
+    assert nurse.dialogs and nurse.page.evaluate(CHECK_DOM)
+    nurse.dialogs.clear()
+
+
+def test_payloads_in_every_note_adverse_event_and_addendum_field_render_inert(people, server):
+    nurse, physician = people
+    sessions = []
+    for number, batch in enumerate(BATCHES, start=1):
+        session_id = server.discharged_session(f"Xavier Escapewell {number}")
+        sessions.append((session_id, batch))
+        note = f"/sessions/{session_id}/note"
+        values = note_values(batch)
+        saved = nurse.post(note + "/autosave", {"version": "0", **values}, json=True)
+        assert saved.json()["status"] == "saved"
+        for part in chunks(batch, 120):  # the other_kind column holds 120 characters
+            nurse.post(note + "/adverse-events", {
+                "ae-kind": "other", "ae-other_kind": "\n".join(part), "ae-onset_time": "10:20",
+                "ae-severity": "mild", "ae-intervention": ALL, "ae-drug_given": "\n".join(part),
+                "ae-outcome": "resolved", "ae-alert_id": ""})
+
+        # The draft: every payload back in its field, unchanged, and nothing ran.
+        nurse.open(note)
+        for name, value in values.items():
+            assert nurse.page.locator(f"[name={name}]").input_value() == value, name
+        events = normal(nurse.page.locator("#adverse-events tbody").inner_text())
+        assert all(normal(payload) in events for payload in batch)
+
+        if number == 1:
+            # A conflict shows their saved text beside mine: both rendered inert.
+            page = nurse.page
+            page.evaluate("""() => { document.querySelectorAll('#note-form textarea')
+                                       .forEach(el => { el.value = 'mine ' + el.value; });
+                                     document.querySelector('#note-form [name=version]').value = '0'; }""")
+            # Save draft first tries the checked autosave: the conflict stops it, and the user asks
+            # for the comparison.
+            page.get_by_role("button", name="Save draft").click()
+            expect(page.locator("#autosave-conflict")).to_be_visible()
+            with page.expect_navigation():
+                page.get_by_role("button", name="Compare and resolve").click()
+            nurse.assert_inert()
+            expect_conflict = page.locator(".theirs .note-text")
+            assert expect_conflict.count() == sum(limit >= len(ALL) for limit in NOTE_TEXT_FIELDS.values())
+            assert all(text == ALL for text in expect_conflict.all_inner_texts())
+            assert page.locator("[name=narrative]").input_value() == "mine " + ALL
+
+        nurse.post(note + "/complete", {"version": str(version_of(server, session_id))})
+        nurse.open(f"/sessions/{session_id}")
+
+    physician.open("/signing")
+    for session_id, batch in sessions:
+        note = f"/sessions/{session_id}/note"
+        physician.post(note + "/sign", {"version": str(version_of(server, session_id)), "password": DEMO_PASSWORD})
+        physician.post(note + "/addenda", {"reason": "\n".join(batch).replace("\n", " "), "body": ALL,
+                                           "event_on": "", "event_time": "", "password": DEMO_PASSWORD})
+
+        # The signed note: every field, adverse event and the addendum as literal text.
+        physician.open(note)
+        page = physician.page
+        assert page.get_by_test_id("signature-line").count() == 1
+        shown = [normal(text) for text in page.locator("dd").all_inner_texts()]
+        for name, value in note_values(batch).items():
+            if name not in NUMBER_FIELDS:
+                assert normal(value) in shown, name
+        events = normal(page.locator("#adverse-events tbody").inner_text())
+        addendum = normal(page.locator("article.addendum").inner_text())
+        for payload in batch:
+            assert normal(payload) in events and normal(payload) in addendum
+        assert page.locator("article.addendum .note-text").inner_text() == ALL
+        physician.open(f"/sessions/{session_id}")
+    nurse.open(f"/sessions/{sessions[0][0]}/note")
