@@ -643,7 +643,7 @@ def test_completing_over_a_colleagues_newer_text_is_refused_but_over_my_own_is_n
     assert save(physician, session_id, 1, **{**COMPLETE, "themes": "Added by the physician"}).status_code == 302
     stale = nurse.submit(note_url(session_id, "complete"), {"version": "1"})
     assert stale.status_code == 302 and note_row(app, session_id).status == "draft"
-    assert "Someone else saved this note" in text_of(nurse.get(note_url(session_id)))
+    assert "a colleague changed this note after you opened it" in text_of(nurse.get(note_url(session_id)))
     assert save(nurse, session_id, 2, **{**COMPLETE, "themes": "Nurse again"}).status_code == 302
     own = nurse.submit(note_url(session_id, "complete"), {"version": "2"})  # her own autosave made version 3
     assert own.status_code == 302 and note_row(app, session_id).status == "complete"

@@ -54,9 +54,3 @@ def refuse_changes_to_signed_sessions(session, flush_context, instances):
     if signed is not None:
         raise RecordLocked("infusion_session", signed, SIGNED_MESSAGE)
 
-
-def is_signed(session_id):
-    from opsmgr.extensions import db
-
-    return db.session.scalar(select(SessionNote.id).where(SessionNote.session_id == session_id,
-                                                          SessionNote.signed_at.is_not(None))) is not None

@@ -211,9 +211,10 @@ def complete(session_id):
     form.validate_on_submit()
     try:
         service.complete_note(session, expected_version=_expected_version(form), actor=current_actor(), now=utcnow())
-    except service.StaleNote as error:
+    except service.StaleNote:
         db.session.rollback()
-        flash(str(error) + " Reload to see the current text.", "danger")
+        flash("Not marked complete: a colleague changed this note after you opened it. Read the current text "
+              "below, then mark it complete.", "danger")
         return redirect(url_for("notes.page", session_id=session_id))
     except service.NoteError as error:
         db.session.rollback()
