@@ -150,6 +150,16 @@ def test_idle_timeout_ends_the_session_after_fifteen_minutes(app, login_as, cloc
     assert b"timed out" in follow.data
 
 
+def test_the_ping_pages_ask_before_posting_says_live_or_signed_out_in_json(app, login_as, clock):
+    client = login_as("nurse")
+    live = client.get("/session/ping", headers={"Accept": "application/json"})
+    assert live.status_code == 200 and live.json == {"status": "ok"}
+    clock.advance(minutes=15, seconds=1)
+    ended = client.get("/session/ping", headers={"Accept": "application/json"})
+    assert ended.status_code == 401 and ended.json["status"] == "signed_out"
+    assert client.get("/session/ping").status_code == 302, "a browser navigating there gets the login page"
+
+
 def test_activity_keeps_the_session_alive_until_the_absolute_limit(app, login_as, clock):
     client = login_as("nurse")
     for _ in range(12 * 6):

@@ -38,6 +38,13 @@ def healthz():
     return jsonify(status="ok", database="ok")
 
 
+@bp.route("/session/ping")
+@requires(is_staff)
+def ping():
+    """Whether the sign-in is still live: pages ask before they post, so typing is never lost to it."""
+    return jsonify(status="ok")
+
+
 @bp.route("/")
 @requires(is_staff)
 def home():

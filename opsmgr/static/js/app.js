@@ -13,8 +13,76 @@
     }
   });
   document.addEventListener("DOMContentLoaded", function () {
+    restoreTyping();
     // Move keyboard focus to the first field with an error so it is announced.
     var invalid = document.querySelector("[aria-invalid='true']");
     if (invalid) { invalid.focus(); }
+  });
+
+  // Never lose what was typed to an ended sign-in (idle timeout, sign-out in another tab). Before
+  // a form posts, ask the server whether the sign-in is still live; if not, keep the typed values
+  // in this tab's sessionStorage (never passwords, never the security token), sign in again, and
+  // put them back into the same form on the same page. Forms opt out with data-no-keep.
+  var KEEP = "opsmgr-typed|";
+
+  function keyFor(form) {
+    return KEEP + window.location.pathname + "|" + (form.getAttribute("action") || "");
+  }
+
+  function typedValues(form) {
+    var values = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.name === "csrf_token" || el.type === "password" || el.type === "submit" ||
+          el.type === "button" || el.type === "file") { return; }
+      if ((el.type === "checkbox" || el.type === "radio") && !el.checked) { return; }
+      values.push([el.name, el.value]);
+    });
+    return values;
+  }
+
+  function restoreTyping() {
+    var forms = document.querySelectorAll("form[method='post']:not([data-no-keep])");
+    Array.prototype.forEach.call(forms, function (form) {
+      var raw = null;
+      try { raw = sessionStorage.getItem(keyFor(form)); sessionStorage.removeItem(keyFor(form)); } catch (e) { return; }
+      if (!raw) { return; }
+      var values = JSON.parse(raw);
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (!el.name || el.name === "csrf_token" || el.type === "password") { return; }
+        var mine = values.filter(function (pair) { return pair[0] === el.name; }).map(function (pair) { return pair[1]; });
+        if (el.type === "checkbox" || el.type === "radio") { el.checked = mine.indexOf(el.value) !== -1; }
+        else if (mine.length && el.type !== "submit" && el.type !== "button") { el.value = mine[0]; }
+      });
+      var note = document.createElement("div");
+      note.className = "alert alert-warning";
+      note.setAttribute("role", "status");
+      note.textContent = "You were signed out before this was saved. What you typed has been put back: " +
+        "check it and save again.";
+      form.insertBefore(note, form.firstChild);
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.method !== "post" || form.hasAttribute("data-no-keep") ||
+        form.getAttribute("data-sign-in-checked") === "yes") { return; }
+    var submitter = event.submitter || null;
+    event.preventDefault();
+    fetch("/session/ping", {credentials: "same-origin", headers: {"Accept": "application/json"}, redirect: "manual"})
+      .then(function (response) {
+        if (response.ok) {
+          form.setAttribute("data-sign-in-checked", "yes");
+          if (form.requestSubmit) { form.requestSubmit(submitter); } else { form.submit(); }
+          return;
+        }
+        try { sessionStorage.setItem(keyFor(form), JSON.stringify(typedValues(form))); } catch (e) { /* storage off */ }
+        var here = window.location.pathname + window.location.search;
+        window.location.assign("/login?next=" + encodeURIComponent(here));
+      })
+      .catch(function () {
+        // The server cannot be reached: post anyway, as the browser would without this check.
+        form.setAttribute("data-sign-in-checked", "yes");
+        form.submit();
+      });
   });
 })();
