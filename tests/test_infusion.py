@@ -713,3 +713,39 @@ def test_the_start_reading_can_be_taken_at_the_minute_the_dose_started(app, clea
     assert done(vitals(nurse, cleared, "10:00"))
     refused = vitals(nurse, cleared, "09:59")
     assert refused.status_code == 400 and "before the dose started" in text(refused)
+
+
+def test_a_blood_pressure_override_covers_the_reading_it_was_given_for_not_a_new_one(app, clock, chairs,
+                                                                                     make_user):
+    from opsmgr.auth.models import StaffUser
+
+    session_id = make_session(app, clock, cleared=False)
+    doctor = make_user("physician")
+    with app.app_context():
+        session = db.session.get(InfusionSession, session_id)
+        physician = db.session.get(StaffUser, doctor.id)
+        change_status(session, "checked_in", reason="", actor=FACTORY_ACTOR, now=clock())
+        response, _ = checklist.fill_checklist(session, clear_answers(clock(), systolic=150, diastolic=95),
+                                               expected_version=0, actor=FACTORY_ACTOR, now=clock())
+        checklist.override_finding(session, code="BP_SOFT_GATE", physician=physician, password=PASSWORD,
+                                   reason="Reviewed: anxious on arrival, no symptoms.", now=clock())
+        db.session.commit()
+        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        assert gate.may_proceed and session.status == "cleared"
+
+        clock.advance(minutes=5)
+        checklist.fill_checklist(session, clear_answers(clock(), systolic=172, diastolic=99),
+                                 expected_version=response.version, actor=FACTORY_ACTOR, now=clock())
+        db.session.commit()
+        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        assert [f.code for f in gate.open] == ["BP_SOFT_GATE"], "a new reading needs the physician again"
+        assert "172/99" in gate.open[0].message
+
+        checklist.override_finding(session, code="BP_SOFT_GATE", physician=physician, password=PASSWORD,
+                                   reason="Rechecked 172/99; discussed; proceed with monitoring.", now=clock())
+        db.session.commit()
+        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        assert gate.may_proceed
+        [row] = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session_id)).all()
+        assert row.finding["values"]["systolic"] == 172
+    assert [e.action for e in events(app, "override.superseded")] == ["override.superseded"]

@@ -121,6 +121,21 @@ def overrides_for(session, gate):
                               .order_by(FindingOverride.id)).all()
 
 
+#: Findings about a reading: an override covers the values the physician saw, not a new reading
+#: (a BP overridden at 150/95 is open again at 172/99, and needs the physician again).
+READING_BOUND_CODES = frozenset({"BP_SOFT_GATE", "BP_HARD_GATE", "HEART_RATE_OUT_OF_RANGE", "SPO2_LOW"})
+
+
+def covering_overrides(session, gate, findings, bound_codes=frozenset(), rows=None):
+    """The override rows that cover a finding as it stands now: by code, and for reading-bound
+    codes (and ``bound_codes``) only while the finding's values are those the physician saw."""
+    bound = READING_BOUND_CODES | set(bound_codes)
+    by_code = {f.code: f for f in findings}
+    rows = overrides_for(session, gate) if rows is None else rows
+    return tuple(row for row in rows if row.code in by_code and (
+        row.code not in bound or row.finding.get("values") == finding_to_dict(by_code[row.code])["values"]))
+
+
 def as_overrides(rows):
     return tuple(Override(code=row.code, by_role="physician", reason=row.reason) for row in rows)
 
@@ -182,7 +197,7 @@ def start_gate(session, *, now):
         version, _ = current_policy()
         return GateResult((missing,), (), (missing,), version, now)
     findings = evaluate(response, session, now=now)
-    overrides = as_overrides(overrides_for(session, "start"))
+    overrides = as_overrides(covering_overrides(session, "start", findings))
     return GateResult(findings, overrides, open_findings(findings, overrides), response.policy_version, now)
 
 
@@ -228,7 +243,7 @@ def _clear_when_nothing_open(session, findings, *, actor, now):
     """Enter 'cleared' through the gate; a session already cleared keeps its status (the start re-checks)."""
     if session.state != SessionState.CHECKLIST:
         return
-    overrides = as_overrides(overrides_for(session, "start"))
+    overrides = as_overrides(covering_overrides(session, "start", findings))
     if open_findings(findings, overrides):
         return
     reason = "Cleared by physician override" if any(f.stops_start for f in findings) else ""
@@ -244,7 +259,8 @@ def override_finding(session, *, code, physician, password, reason, now, ip=None
     if response is None:
         raise ChecklistError("The checklist has not been saved yet: there is nothing to override.")
     findings = current_findings(response, session, now=now)
-    overrides = as_overrides(overrides_for(session, "start"))
+    rows = overrides_for(session, "start")
+    overrides = as_overrides(covering_overrides(session, "start", findings, rows=rows))
     finding = next((f for f in open_findings(findings, overrides) if f.code == code), None)
     if finding is None:
         raise ChecklistError("That finding is not open any more (the answers may have changed). "
@@ -252,7 +268,7 @@ def override_finding(session, *, code, physician, password, reason, now, ip=None
     if finding.severity == Severity.ABSOLUTE:
         raise ChecklistError(f"{finding.message} This finding cannot be overridden by anyone.")
     row = record_override(session, gate="start", finding=finding, physician=physician, password=password,
-                          reason=reason, now=now, ip=ip)
+                          reason=reason, now=now, ip=ip, replace=any(r.code == code for r in rows))
     _clear_when_nothing_open(session, findings, actor=actor_for(physician, ip), now=now)
     return row
 
@@ -346,7 +362,10 @@ def evaluation_for(session, response, *, now):
         return None
     version, policy = current_policy()
     findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
-    overrides = override_views(session)
+    views = override_views(session)
+    covering = {row.id for row in covering_overrides(session, "start", findings,
+                                                      rows=[view.row for view in views.values()])}
+    overrides = {code: view for code, view in views.items() if view.row.id in covering}
     still_open = open_findings(findings, as_overrides(view.row for view in overrides.values()))
     tasks = tuple((f.values["task"], f) for f in findings if "task" in f.values)
     scores = {name: f.values for name, code in (("phq9", "PHQ9_SCORE"), ("gad7", "GAD7_SCORE"))

@@ -126,15 +126,9 @@ class Gate:
         return not self.open
 
 
-def _same_values(row, finding):
-    return row.finding.get("values") == checklist.finding_to_dict(finding)["values"]
-
-
 def _gate(session, gate, findings, bound_codes, version):
-    """Open findings after overrides: checklist findings by code, `bound_codes` only as they stood."""
-    by_code = {f.code: f for f in findings}
-    rows = tuple(row for row in checklist.overrides_for(session, gate) if row.code in by_code
-                 and (row.code not in bound_codes or _same_values(row, by_code[row.code])))
+    """Open findings after overrides: by code; readings and `bound_codes` only as they stood."""
+    rows = checklist.covering_overrides(session, gate, findings, bound_codes)
     return Gate(tuple(findings), open_findings(findings, checklist.as_overrides(rows)), rows, version)
 
 
