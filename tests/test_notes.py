@@ -514,6 +514,8 @@ def test_the_signed_page_has_no_edit_form_and_a_second_signature_is_refused(app,
     session_id, nurse, physician = signed
     page = text_of(nurse.get(note_url(session_id)))
     assert 'id="note-form"' not in page and "Signed and locked" in page
+    assert "Nothing: the session record is signed" in text_of(nurse.get(f"/sessions/{session_id}"))
+    assert "Note signed" in text_of(nurse.get("/today"))
     again = sign(physician, session_id, version_of(app, session_id))
     assert again.status_code in {400, 409}
 
@@ -588,6 +590,7 @@ def test_a_coordinator_sees_the_note_status_but_never_its_content(app, completed
     page = text_of(coordinator.get(f"/sessions/{session_id}"))
     assert "Note: complete" in page.replace("Complete", "complete")
     assert "Calm, a little tired." not in page and note_url(session_id) not in page
+    assert "A physician signs the note" in page
 
 
 def test_every_read_and_write_of_a_note_is_audited(app, signed, login_as):

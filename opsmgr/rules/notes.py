@@ -20,6 +20,15 @@ REQUIRED_TO_COMPLETE = (
 FINISHED_STATES = frozenset({"discharged"})
 
 
+#: What a discharged session waits for, by the status of its note (None: no note yet).
+NEXT_FOR_NOTE = {
+    None: "Write the session note",
+    "draft": "Finish the session note and mark it complete",
+    "complete": "A physician signs the note",
+    "signed": "Nothing: the session record is signed",
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     field: str | None

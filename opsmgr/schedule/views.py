@@ -22,6 +22,7 @@ from opsmgr.permissions import (
     can_move_session,
     can_view_schedule,
 )
+from opsmgr.rules.notes import NEXT_FOR_NOTE
 from opsmgr.rules.session_states import GATED_STATES, NEXT_ACTION, TRANSITIONS, SessionState
 from opsmgr.schedule import service
 from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
@@ -65,7 +66,8 @@ def board():
     vitals_due = vitals_due_for(sessions, utcnow())
     html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
                            next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm(),
-                           note_status=status_by_session([session.id for session in sessions]))
+                           note_status=status_by_session([session.id for session in sessions]),
+                           next_for_note=NEXT_FOR_NOTE)
     record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
     db.session.commit()
     return html
@@ -149,11 +151,12 @@ def _render_session(session, move_form=None, status_form=None, code=200):
     local = service.as_local(session.starts_at, zone)
     move_form = move_form or MoveForm(chair_id=session.chair_id, day=local.date(), start_time=local.time())
     move_form.set_chairs(_chairs())
+    note_status = status_by_session([session.id]).get(session.id)
     html = render_template("schedule/session.html", session=session, move_form=move_form,
                            status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
                            allowed_targets=allowed_targets,
-                           next_action=NEXT_ACTION[session.state],
-                           note_status=status_by_session([session.id]).get(session.id))
+                           next_action=NEXT_FOR_NOTE[note_status] if session.state == SessionState.DISCHARGED
+                           else NEXT_ACTION[session.state], note_status=note_status)
     return html, code
 
 

@@ -88,6 +88,11 @@
     if (body.status === "expired") { return refusedAsPage(400); }
     if (body.status === "saved") {
       setVersion(body.version);
+      var badge = document.querySelector("[data-testid='note-status']");
+      if (badge && badge.textContent.indexOf("Not started") !== -1) {
+        badge.textContent = "Note: Draft";
+        badge.className = badge.className.replace("note-none", "note-draft");
+      }
       clearStash();
       say("Draft saved at " + body.saved_at + ".");
     } else if (body.status === "conflict") {
