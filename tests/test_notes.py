@@ -660,3 +660,90 @@ def test_autosave_gets_json_when_the_form_expired_or_the_note_was_signed(app, si
                          headers={"Accept": "application/json"})
     assert expired.status_code == 400 and expired.json["status"] == "expired"
     assert "csrf.failed" in audit_actions(app) and "record.change_refused" in audit_actions(app)
+
+
+# --- races -------------------------------------------------------------------------------------
+
+def run_together(app, calls):
+    """Run callables in threads that start together, each in its own app context and transaction."""
+    import threading
+
+    from sqlalchemy.exc import IntegrityError
+
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def work(index, call):
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                call()
+                db.session.commit()
+                outcomes[index] = "ok"
+            except (notes.NoteError, RecordLocked, IntegrityError, DatabaseError) as error:
+                db.session.rollback()
+                outcomes[index] = type(error).__name__
+            except BaseException as error:  # noqa: BLE001 - reported by the main thread
+                db.session.rollback()
+                outcomes[index] = f"unexpected {error!r}"
+
+    threads = [threading.Thread(target=work, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a signature hung"
+    return outcomes
+
+
+def test_two_physicians_signing_at_once_make_one_signature(app, completed, make_user, clock):
+    from opsmgr.auth.models import StaffUser
+
+    session_id, _ = completed
+    doctors = [make_user("physician"), make_user("physician")]
+    version = version_of(app, session_id)
+
+    def signing(user_id):
+        def call():
+            session = db.session.get(InfusionSession, session_id)
+            notes.sign_note(session, physician=db.session.get(StaffUser, user_id), password=PASSWORD,
+                            expected_version=version, ip=None, now=clock())
+        return call
+
+    outcomes = run_together(app, [signing(doctor.id) for doctor in doctors])
+    assert sorted(outcomes)[-1] == "ok" and outcomes.count("ok") == 1, outcomes
+    assert not any(outcome.startswith("unexpected") for outcome in outcomes), outcomes
+    with app.app_context():
+        note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == session_id))
+        assert note.signed_by_id in {doctor.id for doctor in doctors} and notes.verify_signature(note) is True
+
+
+def test_a_write_racing_the_signature_lands_before_the_hash_or_is_refused(app, completed, make_user, clock):
+    from opsmgr.auth.models import StaffUser
+
+    session_id, nurse = completed
+    doctor = make_user("physician")
+    version = version_of(app, session_id)
+    actor = FACTORY_ACTOR.__class__(nurse.user.id, nurse.user.username, "nurse")
+
+    def sign():
+        notes.sign_note(db.session.get(InfusionSession, session_id), physician=db.session.get(StaffUser, doctor.id),
+                        password=PASSWORD, expected_version=version, ip=None, now=clock())
+
+    def add_event():
+        notes.add_adverse_event(db.session.get(InfusionSession, session_id), {
+            "kind": "headache", "onset_at": clock(), "severity": "mild", "outcome": "resolved"},
+            actor=actor, now=clock())
+
+    for _ in range(3):
+        outcomes = run_together(app, [sign, add_event])
+        assert not any(outcome.startswith("unexpected") for outcome in outcomes), outcomes
+        if outcomes[0] == "ok":
+            break
+    else:
+        pytest.fail(f"the signature never went through: {outcomes}")
+    with app.app_context():
+        note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == session_id))
+        events = db.session.scalars(select(AdverseEvent).where(AdverseEvent.session_id == session_id)).all()
+        assert notes.verify_signature(note) is True, outcomes
+        assert len(events) - 1 == note.signed_content.count('"kind":"headache"'), "every stored event was signed"

@@ -182,12 +182,14 @@ def sign_note(session, *, physician, password, expected_version, ip, now):
     actor = actor_for(physician, ip)
     if not can_sign_note(physician, None):
         raise NoteError("Only a physician can sign session notes.")
-    note = note_for(session)
+    # Lock the session row first, so nothing joins the aggregate between reading it and signing it,
+    # and a second physician signing at the same moment waits, then reads the note as signed.
+    db.session.execute(select(InfusionSession.id).where(InfusionSession.id == session.id).with_for_update())
+    note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == session.id)
+                             .execution_options(populate_existing=True))
     _refuse_if_signed(note, session)
     if note is None:
         raise NoteError("There is no note to sign.")
-    # Lock the session row so nothing joins the aggregate between reading it and signing it.
-    db.session.execute(select(InfusionSession.id).where(InfusionSession.id == session.id).with_for_update())
     problems = signing_problems(status=note.status, session_status=session.status,
                                 expected_version=expected_version, version=note.version)
     if problems:
