@@ -281,3 +281,23 @@ def test_typing_into_a_note_signed_meanwhile_says_not_saved_and_changes_nothing(
     nurse.reload()
     expect(nurse.get_by_test_id("note-status")).to_have_text("Note: Signed and locked")
     expect(nurse.get_by_text("Added after the signature")).to_have_count(0)
+
+
+def test_a_value_out_of_range_shows_its_message_next_to_the_field_with_everything_kept(server, person):
+    session_id = server.discharged_session("Ari Outofrange")
+    nurse = person()
+    sign_in(nurse, server.url, "nurse")
+    nurse.goto(server.note_url(session_id))
+    nurse.get_by_label("Themes").fill("Kept while the rating is wrong")
+    nurse.get_by_label("Dissociation observed by the clinician (0–10)").fill("11")
+    expect(nurse.locator("#autosave-status")).to_contain_text(
+        "check Dissociation observed by the clinician (0–10)")
+    nurse.get_by_role("button", name="Save draft").click()
+    expect(nurse.locator("#dissociation_clinician-error")).to_contain_text("Enter a whole number from 0 to 10.")
+    expect(nurse.get_by_label("Themes")).to_have_value("Kept while the rating is wrong")
+    expect(nurse.get_by_label("Dissociation observed by the clinician (0–10)")).to_have_value("11")
+    nurse.get_by_label("Dissociation observed by the clinician (0–10)").fill("7")
+    nurse.get_by_role("button", name="Save draft").click()
+    expect(nurse.get_by_text("Draft saved.")).to_be_visible()
+    stored = note_row(server, session_id)
+    assert (stored.themes, stored.dissociation_clinician) == ("Kept while the rating is wrong", 7)

@@ -12,7 +12,24 @@
       event.preventDefault();
     }
   });
+  // A table that scrolls sideways must be reachable from the keyboard (WCAG 2.1.1): make each
+  // scrolling wrapper a focusable, named region while (and only while) it scrolls.
+  function scrollableTables() {
+    document.querySelectorAll(".table-responsive").forEach(function (wrapper) {
+      if (wrapper.scrollWidth > wrapper.clientWidth) {
+        if (!wrapper.hasAttribute("tabindex")) { wrapper.setAttribute("tabindex", "0"); }
+        if (!wrapper.hasAttribute("role")) { wrapper.setAttribute("role", "region"); }
+        if (!wrapper.hasAttribute("aria-label")) {
+          var caption = wrapper.querySelector("caption");
+          wrapper.setAttribute("aria-label", caption ? caption.textContent.trim() : "Table");
+        }
+      }
+    });
+  }
+  window.addEventListener("resize", scrollableTables);
+
   document.addEventListener("DOMContentLoaded", function () {
+    scrollableTables();
     restoreTyping();
     // Move keyboard focus to the first field with an error so it is announced.
     var invalid = document.querySelector("[aria-invalid='true']");

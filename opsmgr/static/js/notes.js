@@ -103,7 +103,10 @@
       say("Not saved: someone else changed this note.");
     } else if (body.status === "invalid") {
       dirty = true;
-      var names = Object.keys(body.errors).join(", ");
+      var names = Object.keys(body.errors).map(function (name) {
+        var label = form.querySelector("label[for='" + name + "']");
+        return label ? label.textContent.trim() : name;
+      }).join(", ");
       say("Not saved yet: check " + names + ". Press Save draft to see the message next to the field.");
     } else {
       stopped = true;
@@ -151,7 +154,13 @@
     event.preventDefault();
     dirty = true;
     save().then(function () {
-      if (lastStatus === "saved") { submitting = true; clearStash(); form.submit(); }
+      // Saved: show the saved page. Refused for a value: post the form, so the server shows the
+      // message next to the field with everything typed kept.
+      if (lastStatus === "saved" || lastStatus === "invalid") {
+        submitting = true;
+        if (lastStatus === "saved") { clearStash(); }
+        form.submit();
+      }
     });
   });
   // "Mark complete" and the other small forms: save pending text first, then submit with the new version.
