@@ -11,7 +11,7 @@ from opsmgr.checklist import service
 from opsmgr.checklist.forms import ANSWER_LABELS, LABELS, ChecklistForm, OverrideForm, shown
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_override_finding
@@ -85,7 +85,7 @@ def override(session_id):
                                      password=form.password.data, reason=form.reason.data, now=utcnow(),
                                      ip=request.remote_addr)
         except service.ChecklistError as error:
-            _keep_only_the_audit(error)
+            commit_audit_only(error)
             form[error.field or "code"].errors.append(str(error))
         else:
             db.session.commit()
@@ -94,14 +94,6 @@ def override(session_id):
         session = _session_or_404(session_id)
     saved = ChecklistForm.for_session(session, service.response_for(session, now=utcnow()), formdata=None)
     return _page(session, saved, status=400, override_form=form)
-
-
-def _keep_only_the_audit(error):
-    # A wrong password writes only its audit event (the service writes nothing else before checking it).
-    if error.field == "password":
-        db.session.commit()
-    else:
-        db.session.rollback()
 
 
 def _page(session, form, *, status=200, problem=None, conflict=None, override_form=None):

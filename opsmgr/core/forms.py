@@ -17,6 +17,16 @@ def clean_text(value):
     return CONTROL_CHARACTERS.sub("", value).strip()
 
 
+def yes_no(value):
+    """A yes/no select's value as True, False, or None when not answered ("")."""
+    if value is None or isinstance(value, bool):
+        return value
+    answers = {"": None, "yes": True, "no": False}
+    if value not in answers:
+        raise ValueError(value)
+    return answers[value]
+
+
 class BaseForm(FlaskForm):
     """A form that strips surrounding whitespace and control characters from text input."""
 

@@ -5,6 +5,7 @@ from flask import current_app, flash, g, jsonify, redirect, request, session, ur
 from flask_login import current_user
 
 from opsmgr.audit.service import Actor
+from opsmgr.extensions import db
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -54,6 +55,15 @@ def safe_next(target):
     if "\\" in target:
         return None
     return target
+
+
+def commit_audit_only(error):
+    """After a refused action: keep what the refusal wrote (its audit event, a wrong password's count
+    toward lockout), which is all the service wrote before refusing; undo anything else."""
+    if getattr(error, "audited", False) or getattr(error, "field", None) == "password":
+        db.session.commit()
+    else:
+        db.session.rollback()
 
 
 def unauthorized():

@@ -20,7 +20,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Sto
 from wtforms.widgets import HiddenInput
 
 from opsmgr.core.clock import clinic_zone, utcnow
-from opsmgr.core.forms import BaseForm
+from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.patients.forms import finite, one_decimal, parsed
 from opsmgr.rules.monitoring import ACK_ACTIONS
 
@@ -43,15 +43,6 @@ def _number(low, high):
 
 def _score(value):
     return None if value in (None, "") else int(value)
-
-
-def _yes_no(value):
-    if value is None or isinstance(value, bool):
-        return value
-    answers = {"": None, "yes": True, "no": False}
-    if value not in answers:
-        raise ValueError(value)
-    return answers[value]
 
 
 def required_for_iv(form, field):
@@ -181,9 +172,9 @@ class ResumeForm(ChairForm):
 class DischargeForm(ChairForm):
     moaas = SelectField("Mental status (MOAA/S)", choices=MOAAS_CHOICES, coerce=_score, validators=[InputRequired()],
                         invalid_value_message="Choose a score from 0 to 5.")
-    escort_present = SelectField("Is the escort here to take the patient home?", choices=YES_NO, coerce=_yes_no,
+    escort_present = SelectField("Is the escort here to take the patient home?", choices=YES_NO, coerce=yes_no,
                                  validators=[InputRequired()], invalid_value_message="Choose yes or no.")
-    instructions_given = SelectField("Were the discharge instructions given?", choices=YES_NO, coerce=_yes_no,
+    instructions_given = SelectField("Were the discharge instructions given?", choices=YES_NO, coerce=yes_no,
                                      validators=[InputRequired()], invalid_value_message="Choose yes or no.")
     condition = TextAreaField("Condition at discharge", validators=[InputRequired(), Length(max=300)],
                               render_kw={"rows": 2})

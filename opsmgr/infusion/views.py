@@ -11,7 +11,7 @@ from opsmgr.checklist.models import GATES
 from opsmgr.checklist.service import ChecklistError
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
 from opsmgr.infusion import service
 from opsmgr.infusion.forms import (
@@ -160,7 +160,7 @@ def _attempt(session, form, done, call, forms=None, next_url=None):
     try:
         call()
     except (service.InfusionError, ChecklistError, BookingError) as error:
-        _keep_audit_only(error)
+        commit_audit_only(error)
         return _refused(session.id, form, forms, error)
     except (IntegrityError, StaleDataError):
         db.session.rollback()
@@ -168,14 +168,6 @@ def _attempt(session, form, done, call, forms=None, next_url=None):
     db.session.commit()
     flash(done, "success")
     return redirect(next_url or url_for("infusion.page", session_id=session.id))
-
-
-def _keep_audit_only(error):
-    """A refused gate or password wrote only its audit event: keep it. Anything else is undone."""
-    if getattr(error, "audited", False) or getattr(error, "field", None) == "password":
-        db.session.commit()
-    else:
-        db.session.rollback()
 
 
 def _refused(session_id, form, forms, error):

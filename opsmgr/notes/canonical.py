@@ -38,7 +38,7 @@ NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "si
                            "content_hash", "signed_content"})
 
 
-def _value(value):
+def canonical_value(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value.tzinfo else value.isoformat()
     if isinstance(value, (date, time)):
@@ -47,16 +47,16 @@ def _value(value):
         text = format(value, "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, dict):
-        return {str(key): _value(item) for key, item in value.items()}
+        return {str(key): canonical_value(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_value(item) for item in value]
+        return [canonical_value(item) for item in value]
     return value
 
 
 def row_dict(row, exclude=frozenset()):
     """Every mapped column of a row, by column name, canonicalised."""
     mapper = inspect(row).mapper
-    return {column.key: _value(getattr(row, column.key)) for column in mapper.column_attrs
+    return {column.key: canonical_value(getattr(row, column.key)) for column in mapper.column_attrs
             if column.key not in exclude}
 
 

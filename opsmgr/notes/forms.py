@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from opsmgr.core.clock import clinic_zone
-from opsmgr.core.forms import BaseForm
+from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.notes.models import AE_KINDS, AE_OUTCOMES, AE_SEVERITIES, LONG_TEXT, SHORT_TEXT
 
 YES_NO = [SelectChoice("", "Not recorded"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
@@ -44,15 +44,6 @@ def _rating(label, description):
                         render_kw={"inputmode": "numeric", "min": 0, "max": 10})
 
 
-def _yes_no(value):
-    if value is None or isinstance(value, bool):
-        return value
-    answers = {"": None, "yes": True, "no": False}
-    if value not in answers:
-        raise ValueError(value)
-    return answers[value]
-
-
 class NoteForm(BaseForm):
     """Every field of the note; ``version`` is the note version the user started from."""
 
@@ -62,7 +53,7 @@ class NoteForm(BaseForm):
     expectations = _long("Expectations")
     worries = _long("Worries")
     music = _long("Music or playlist", rows=2)
-    eye_mask = SelectField("Eye mask worn", choices=YES_NO, coerce=_yes_no,
+    eye_mask = SelectField("Eye mask worn", choices=YES_NO, coerce=yes_no,
                            invalid_value_message="Choose yes, no or not recorded.")
     lighting = _short("Lighting")
     room = _short("Room")
@@ -93,8 +84,6 @@ FIELD_GROUPS = (
                                   "perceptual_effects", "quotes", "ending")),
     ("after", "After the session", ("post_session_state", "integration_plan", "narrative")),
 )
-#: Copied by "start from the last session": the set and setting that tend to repeat.
-CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "lighting", "room", "support_person")
 
 
 def _choices(labels, values):

@@ -3,8 +3,6 @@
 Every function flushes and leaves the commit to the caller. Every read a view makes of a note's
 content and every write here is audited with the field names changed, never their text.
 """
-import hashlib
-
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -15,13 +13,15 @@ from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
 from opsmgr.infusion.models import InChairAlert
 from opsmgr.notes import canonical
-from opsmgr.notes.forms import CARRIED_FIELDS
 from opsmgr.notes.lock import SIGNED_MESSAGE
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.permissions import can_add_addendum, can_sign_note
 from opsmgr.policy.service import current_policy
 from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_age
 from opsmgr.schedule.models import InfusionSession
+
+#: Copied by "start from the last session": the set and setting that tend to repeat.
+CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "lighting", "room", "support_person")
 
 
 class NoteError(Exception):
@@ -56,11 +56,6 @@ def addenda_for(note):
         return []
     return db.session.scalars(select(NoteAddendum).where(NoteAddendum.note_id == note.id)
                               .order_by(NoteAddendum.signed_at, NoteAddendum.id)).all()
-
-
-def alerts_for(session):
-    return db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == session.id)
-                              .order_by(InChairAlert.raised_at, InChairAlert.id)).all()
 
 
 def _audit(action, session, actor, now, outcome="ok", **details):
@@ -218,8 +213,8 @@ def verify_signature(note):
 def addendum_digest(note, *, author_id, author_name, author_credentials, reason, body, event_at, signed_at):
     document = {"note_sha256": note.content_hash, "session_id": note.session_id, "author_id": author_id,
                 "author_name": author_name, "author_credentials": author_credentials, "reason": reason, "body": body,
-                "event_at": canonical._value(event_at), "signed_at": canonical._value(signed_at)}
-    return hashlib.sha256(canonical.canonical_bytes(document)).hexdigest()
+                "event_at": canonical.canonical_value(event_at), "signed_at": canonical.canonical_value(signed_at)}
+    return canonical.sha256_hex(canonical.canonical_bytes(document))
 
 
 def add_addendum(session, *, author, password, reason, body, event_at, ip, now):

@@ -1,16 +1,15 @@
 """The session-note page: the draft (saved as the user types), completion, signing and addenda."""
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
+from opsmgr.infusion.service import alerts_for, load_session
 from opsmgr.notes import service
 from opsmgr.notes.forms import (
     AE_KIND_LABELS,
@@ -25,8 +24,6 @@ from opsmgr.notes.forms import (
 from opsmgr.notes.models import AdverseEvent
 from opsmgr.notes.prompts import prompts_for
 from opsmgr.permissions import can_add_addendum, can_sign_note, can_view_note, can_write_note
-from opsmgr.schedule.models import InfusionSession
-from opsmgr.series.models import InfusionSeries
 
 bp = Blueprint("notes", __name__)
 
@@ -36,11 +33,7 @@ CONCURRENT = ("Someone else saved this note at the same moment. Nothing of yours
 
 
 def _session_or_404(session_id):
-    return db.session.scalar(
-        select(InfusionSession).where(InfusionSession.id == session_id)
-        .options(selectinload(InfusionSession.patient), selectinload(InfusionSession.chair),
-                 selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol))
-    ) or abort(404)
+    return load_session(session_id) or abort(404)
 
 
 def _version(note):
@@ -172,7 +165,7 @@ def start_from_last(session_id):
 @requires(can_write_note)
 def add_adverse_event(session_id):
     session = _session_or_404(session_id)
-    form = AdverseEventForm(prefix="ae").with_alerts(service.alerts_for(session))
+    form = AdverseEventForm(prefix="ae").with_alerts(alerts_for(session))
     if form.validate_on_submit():
         day = session.starts_at.astimezone(clinic_zone()).date()
         try:
@@ -236,7 +229,7 @@ def sign(session_id):
             service.sign_note(session, physician=current_user._get_current_object(), password=form.password.data,
                               expected_version=_expected_version(form), ip=request.remote_addr, now=utcnow())
         except service.NoteError as error:
-            _keep_only_the_audit(error)
+            commit_audit_only(error)
             form._fields.get(error.field, form.password).errors.append(str(error))
         else:
             db.session.commit()
@@ -258,7 +251,7 @@ def add_addendum(session_id):
                                  reason=form.reason.data, body=form.body.data, event_at=form.event_at(),
                                  ip=request.remote_addr, now=utcnow())
         except service.NoteError as error:
-            _keep_only_the_audit(error)
+            commit_audit_only(error)
             form._fields.get(error.field, form.body).errors.append(str(error))
         else:
             db.session.commit()
@@ -269,18 +262,10 @@ def add_addendum(session_id):
                    status=400, addendum_form=form)
 
 
-def _keep_only_the_audit(error):
-    # A wrong password writes its audit event and the lockout count; nothing else was written.
-    if error.field == "password":
-        db.session.commit()
-    else:
-        db.session.rollback()
-
-
 def _render(session, note, form, *, status=200, problem=None, theirs=None, completion_problems=(),
             ae_form=None, sign_form=None, addendum_form=None):
     now = utcnow()
-    alerts = service.alerts_for(session)
+    alerts = alerts_for(session)
     for name, prompt in prompts_for(session.series.protocol).items():
         if not form[name].description:
             form[name].description = prompt

@@ -15,7 +15,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms.widgets import HiddenInput
 
 from opsmgr.core.clock import clinic_zone, utcnow
-from opsmgr.core.forms import BaseForm
+from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.patients.models import Contraindication, Indication, MedicationClass, ReminderChannel, SexAtBirth
 
 EARLIEST = date(1900, 1, 1)
@@ -75,15 +75,6 @@ def one_decimal(form, field):
         raise ValidationError("Use at most one decimal place.")
 
 
-def _yes_no(value):
-    if isinstance(value, bool) or value is None:
-        return value
-    answers = {"": None, "yes": True, "no": False}
-    if value not in answers:
-        raise ValueError(value)
-    return answers[value]
-
-
 PHONE = Regexp(r"^[0-9+()./ -]{7,40}$", message="Use digits, spaces and + ( ) - . only (7 to 40 characters).")
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.org.")
 
@@ -113,7 +104,7 @@ class DemographicsForm(BaseForm):
     date_of_birth = DateField("Date of birth", validators=[InputRequired(), birth_date])
     sex_at_birth = SelectField("Sex at birth", choices=_choices(SexAtBirth, "Choose…"), validators=[InputRequired()])
     pregnancy_possible = SelectField(
-        "Could the patient become pregnant?", coerce=_yes_no, validators=[InputRequired()],
+        "Could the patient become pregnant?", coerce=yes_no, validators=[InputRequired()],
         choices=[SelectChoice("", "Choose…"), SelectChoice("no", "No"), SelectChoice("yes", "Yes")],
         invalid_value_message="Choose yes or no.",
         description="If yes, the pre-infusion checklist asks for pregnancy status or a test.")

@@ -8,6 +8,8 @@ show flagged on the physician's worklist (the 48 hours is [INF], a policy settin
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opsmgr.rules.session_states import NEXT_ACTION, SessionState
+
 #: What a completed note must say: (field, what to write). The rest is optional.
 REQUIRED_TO_COMPLETE = (
     ("mindset", "Describe the patient's mindset on arrival."),
@@ -27,6 +29,12 @@ NEXT_FOR_NOTE = {
     "complete": "A physician signs the note",
     "signed": "Nothing: the session record is signed",
 }
+
+
+def next_step(state, note_status):
+    """What a session waits for: its state's next action, or, once discharged, its note's."""
+    state = SessionState(state)
+    return NEXT_FOR_NOTE[note_status] if state == SessionState.DISCHARGED else NEXT_ACTION[state]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from opsmgr.permissions import (
     can_move_session,
     can_view_schedule,
 )
-from opsmgr.rules.notes import NEXT_FOR_NOTE
-from opsmgr.rules.session_states import GATED_STATES, NEXT_ACTION, TRANSITIONS, SessionState
+from opsmgr.rules.notes import next_step
+from opsmgr.rules.session_states import GATED_STATES, TRANSITIONS, SessionState
 from opsmgr.schedule import service
 from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
 from opsmgr.schedule.models import Chair, InfusionSession
@@ -65,9 +65,8 @@ def board():
     chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
     vitals_due = vitals_due_for(sessions, utcnow())
     html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
-                           next_action=NEXT_ACTION, allowed_targets=allowed_targets, status_form=StatusForm(),
-                           note_status=status_by_session([session.id for session in sessions]),
-                           next_for_note=NEXT_FOR_NOTE)
+                           next_step=next_step, allowed_targets=allowed_targets, status_form=StatusForm(),
+                           note_status=status_by_session([session.id for session in sessions]))
     record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
     db.session.commit()
     return html
@@ -155,8 +154,7 @@ def _render_session(session, move_form=None, status_form=None, code=200):
     html = render_template("schedule/session.html", session=session, move_form=move_form,
                            status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
                            allowed_targets=allowed_targets,
-                           next_action=NEXT_FOR_NOTE[note_status] if session.state == SessionState.DISCHARGED
-                           else NEXT_ACTION[session.state], note_status=note_status)
+                           next_action=next_step(session.state, note_status), note_status=note_status)
     return html, code
 
 

@@ -50,12 +50,18 @@ def unavailable(message):
     pytest.skip(message)
 
 
-def open_every_day_with_three_chairs():
-    """Whatever day the suite runs on, the clinic is open and has chairs to book."""
-    from opsmgr.schedule.models import Chair, ClinicDay
+def open_every_day():
+    from opsmgr.schedule.models import ClinicDay
 
     for day in db.session.query(ClinicDay):
         day.is_open = True
+
+
+def open_every_day_with_three_chairs():
+    """Whatever day the suite runs on, the clinic is open and has chairs to book."""
+    from opsmgr.schedule.models import Chair
+
+    open_every_day()
     db.session.add_all(Chair(name=f"Chair {n}", position=n) for n in (1, 2, 3))
 
 
@@ -76,17 +82,26 @@ def serving(app):
             db.engine.dispose()
 
 
+def migrated_app(folder, name, seed, **overrides):
+    """The app on a new SQLite file in `folder`, migrated, with `seed()` run in it and committed."""
+    app = create_app(TestConfig(f"sqlite:///{folder / name}.sqlite3", folder / "instance", **overrides))
+    with app.app_context():
+        upgrade()
+        seed()
+        db.session.commit()
+        db.session.remove()
+    return app
+
+
+def seed_staff_and_three_chairs():
+    seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
+    open_every_day_with_three_chairs()
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """The app on a migrated, seeded SQLite file, served over HTTP on a free local port."""
-    folder = tmp_path_factory.mktemp("browser")
-    app = create_app(TestConfig(f"sqlite:///{folder / 'browser.sqlite3'}", folder / "instance"))
-    with app.app_context():
-        upgrade()
-        seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
-        open_every_day_with_three_chairs()
-        db.session.commit()
-        db.session.remove()
+    app = migrated_app(tmp_path_factory.mktemp("browser"), "browser", seed_staff_and_three_chairs)
     with serving(app) as url:
         yield url
 
@@ -129,11 +144,12 @@ class ClockedServer:
         return self.clock().astimezone(CLINIC_ZONE)
 
 
-def open_every_day():
-    from opsmgr.schedule.models import ClinicDay
-
-    for day in db.session.query(ClinicDay):
-        day.is_open = True
+def seed_demo(clock):
+    """The demo clinic as `flask demo seed` makes it, with every weekday open, so the demo courses
+    (and the run) do not depend on the day of the week."""
+    open_every_day()
+    seed_demo_staff(now=clock(), password=DEMO_PASSWORD)
+    seed_demo_clinic(now=clock())
 
 
 @pytest.fixture
@@ -148,16 +164,8 @@ def clocked_live_server(tmp_path):
     today = system_now().astimezone(CLINIC_ZONE).date()
     start = datetime.combine(today, CLOCKED_START, tzinfo=CLINIC_ZONE)
     clock = AdjustableClock(start - system_now())
-    app = create_app(TestConfig(f"sqlite:///{tmp_path / 'clocked.sqlite3'}", tmp_path / "instance", CLOCK=clock))
+    app = migrated_app(tmp_path, "clocked", lambda: seed_demo(clock), CLOCK=clock)
     assert app.config["CLINIC_TIMEZONE"] == CLINIC_ZONE.key
-    with app.app_context():
-        upgrade()
-        # Every weekday open, so the demo courses (and the run) do not depend on the day of the week.
-        open_every_day()
-        seed_demo_staff(now=clock(), password=DEMO_PASSWORD)
-        seed_demo_clinic(now=clock())
-        db.session.commit()
-        db.session.remove()
     with serving(app) as url:
         yield ClockedServer(url, clock)
 

@@ -2,26 +2,22 @@
 sessions made straight in the database, sign-in, and form posts with the page's CSRF token.
 
 The shared ``live_server`` fixture yields only the URL; these tests need the app to make rows, so each
-test module serves its own copy (``serve_with_app``) the same way: a migrated SQLite file, the demo
+test module serves its own copy (``serve_with_app``) through the same ``migrated_app``: the demo
 staff, every day open with three chairs, werkzeug in a thread.
 """
 import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_migrate import upgrade
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from config import TestConfig
-from opsmgr import create_app
 from opsmgr.auth.models import StaffUser
 from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.core.clock import system_now
-from opsmgr.demo.service import seed_demo_staff
 from opsmgr.extensions import db
 from opsmgr.schedule.models import InfusionSession
-from tests.browser.conftest import DEMO_PASSWORD, TIMEOUT_MS, open_every_day_with_three_chairs, serving
+from tests.browser.conftest import DEMO_PASSWORD, TIMEOUT_MS, migrated_app, seed_staff_and_three_chairs, serving
 from tests.factories import create_patient, order_series
 
 _days = itertools.count(1)
@@ -57,14 +53,7 @@ class NoteServer:
 
 def serve_with_app(tmp_path_factory):
     """Yield a NoteServer: the app on a migrated, seeded SQLite file and its URL."""
-    folder = tmp_path_factory.mktemp("notes-browser")
-    app = create_app(TestConfig(f"sqlite:///{folder / 'notes.sqlite3'}", folder / "instance"))
-    with app.app_context():
-        upgrade()
-        seed_demo_staff(now=system_now(), password=DEMO_PASSWORD)
-        open_every_day_with_three_chairs()
-        db.session.commit()
-        db.session.remove()
+    app = migrated_app(tmp_path_factory.mktemp("notes-browser"), "notes", seed_staff_and_three_chairs)
     with serving(app) as url:
         yield NoteServer(app, url)
 

@@ -15,16 +15,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from flask_migrate import upgrade
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from config import TestConfig
-from opsmgr import create_app
 from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.core.clock import system_now
-from opsmgr.demo.service import seed_demo_clinic, seed_demo_staff
 from opsmgr.extensions import db
 from opsmgr.infusion import service as infusion
 from opsmgr.infusion.models import DoseRecord
@@ -38,7 +34,8 @@ from tests.browser.conftest import (
     DEMO_PASSWORD,
     TIMEOUT_MS,
     AdjustableClock,
-    open_every_day,
+    migrated_app,
+    seed_demo,
     serving,
 )
 
@@ -103,13 +100,10 @@ def clinic(tmp_path_factory):
     folder = tmp_path_factory.mktemp("a11y")
     today = system_now().astimezone(CLINIC_ZONE).date()
     clock = AdjustableClock(datetime.combine(today, CLOCKED_START, tzinfo=CLINIC_ZONE) - system_now())
-    app = create_app(TestConfig(f"sqlite:///{folder / 'a11y.sqlite3'}", folder / "instance", CLOCK=clock))
     ids = {}
-    with app.app_context():
-        upgrade()
-        open_every_day()
-        seed_demo_staff(now=clock(), password=DEMO_PASSWORD)
-        seed_demo_clinic(now=clock())
+
+    def seed():
+        seed_demo(clock)
         patient = {p.mrn: p.id for p in db.session.scalars(select(Patient))}
         ids["patient"] = patient[WITH_ALERTS]
         ids["checked_in"] = _today_session(patient[CHECKED_IN], today)[0].id
@@ -120,8 +114,8 @@ def clinic(tmp_path_factory):
         today_session, course = _today_session(patient[DISCHARGED_TODAY], today)
         ids["draft"], (ids["signed"], ids["complete"]) = today_session.id, [s.id for s in course[:2]]
         _notes(clock, ids["signed"], ids["complete"], ids["draft"])
-        db.session.commit()
-        db.session.remove()
+
+    app = migrated_app(folder, "a11y", seed, CLOCK=clock)
     with serving(app) as url:
         yield Clinic(url, ids)
 

@@ -3,8 +3,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opsmgr.rules.notes import completion_problems, is_late_entry, signing_problems, unsigned_age
+from opsmgr.rules.notes import completion_problems, is_late_entry, next_step, signing_problems, unsigned_age
 from opsmgr.rules.policy import DEFAULT_POLICY, ClinicalPolicy
+from opsmgr.rules.session_states import NEXT_ACTION, SessionState
 
 ENDED = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
 FULL = {"mindset": "Calm", "intention": "Feel better", "dissociation_clinician": 0, "post_session_state": "Steady",
@@ -80,3 +81,15 @@ def test_signing_problems(status, session_status, expected, version, fields):
 ])
 def test_late_entries(event_at, late):
     assert is_late_entry(event_at, ENDED) is late
+
+
+@pytest.mark.parametrize("state,note_status,expected", [
+    ("discharged", None, "Write the session note"),
+    ("discharged", "draft", "Finish the session note and mark it complete"),
+    ("discharged", "complete", "A physician signs the note"),
+    ("discharged", "signed", "Nothing: the session record is signed"),
+    ("recovery", None, NEXT_ACTION[SessionState.RECOVERY]),
+    ("recovery", "draft", NEXT_ACTION[SessionState.RECOVERY]),  # a note drafted early does not skip discharge
+])
+def test_next_step_of_a_session_follows_its_note_once_discharged(state, note_status, expected):
+    assert next_step(state, note_status) == expected
