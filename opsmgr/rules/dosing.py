@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from opsmgr.rules.findings import Finding, Severity
+from opsmgr.rules.findings import Finding, Severity, is_explained
 
 #: Doses are shown and drawn to a tenth of a milligram.
 DOSE_STEP = Decimal("0.1")
-#: A reason for a per-session dose change needs this many non-space characters (as for overrides).
-MIN_REASON_CHARACTERS = 5
 
 
 def as_decimal(value) -> Decimal:
@@ -177,7 +175,7 @@ def given_amount_problem(given_mg, dose_mg, shortfall_reason) -> str | None:
     if given > dose:
         return (f"The amount given ({_mg(given)} mg) is more than this session's dose ({_mg(dose)} mg). Record the "
                 "amount actually given; it cannot be more than the dose.")
-    if given < dose and len("".join((shortfall_reason or "").split())) < MIN_REASON_CHARACTERS:
+    if given < dose and not is_explained(shortfall_reason):
         return (f"The amount given ({_mg(given)} mg) is less than this session's dose ({_mg(dose)} mg). Say why "
                 "below (for example, the infusion was stopped early), or correct the amount.")
     return None
@@ -196,6 +194,6 @@ def session_dose_change_problem(old_mg_per_kg, new_mg_per_kg, reason, role) -> s
         return None
     if role != "physician":
         return "Only a physician can change the dose for one session."
-    if len("".join((reason or "").split())) < MIN_REASON_CHARACTERS:
+    if not is_explained(reason):
         return "Give the reason for changing this session's dose (at least a few words)."
     return None

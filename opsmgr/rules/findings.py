@@ -74,8 +74,22 @@ def override_problem(finding: Finding, *, role: str, reason: str) -> str | None:
         return f"{finding.code}: an information finding needs no override."
     if role != "physician":
         return f"{finding.code}: only a physician can override this finding."
-    if len("".join(reason.split())) < MIN_REASON_CHARACTERS:
+    if not is_explained(reason):
         return f"{finding.code}: give the reason for overriding (at least a few words)."
+    return None
+
+
+def is_explained(text) -> bool:
+    """A reason or note says something: at least MIN_REASON_CHARACTERS characters besides spaces."""
+    return len("".join((text or "").split())) >= MIN_REASON_CHARACTERS
+
+
+def resolution_problem(note, role) -> str | None:
+    """Why closing a physician task is refused, or None: a physician, with a note of what was done."""
+    if role != "physician":
+        return "Only a physician can resolve a physician task."
+    if not is_explained(note):
+        return "Write what was done (at least a few words): for example, saw the patient and the plan."
     return None
 
 

@@ -16,12 +16,9 @@ from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
-from opsmgr.rules.findings import MIN_REASON_CHARACTERS
+from opsmgr.rules.findings import resolution_problem
 from opsmgr.schedule.models import InfusionSession
 from opsmgr.tasks.models import PhysicianTask
-
-#: Tasks are resolved by a physician only.
-RESOLVER_ROLES = ("physician",)
 
 
 class TaskError(ValueError):
@@ -52,15 +49,6 @@ def raise_task(session, finding, *, actor, now):
 def raise_tasks(session, findings, *, actor, now):
     """Raise the task of every finding that asks for one (see raise_task)."""
     return [raise_task(session, finding, actor=actor, now=now) for finding in findings if "task" in finding.values]
-
-
-def resolution_problem(note, role) -> str | None:
-    """Why a resolution is refused, or None: a physician, with a note of what was done."""
-    if role not in RESOLVER_ROLES:
-        return "Only a physician can resolve a physician task."
-    if len("".join((note or "").split())) < MIN_REASON_CHARACTERS:
-        return "Write what was done (at least a few words): for example, saw the patient and the plan."
-    return None
 
 
 def resolve_task(task, *, actor, note, now):

@@ -7,10 +7,12 @@ from opsmgr.rules.findings import (
     Outcome,
     Override,
     Severity,
+    is_explained,
     may_proceed,
     open_findings,
     outcome_of,
     override_problem,
+    resolution_problem,
 )
 
 INFO = Finding("PHQ9_RECORDED", Severity.INFO, "PHQ-9 recorded.")
@@ -153,3 +155,21 @@ def test_an_override_that_override_problem_refuses_does_not_cover(reason):
 ])
 def test_may_proceed_only_when_nothing_is_open(findings, overrides, proceed):
     assert may_proceed(findings, overrides) is proceed
+
+
+@pytest.mark.parametrize("text,explained", [
+    (None, False), ("", False), ("a b c d", False),   # 4 non-space characters: just outside
+    ("a b c d e", True), ("abcde", True),             # 5: on the threshold
+    ("abcdef", True),                                  # just inside
+])
+def test_a_reason_needs_five_characters_besides_spaces(text, explained):
+    assert is_explained(text) is explained
+
+
+@pytest.mark.parametrize("note,role,problem", [
+    ("Saw the patient; safe plan.", "physician", None),
+    ("Saw the patient; safe plan.", "nurse", "Only a physician can resolve a physician task."),
+    ("ok", "physician", "Write what was done (at least a few words): for example, saw the patient and the plan."),
+])
+def test_only_a_physician_with_a_note_resolves_a_task(note, role, problem):
+    assert resolution_problem(note, role) == problem
