@@ -105,6 +105,11 @@ def can_override_finding(user, session=None):
     return _has_role(user, Role.PHYSICIAN)
 
 
+def can_order_dose(user, session=None):
+    """A session's own dose, in place of the series dose, is ordered by a physician."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
 def can_resolve_physician_task(user, task=None):
     """Physician tasks (PHQ-9 item 9, an elevated suicide-risk screen) are closed by a physician."""
     return _has_role(user, Role.PHYSICIAN)

@@ -17,6 +17,7 @@ from opsmgr.infusion import service
 from opsmgr.infusion.models import (
     ControlledSubstanceEntry,
     DischargeRecord,
+    DoseOrder,
     DoseRecord,
     InChairAlert,
     InfusionEvent,
@@ -152,6 +153,7 @@ def test_page_shows_the_dose_with_its_inputs_and_the_start_form(cleared, login_a
     html = text(page)
     assert page.status_code == 200
     assert "0.5 mg/kg × 72.4 kg = <strong>36.2 mg</strong>, over 40 minutes" in html
+    assert "The series dose, as the physician ordered the series." in html
     assert "Clear:" in html and "Start dose" in html
 
 
@@ -203,49 +205,131 @@ def test_a_direct_post_cannot_start_a_dose_the_checklist_no_longer_clears(app, c
     assert status_of(app, cleared) == "cleared" and rows(app, DoseRecord, cleared) == []
 
 
-def test_a_dose_above_075_mg_per_kg_needs_a_physician_override(app, cleared, login_as, make_user):
+def order(client, session_id, dose="0.8", reason="Partial response at 0.5 after four sessions", password=PASSWORD):
+    return client.submit(url(session_id, "dose-order"), fields("order", dose=dose, reason=reason, password=password))
+
+
+def order_id(app, session_id):
+    with app.app_context():
+        return db.session.scalars(select(DoseOrder.id).where(DoseOrder.session_id == session_id)
+                                  .order_by(DoseOrder.id.desc())).first()
+
+
+OVERRIDE_DOSE = "override-start-DOSE_OUTSIDE_USUAL_RANGE"
+
+
+def test_a_physicians_dose_order_is_the_dose_the_nurse_sees_and_gives(app, cleared, login_as, make_user, clock):
+    """The patient-safety defect: 0.8 mg/kg ordered and overridden, the nurse's start gave 0.5 mg/kg."""
     nurse, physician = login_as("nurse"), login_as("physician")
-    change = {"mg_per_kg": "0.8", "change_reason": "Partial response at 0.5 after four sessions"}
-    refused = start(nurse, cleared, **change)
-    assert refused.status_code == 400 and "Only a physician can change the dose" in text(refused)
+    assert nurse.submit(url(cleared, "dose-order"), fields("order", dose="0.8", reason="Because.",
+                                                           password=PASSWORD)).status_code == 403
+    ordered = order(physician, cleared)
+    assert ordered.status_code == 302 and ordered.headers["Location"].endswith("#start-gate")
+    [row] = rows(app, DoseOrder, cleared)
+    assert (row.mg_per_kg, row.dose_mg, row.ordered_by_id, row.ordered_at) == (
+        Decimal("0.8"), None, physician.user.id, clock())
+    assert row.reason == "Partial response at 0.5 after four sessions" and row.policy_version is not None
+    [event] = events(app, "dose.ordered")
+    assert '"now":"0.8 mg/kg (ordered)"' in event.details and '"was":"0.5 mg/kg (the series dose)"' in event.details
 
-    refused = start(physician, cleared, **change)
-    assert refused.status_code == 400 and "DOSE_OUTSIDE_USUAL_RANGE" in text(refused)
+    page = read(nurse.get(url(cleared)))
+    assert "Dose to give: 0.8 mg/kg × 72.4 kg = 57.9 mg , over 40 minutes" in page
+    assert re.search(r"Set for this session by [^:]+ at 10:00 : Partial response at 0.5", page)
+    assert "Not clear:" in page and "Start dose" not in page, "no control the server would refuse"
+
+    # The physician's override form starts from the order's reason: nothing to type again.
+    physician_page = text(physician.get(url(cleared)))
+    assert "Partial response at 0.5 after four sessions</textarea>" in physician_page.replace("\n", "")
+    assert f'name="{OVERRIDE_DOSE}-dose_order" type="hidden" value="{row.id}"' in physician_page
     override_url = url(cleared, "overrides/start/DOSE_OUTSIDE_USUAL_RANGE")
-    assert override_url in text(refused)
-    assert 'type="hidden" value="0.800"' in text(refused), "the override form carries the dose it is for"
-    override = fields("override-start-DOSE_OUTSIDE_USUAL_RANGE", mg_per_kg="0.800", infusion_minutes=40,
-                      reason="Partial response; tolerated 0.5 well.", password=PASSWORD)
-    assert nurse.submit(override_url, override).status_code == 403
-
-    wrong = physician.submit(override_url, {**override, "override-start-DOSE_OUTSIDE_USUAL_RANGE-password": "nope"})
-    assert wrong.status_code == 400 and "password is not correct" in text(wrong)
-    assert rows(app, FindingOverride, cleared) == [] and len(events(app, "override.refused")) == 1
-
-    accepted = physician.submit(override_url, override)
-    assert accepted.status_code == 302 and "start-mg_per_kg=0.800&" in accepted.headers["Location"]
-    assert "Clear:" in text(physician.get(accepted.headers["Location"]))
-    started = start(physician, cleared, **change)
-    assert done(started)
+    assert done(physician.submit(override_url, fields(OVERRIDE_DOSE, dose_order=row.id, infusion_minutes=40,
+                                                      reason=row.reason, password=PASSWORD)))
+    page = read(nurse.get(url(cleared)))
+    assert "Clear:" in page and "Start dose: 57.9 mg" in page
+    assert done(start(nurse, cleared, dose_order=row.id))
     [dose] = rows(app, DoseRecord, cleared)
     assert (dose.mg_per_kg, dose.weight_kg, dose.dose_mg) == (Decimal("0.8"), Decimal("72.4"), Decimal("57.9"))
-    assert (dose.change_reason, dose.changed_by_id) == (change["change_reason"], physician.user.id)
+    assert (dose.change_reason, dose.changed_by_id, dose.dose_order_id) == (row.reason, physician.user.id, row.id)
+
+
+def test_the_start_records_the_order_in_force_and_refuses_a_page_that_showed_another(app, cleared, login_as):
+    nurse, physician = login_as("nurse"), login_as("physician")
+    assert order(physician, cleared, dose="0.6", reason="Nausea at 0.5; try 0.6").status_code == 302
+    first = order_id(app, cleared)
+    assert order(physician, cleared, dose="0.7", reason="On reflection, 0.7 after the review").status_code == 302
+    # The nurse's page still showed the first order (or the series dose): the start is refused, typed time kept.
+    for shown in (first, 0):
+        refused = start(nurse, cleared, dose_order=shown, infusion_minutes=45)
+        assert refused.status_code == 400 and rows(app, DoseRecord, cleared) == []
+        page = read(refused)
+        assert "A physician changed this session's dose after this page was opened: it is now 0.7 mg/kg" in page
+        assert 'value="45"' in text(refused), "the typed infusion time is kept"
+    assert done(start(nurse, cleared, dose_order=order_id(app, cleared)))
+    [dose] = rows(app, DoseRecord, cleared)
+    expected = (Decimal("0.7"), Decimal("50.7"), order_id(app, cleared))
+    assert (dose.mg_per_kg, dose.dose_mg, dose.dose_order_id) == expected
+
+
+@pytest.mark.parametrize("values,field,message", [
+    ({"dose": "0.5"}, "dose", "0.5 is already this session's dose"),
+    ({"dose": "3"}, "dose", "Enter a dose between 0.01 and 2 mg/kg."),
+    ({"dose": "abc"}, "dose", "Not a valid decimal value."),
+    ({"reason": "tbd"}, "reason", "Give the reason for changing this session's dose"),
+    ({"password": "wrong"}, "password", "The password is not correct; the dose was not changed."),
+])
+def test_a_refused_order_says_why_at_its_field_and_keeps_what_was_typed(app, cleared, login_as, values, field, message):
+    physician = login_as("physician")
+    typed = {"dose": "0.8", "reason": "Partial response at 0.5 after four sessions", "password": PASSWORD, **values}
+    refused = order(physician, cleared, **typed)
+    assert refused.status_code == 400 and rows(app, DoseOrder, cleared) == []
+    html = text(refused)
+    error = re.search(rf'id="order-{field}-error"[^>]*>(.*?)</div>', html, re.S)
+    assert error and message in unescape(error.group(1)), html[:0]
+    assert f'value="{typed["dose"]}"' in html and f"{typed['reason']}</textarea>" in html
+    assert "<details" in html and 'id="dose-order"' in html
+
+
+def test_a_wrong_password_on_an_order_is_audited_and_counts_toward_lockout(app, cleared, login_as):
+    physician = login_as("physician")
+    assert order(physician, cleared, password="wrong").status_code == 400
+    assert len(events(app, "reauth.failed")) == 1
+    with app.app_context():
+        from opsmgr.auth.models import StaffUser
+
+        assert db.session.get(StaffUser, physician.user.id).failed_login_count == 1
 
 
 def test_an_override_covers_the_dose_it_was_given_for_and_no_other(app, cleared, login_as):
     physician = login_as("physician")
-    reason = {"change_reason": "Partial response at 0.5 after four sessions"}
     override_url = url(cleared, "overrides/start/DOSE_OUTSIDE_USUAL_RANGE")
-    prefix = "override-start-DOSE_OUTSIDE_USUAL_RANGE"
-    assert done(physician.submit(override_url, fields(prefix, mg_per_kg="0.8", infusion_minutes=40,
-                                                      reason="Tolerated well.", password=PASSWORD)))
-    refused = start(physician, cleared, mg_per_kg="0.95", **reason)
-    assert refused.status_code == 400 and "DOSE_OUTSIDE_USUAL_RANGE" in text(refused)
-    assert done(physician.submit(override_url, fields(prefix, mg_per_kg="0.95", infusion_minutes=40,
-                                                      reason="Still tolerated.", password=PASSWORD)))
-    assert done(start(physician, cleared, mg_per_kg="0.95", **reason))
+    assert order(physician, cleared, dose="0.8").status_code == 302
+    assert done(physician.submit(override_url, fields(OVERRIDE_DOSE, dose_order=order_id(app, cleared),
+                                                      infusion_minutes=40, reason="Tolerated well.",
+                                                      password=PASSWORD)))
+    assert order(physician, cleared, dose="0.95", reason="Still partial at 0.8").status_code == 302
+    refused = start(physician, cleared, dose_order=order_id(app, cleared))
+    assert refused.status_code == 400 and "DOSE_OUTSIDE_USUAL_RANGE" in text(refused), "a new dose opens it again"
+    # An override posted from a page that showed the old dose is refused, not applied to the new one.
+    stale = physician.submit(override_url, fields(OVERRIDE_DOSE, dose_order=order_id(app, cleared) - 1,
+                                                  infusion_minutes=40, reason="Still tolerated.", password=PASSWORD))
+    assert stale.status_code == 400 and "changed this session's dose" in read(stale)
+    assert done(physician.submit(override_url, fields(OVERRIDE_DOSE, dose_order=order_id(app, cleared),
+                                                      infusion_minutes=40, reason="Still tolerated.",
+                                                      password=PASSWORD)))
+    assert done(start(physician, cleared, dose_order=order_id(app, cleared)))
     [row] = rows(app, FindingOverride, cleared)
     assert row.finding["values"]["mg_per_kg"] == "0.950" and len(events(app, "override.superseded")) == 1
+
+
+def test_an_esketamine_order_is_in_whole_devices(app, clock, chairs, login_as):
+    session_id = make_session(app, clock, protocol="esketamine-induction")
+    physician = login_as("physician")
+    refused = order(physician, session_id, dose="30")
+    assert refused.status_code == 400 and "An esketamine dose must be 28, 56, 84 mg" in read(refused)
+    assert order(physician, session_id, dose="90").status_code == 400
+    assert order(physician, session_id, dose="84", reason="Partial response at 56 mg").status_code == 302
+    page = read(login_as("nurse").get(url(session_id)))
+    assert "Dose to give: 84 mg esketamine" in page and "Partial response at 56 mg" in page
 
 
 def test_an_absolute_finding_cannot_be_overridden(app, cleared, login_as, clock):

@@ -2,6 +2,7 @@
 session (service, ORM, database and crafted POSTs all refused), the canonical hash, and addenda."""
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import delete, inspect, select, text, update
@@ -11,7 +12,7 @@ from opsmgr.audit.models import AuditEvent
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
-from opsmgr.infusion.models import InChairAlert, InfusionEvent
+from opsmgr.infusion.models import DoseOrder, InChairAlert, InfusionEvent
 from opsmgr.notes import canonical
 from opsmgr.notes import service as notes
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
@@ -319,10 +320,12 @@ def test_signing_records_signer_credentials_time_and_the_hash_of_the_session(app
 # --- the canonical hash ------------------------------------------------------------------------
 
 def full_aggregate(app, session_id, clock, user_id):
-    """Add the rows a walk does not make: a physician override, a pause and resume, an adverse event."""
+    """Add the rows a walk does not make: a dose order, a physician override, a pause, an adverse event."""
     with app.app_context():
         [alert] = db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == session_id)).all()
         db.session.add_all([
+            DoseOrder(session_id=session_id, mg_per_kg=Decimal("0.5"), reason="As ordered", ordered_by_id=user_id,
+                      ordered_at=clock(), policy_version=1),
             FindingOverride(session_id=session_id, gate="start", code="BP_SOFT", finding={"severity": "x"},
                             reason="Reviewed", physician_id=user_id, created_at=clock()),
             InfusionEvent(session_id=session_id, kind="pause", occurred_at=clock(), alert_id=alert.id, note="p",
@@ -386,7 +389,21 @@ def test_the_canonical_form_is_sorted_compact_utf8_json_with_utc_times(app, disc
         content, digest = canonical.aggregate_hash(session_id)
     assert content.startswith('{"adverse_events":[],"alerts":[{') and ", " not in content[:200]
     assert re.search(r'"taken_at":"2026-11-26T15:10:00\.000000Z"', content)
-    assert '"format":"opsmgr.session/1"' in content
+    assert '"format":"opsmgr.session/2"' in content and '"dose_orders":[]' in content
+
+
+def test_a_record_signed_under_an_older_format_still_verifies_under_it(app, completed, login_as, monkeypatch):
+    """Format 1 (before dose orders) left out the orders and dose_record.dose_order_id."""
+    session_id, _ = completed
+    monkeypatch.setattr(canonical, "FORMAT", "opsmgr.session/1")
+    assert sign(login_as("physician"), session_id, version_of(app, session_id)).status_code == 302
+    monkeypatch.undo()
+    note = note_row(app, session_id)
+    assert canonical.format_of(note.signed_content) == "opsmgr.session/1"
+    assert '"dose_orders"' not in note.signed_content and '"dose_order_id"' not in note.signed_content
+    with app.app_context():
+        assert notes.verify_signature(db.session.get(SessionNote, note.id)) is True
+        assert canonical.aggregate_hash(session_id)[1] != note.content_hash, "today's format differs"
 
 
 # --- the lock ----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Who may reach what: the deny-by-default guard, the role x endpoint matrix, object-level rules."""
 import inspect
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -62,6 +63,7 @@ MATRIX = {
     "schedule.session_detail":     (302,    200,  200,        200,      403),
     "schedule.move":               (302,    403,  302,        302,      403),
     "schedule.change_status":      (302,    302,  403,        302,      403),
+    "schedule.move_to_today":      (302,    302,  403,        302,      403),
     "clinic.overview":             (302,    403,  403,        403,      200),
     "clinic.chair_create":         (302,    403,  403,        403,      302),
     "clinic.chair_update":         (302,    403,  403,        403,      302),
@@ -79,6 +81,7 @@ MATRIX = {
     "infusion.page":               (302,    200,  403,        200,      403),
     "infusion.start":              (302,    400,  403,        400,      403),
     "infusion.override":           (302,    403,  403,        400,      403),
+    "infusion.order_dose":         (302,    403,  403,        400,      403),
     "infusion.controlled_substance": (302,  400,  403,        400,      403),
     "infusion.vitals":             (302,    400,  403,        400,      403),
     "infusion.acknowledge":        (302,    404,  403,        404,      403),
@@ -142,6 +145,7 @@ REQUESTS = {
     "schedule.move":               ("POST", "/sessions/{session}/move",
                                     {"chair_id": "{chair}", "day": "2026-11-30", "start_time": "13:00"}),
     "schedule.change_status":      ("POST", "/sessions/{session}/status", {"target": "checked_in"}),
+    "schedule.move_to_today":      ("POST", "/sessions/{session}/move-to-today", {}),
     "clinic.overview":             ("GET",  "/admin/clinic/", None),
     "clinic.chair_create":         ("POST", "/admin/clinic/chairs", {"name": "Garden chair", "position": "9"}),
     "clinic.chair_update":         ("POST", "/admin/clinic/chairs/{chair}",
@@ -163,6 +167,7 @@ REQUESTS = {
     "infusion.override":           ("POST", "/sessions/{session}/infusion/overrides/start/BP_SOFT_GATE",
                                     {"override-start-BP_SOFT_GATE-password": PASSWORD,
                                      "override-start-BP_SOFT_GATE-reason": "Reviewed; proceed"}),
+    "infusion.order_dose":         ("POST", "/sessions/{session}/infusion/dose-order", {}),
     "infusion.controlled_substance": ("POST", "/sessions/{session}/infusion/controlled-substance", {}),
     "infusion.vitals":             ("POST", "/sessions/{session}/infusion/vitals", {}),
     "infusion.acknowledge":        ("POST", "/sessions/{session}/infusion/alerts/1/acknowledge", {}),
@@ -184,6 +189,8 @@ REQUESTS = {
 
 #: Endpoints whose target starts deactivated, so the allowed request has something to do.
 TARGET_STARTS_DEACTIVATED = {"admin.staff_reactivate"}
+#: Endpoints requested on the day the world's session is booked for (a check-in is refused on any other).
+ON_THE_SESSION_DAY = {"schedule.change_status": datetime(2026, 11, 30, 15, 0, tzinfo=UTC)}
 
 
 def endpoint_methods(app):
@@ -281,6 +288,7 @@ def test_post_only_endpoints_refuse_get(login_as, app, world):
 def test_role_endpoint_matrix(app, clock, make_user, login_as, world, endpoint, role):
     expected = dict(zip(ROLES, MATRIX[endpoint], strict=True))[role]
     method, url, data = REQUESTS[endpoint]
+    clock.now = ON_THE_SESSION_DAY.get(endpoint, clock.now)
     target = make_user("nurse", username="zeb-target", full_name=TARGET_NAME)
     if method == "POST":
         app.test_client().login(target.username, PASSWORD)  # a live session, so ending sessions is visible

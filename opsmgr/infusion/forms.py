@@ -4,6 +4,7 @@ Several forms share the infusion page, so each has a prefix (start-â€¦, vitals-â
 field of its own: the app-wide CSRFProtect checks every POST.
 """
 from datetime import datetime
+from decimal import Decimal
 
 from wtforms import (
     DateField,
@@ -58,41 +59,69 @@ class ChairForm(BaseForm):
         csrf = False
 
 
+#: The hidden field that says which dose a page showed: the physician's order id, 0 for the series dose.
+def _shown_order():
+    return IntegerField(widget=HiddenInput(), default=0, validators=[Optional(), parsed, NumberRange(min=0)])
+
+
 class StartDoseForm(ChairForm):
-    mg_per_kg = DecimalField("Dose (mg/kg)", places=3, validators=[
-        Optional(), parsed, finite, NumberRange(min=0.01, max=2), three_decimals],
-        description="The series dose; only a physician changes it for this session, with a reason.",
-        render_kw={"step": "0.001", "inputmode": "decimal"})
-    change_reason = StringField("Reason for changing the dose", validators=[Length(max=300)],
-                                description="Only when the dose differs from the series dose.")
+    """The start: the dose is the one in force (shown above the form), so only its time is entered here."""
+
     infusion_minutes = IntegerField("Infusion time (minutes)", validators=[required_for_iv, parsed,
                                                                            NumberRange(min=1, max=240)],
                                     render_kw={"inputmode": "numeric"})
+    dose_order = _shown_order()
 
     @classmethod
-    def for_session(cls, session, *, mg_per_kg=None, infusion_minutes=None, **kwargs):
-        """The start form with the series dose and the protocol's infusion time unless others are given."""
+    def for_session(cls, session, *, infusion_minutes=None, **kwargs):
+        """The start form with the protocol's infusion time unless another is given."""
         series = session.series
-        form = cls(prefix="start", mg_per_kg=series.dose_mg_per_kg if mg_per_kg is None else mg_per_kg,
-                   infusion_minutes=infusion_minutes or series.protocol.min_infusion_minutes or None, **kwargs)
+        form = cls(prefix="start", infusion_minutes=infusion_minutes or series.protocol.min_infusion_minutes or None,
+                   **kwargs)
         form.route = series.protocol.route
         return form
 
     def proposal(self, route):
-        """(mg/kg, minutes) as proposed; (None, None) for esketamine, whose dose is whole devices."""
-        if route != "iv":
-            return None, None
-        return self.mg_per_kg.data, self.infusion_minutes.data
+        """The proposed infusion time; None for esketamine, whose dose is one instant."""
+        return self.infusion_minutes.data if route == "iv" else None
+
+
+class DoseOrderForm(ChairForm):
+    """A physician's order of this session's dose: mg/kg (IV) or mg (esketamine), why, and their password."""
+
+    dose = DecimalField("New dose", places=3, validators=[InputRequired(), parsed, finite, three_decimals],
+                        render_kw={"inputmode": "decimal"})
+    reason = TextAreaField("Reason for the change", validators=[InputRequired(), Length(max=300)],
+                           render_kw={"rows": 2}, description="The nurse giving the dose reads this.")
+    password = PasswordField("Your password", validators=[InputRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+
+    @classmethod
+    def for_session(cls, session, **kwargs):
+        form = cls(prefix="order", **kwargs)
+        form.route = session.series.protocol.route
+        iv = form.route == "iv"
+        form.dose.label.text = "New dose (mg/kg)" if iv else "New dose (mg)"
+        form.dose.description = ("mg per kg of today's weight, for this session only." if iv else
+                                 "Whole 28 mg devices: 28, 56 or 84 mg, for this session only.")
+        form.dose.render_kw = {**form.dose.render_kw, "step": "0.001" if iv else "28"}
+        return form
+
+    def validate_dose(self, field):
+        low, high = (Decimal("0.01"), Decimal("2")) if self.route == "iv" else (Decimal("28"), Decimal("84"))
+        if field.data is not None and not low <= field.data <= high:
+            unit = "mg/kg" if self.route == "iv" else "mg"
+            raise ValidationError(f"Enter a dose between {low} and {high} {unit}.")
 
 
 class OverrideForm(ChairForm):
-    """A physician's override of one finding; the hidden fields carry the dose or MOAA/S on the page."""
+    """A physician's override of one finding; the hidden fields carry what the page showed: the dose
+    in force, the infusion time and the MOAA/S."""
 
     password = PasswordField("Your password", validators=[InputRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
     reason = TextAreaField("Reason", validators=[InputRequired(), Length(max=500)], render_kw={"rows": 2})
-    mg_per_kg = DecimalField(widget=HiddenInput(), places=3, validators=[Optional(), parsed, finite,
-                                                                         NumberRange(min=0.01, max=2), three_decimals])
+    dose_order = _shown_order()
     infusion_minutes = IntegerField(widget=HiddenInput(), validators=[Optional(), parsed, NumberRange(min=1, max=240)])
     moaas = IntegerField(widget=HiddenInput(), validators=[Optional(), parsed, NumberRange(min=0, max=5)])
 

@@ -12,6 +12,25 @@ ACK_ACTIONS = ("continue", "slow", "pause", "stop")
 EVENT_KINDS = ("pause", "resume", "stop")
 
 
+class DoseOrder(db.Model):
+    """A physician's order of this session's dose, in place of the series dose: who, when, why, and
+    the policy version it was ordered under. Orders are kept; the latest one is the dose to give."""
+
+    __tablename__ = "dose_order"
+    __table_args__ = (CheckConstraint("(mg_per_kg IS NULL) <> (dose_mg IS NULL)", name="one_dose_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
+    #: IV: mg per kg of today's weight.
+    mg_per_kg: Mapped[Decimal | None] = mapped_column(Numeric(5, 3))
+    #: Esketamine: the dose in mg (whole devices).
+    dose_mg: Mapped[Decimal | None] = mapped_column(Numeric(6, 1))
+    reason: Mapped[str] = mapped_column(String(300))
+    ordered_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    policy_version: Mapped[int | None]
+
+
 class DoseRecord(db.Model):
     __tablename__ = "dose_record"
 
@@ -24,6 +43,8 @@ class DoseRecord(db.Model):
     #: Set when a physician changed the series dose for this session only.
     change_reason: Mapped[str] = mapped_column(String(300), default="")
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    #: The physician's order this dose was given under (None: the series dose).
+    dose_order_id: Mapped[int | None] = mapped_column(ForeignKey("dose_order.id"))
     dose_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     infusion_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     policy_version: Mapped[int | None]

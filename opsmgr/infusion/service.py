@@ -16,7 +16,6 @@ vitals cadence does not change (see monitoring.next_vitals_due).
 """
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
@@ -28,7 +27,9 @@ from opsmgr.auth.service import reauthenticate
 from opsmgr.checklist import service as checklist
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
+from opsmgr.infusion.dose import DosePlan, check_shown, current_order, orders_for, plan_dose
 from opsmgr.infusion.models import (
     ControlledSubstanceEntry,
     DischargeRecord,
@@ -41,7 +42,7 @@ from opsmgr.policy.service import current_policy
 from opsmgr.rules import discharge as discharge_rules
 from opsmgr.rules import dosing, monitoring
 from opsmgr.rules.checklist import evaluate_readiness
-from opsmgr.rules.findings import Finding, Severity, open_findings
+from opsmgr.rules.findings import Finding, Problem, Severity, open_findings
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.models import InfusionSession
 from opsmgr.schedule.service import change_status
@@ -52,18 +53,15 @@ AT_THE_CHAIR = (S.INFUSING, S.RECOVERY)
 BEFORE_THE_DOSE = (S.CHECKED_IN, S.CHECKLIST, S.CLEARED)
 #: A second person who may witness a controlled substance: licensed staff at the chair.
 WITNESS_ROLES = ("nurse", "physician")
-MG_PER_KG_STEP = Decimal("0.001")
 WITNESS_REFUSED = "The witness's username or password is not correct, or they cannot witness."
 
 
-class InfusionError(ValueError):
-    """A refused step. `errors` pairs each message with the form field it concerns (None: the form);
-    `audited` refusals wrote only their audit event, which the caller should commit."""
+class InfusionError(DomainError):
+    """A refused step at the chair: a message and the field it concerns, or several `errors`."""
 
     def __init__(self, message, field=None, *, errors=None, findings=(), audited=False):
-        super().__init__(message)
-        self.errors = errors or [(field, message)]
-        self.findings, self.audited = tuple(findings), audited
+        pairs = errors or [(field, message)]
+        super().__init__([Problem(name, text) for name, text in pairs], findings=findings, audited=audited)
 
 
 def load_session(session_id):
@@ -132,36 +130,6 @@ def _gate(session, gate, findings, bound_codes, version):
     return Gate(tuple(findings), open_findings(findings, checklist.as_overrides(rows)), rows, version)
 
 
-@dataclass(frozen=True)
-class DosePlan:
-    """The dose with its inputs: mg/kg × today's weight = mg (IV), or whole devices (esketamine)."""
-
-    route: str
-    mg_per_kg: Decimal | None
-    weight_kg: Decimal | None
-    dose_mg: Decimal | None
-    infusion_minutes: int | None
-    #: A physician changed the series dose for this session.
-    is_changed: bool
-
-
-def plan_dose(session, response, *, mg_per_kg=None, infusion_minutes=None):
-    series, route = session.series, session.series.protocol.route
-    weight = response.weight_kg if response is not None and (response.weight_kg or 0) > 0 else None
-    if route == "esketamine":
-        return DosePlan(route, None, weight, None if series.dose_mg is None else Decimal(series.dose_mg), None, False)
-    ordered = _per_kg(series.dose_mg_per_kg)
-    chosen = ordered if mg_per_kg is None else _per_kg(mg_per_kg)
-    dose_mg = None if chosen is None or weight is None else dosing.iv_dose_mg(chosen, weight)
-    changed = mg_per_kg is not None and chosen != ordered
-    return DosePlan(route, chosen, weight, dose_mg, infusion_minutes, changed)
-
-
-def _per_kg(value):
-    """mg/kg as stored (three decimals), so 0.8 typed and 0.800 shown are the same dose in a finding."""
-    return None if value is None else dosing.as_decimal(value).quantize(MG_PER_KG_STEP)
-
-
 def _checklist_findings(session, response, now, policy):
     """As checklist.start_gate evaluates them, without storing the evaluation (for showing)."""
     if response is None:
@@ -169,8 +137,9 @@ def _checklist_findings(session, response, now, policy):
     return evaluate_readiness(checklist.answers_from(response, session), now=now, policy=policy)
 
 
-def start_gate(session, *, now, mg_per_kg=None, infusion_minutes=None, persist=False):
-    """(Gate, DosePlan) now: the checklist re-evaluated (vitals go stale) and the dose's findings.
+def start_gate(session, *, now, infusion_minutes=None, persist=False, order=None):
+    """(Gate, DosePlan) now: the checklist re-evaluated (vitals go stale) and the findings of the dose
+    in force (the physician's order, else the series dose) over `infusion_minutes`.
 
     `persist` re-evaluates through checklist.start_gate, which stores the evaluation (at the start).
     """
@@ -181,7 +150,8 @@ def start_gate(session, *, now, mg_per_kg=None, infusion_minutes=None, persist=F
         found, version = result.findings, result.policy_version
     else:
         found = _checklist_findings(session, response, now, policy)
-    plan = plan_dose(session, response, mg_per_kg=mg_per_kg, infusion_minutes=infusion_minutes)
+    order = order if order is not None else current_order(session)
+    plan = plan_dose(session, response, infusion_minutes=infusion_minutes, order=order)
     dose_found = dosing.dose_findings(route=plan.route, mg_per_kg=plan.mg_per_kg, dose_mg=plan.dose_mg,
                                       infusion_minutes=plan.infusion_minutes, policy=policy)
     return _gate(session, "start", (*found, *dose_found), {f.code for f in dose_found}, version), plan
@@ -212,18 +182,20 @@ def _refuse(action, session, gate, actor, now, what):
     raise InfusionError(f"{what}: {len(gate.open)} finding(s) still open.", findings=gate.open, audited=True)
 
 
-def override_finding(session, *, gate, code, physician, password, reason, now, ip=None, mg_per_kg=None,
+def override_finding(session, *, gate, code, physician, password, reason, now, ip=None, shown_order_id=None,
                      infusion_minutes=None, moaas=None):
     """A physician overrides one open finding at the start or discharge gate (password and reason).
 
-    The finding is worked out again on the server for the dose (or MOAA/S) shown on the page. An
-    earlier override of the same code for other values no longer covers it; the new one replaces it.
+    The finding is worked out again on the server for the dose in force (refused if the page showed
+    another: `shown_order_id`), the infusion time and MOAA/S shown on the page. An earlier override
+    of the same code for other values no longer covers it; the new one replaces it.
     """
     if gate == "start":
         if session.state not in BEFORE_THE_DOSE:
             raise InfusionError(f"Start findings are overridden before the dose; the session is "
                                 f"{session.state.label.lower()}.")
-        result, _ = start_gate(session, now=now, mg_per_kg=mg_per_kg, infusion_minutes=infusion_minutes)
+        order = check_shown(session, shown_order_id)
+        result, _ = start_gate(session, now=now, infusion_minutes=infusion_minutes, order=order)
     else:
         if session.state != S.RECOVERY:
             raise InfusionError("Discharge findings are overridden while the patient is in recovery.")
@@ -240,30 +212,28 @@ def override_finding(session, *, gate, code, physician, password, reason, now, i
 # --- the dose ------------------------------------------------------------------------------------
 
 
-def start_dose(session, *, infusion_minutes, actor, now, mg_per_kg=None, reason=""):
-    """Start the dose: only from 'cleared', and only if the start gate passes now (rules 1-10)."""
+def start_dose(session, *, infusion_minutes, actor, now, shown_order_id=None):
+    """Start the dose in force (the physician's order, else the series dose): only from 'cleared', only
+    if the start gate passes now (rules 1-10), and only if it is the dose the page showed."""
     if session.state != S.CLEARED:
         raise InfusionError(f"The dose starts only when the session is cleared; it is {session.state.label.lower()}.")
     route = session.series.protocol.route
-    if route == "iv" and mg_per_kg is not None:
-        problem = dosing.session_dose_change_problem(session.series.dose_mg_per_kg, mg_per_kg, reason, actor.role)
-        if problem:
-            raise InfusionError(problem, "change_reason" if "reason" in problem else "mg_per_kg")
-    gate, plan = start_gate(session, now=now, mg_per_kg=mg_per_kg if route == "iv" else None,
-                            infusion_minutes=infusion_minutes if route == "iv" else None, persist=True)
+    order = check_shown(session, shown_order_id)
+    gate, plan = start_gate(session, now=now, infusion_minutes=infusion_minutes if route == "iv" else None,
+                            persist=True, order=order)
     if not gate.may_proceed:
         _refuse("dose.start_refused", session, gate, actor, now, "The dose was not started")
     dose = DoseRecord(session_id=session.id, mg_per_kg=plan.mg_per_kg, weight_kg=plan.weight_kg,
                       dose_mg=plan.dose_mg, infusion_minutes=plan.infusion_minutes,
-                      change_reason=reason.strip()[:300] if plan.is_changed else "",
-                      changed_by_id=actor.user_id if plan.is_changed else None, dose_started_at=now,
+                      change_reason=order.reason if order else "", changed_by_id=order.ordered_by_id if order else None,
+                      dose_order_id=order.id if order else None, dose_started_at=now,
                       infusion_ended_at=now if route == "esketamine" else None,
                       policy_version=gate.policy_version, recorded_at=now, recorded_by_id=actor.user_id)
     db.session.add(dose)
     db.session.flush()
     _audit("dose.started", session, actor, now, route=route, mg_per_kg=_text(plan.mg_per_kg),
            weight_kg=_text(plan.weight_kg), dose_mg=_text(plan.dose_mg), infusion_minutes=plan.infusion_minutes,
-           changed=plan.is_changed, overrides=[row.code for row in gate.overrides],
+           changed=plan.is_changed, order_id=plan.order_id or None, overrides=[row.code for row in gate.overrides],
            policy_version=gate.policy_version)
     change_status(session, S.INFUSING, reason="", actor=actor, now=now, gate_passed=True)
     if route == "esketamine":
@@ -554,20 +524,23 @@ class ChairView:
     discharged: object
     instructions: tuple
     overrides: tuple
+    #: The physician's dose orders, oldest first (the last is in force).
+    orders: tuple
     staff: dict
 
 
-def chair_view(session, *, now, mg_per_kg=None, infusion_minutes=None, moaas=None, escort_present=None,
+def chair_view(session, *, now, infusion_minutes=None, moaas=None, escort_present=None,
                instructions_given=None, condition=""):
-    """The page's data; the start gate is shown for the proposed dose, the discharge gate for the
-    answers given so far. Nothing is stored."""
+    """The page's data; the start gate is shown for the dose in force over the proposed time, the
+    discharge gate for the answers given so far. Nothing is stored."""
     dose, readings, alerts = dose_for(session), tuple(readings_for(session)), tuple(alerts_for(session))
     start = plan = discharge_result = None
     if dose is None and session.state in BEFORE_THE_DOSE:
-        start, plan = start_gate(session, now=now, mg_per_kg=mg_per_kg, infusion_minutes=infusion_minutes)
+        start, plan = start_gate(session, now=now, infusion_minutes=infusion_minutes)
     if session.state == S.RECOVERY:
         discharge_result = discharge_gate(session, now=now, moaas=moaas, escort_present=escort_present,
                                           instructions_given=instructions_given, condition=condition)
+    orders = tuple(orders_for(session))
     overrides = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session.id)
                                    .order_by(FindingOverride.id)).all()
     controlled, discharged = _one(ControlledSubstanceEntry, session), _one(DischargeRecord, session)
@@ -579,14 +552,14 @@ def chair_view(session, *, now, mg_per_kg=None, infusion_minutes=None, moaas=Non
         alerts=alerts, events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
         next_due=next_vitals_due(session, now) if dose else None, discharge=discharge_result,
         discharged=discharged, instructions=discharge_rules.discharge_instructions(session.series.protocol.route),
-        overrides=tuple(overrides),
-        staff=_staff_names(dose, controlled, readings, alerts, overrides, discharged, events))
+        overrides=tuple(overrides), orders=orders,
+        staff=_staff_names(dose, controlled, readings, alerts, (*overrides, *orders), discharged, events))
 
 
 def _staff_names(dose, controlled, readings, alerts, overrides, discharged, events=()):
     ids = {getattr(row, name, None) for row in (dose, controlled, discharged, *readings, *alerts, *overrides, *events)
-           for name in ("recorded_by_id", "changed_by_id", "witness_id", "acknowledged_by_id", "physician_id",
-                        "discharged_by_id") if row is not None}
+           for name in ("recorded_by_id", "changed_by_id", "ordered_by_id", "witness_id", "acknowledged_by_id",
+                        "physician_id", "discharged_by_id") if row is not None}
     ids.discard(None)
     if not ids:
         return {}

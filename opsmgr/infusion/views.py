@@ -11,20 +11,22 @@ from opsmgr.checklist.models import GATES
 from opsmgr.checklist.service import ChecklistError
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
+from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
-from opsmgr.infusion import service
+from opsmgr.infusion import dose, service
 from opsmgr.infusion.forms import (
     AcknowledgeForm,
     ControlledSubstanceForm,
     DischargeForm,
+    DoseOrderForm,
     OverrideForm,
     ResumeForm,
     StartDoseForm,
     VitalsForm,
 )
 from opsmgr.infusion.models import InChairAlert
-from opsmgr.permissions import can_advance_session, can_override_finding
+from opsmgr.permissions import can_advance_session, can_order_dose, can_override_finding
 from opsmgr.rules.findings import Severity
 from opsmgr.schedule.service import BookingError
 
@@ -32,6 +34,8 @@ from opsmgr.schedule.service import BookingError
 #: chair"); coordinators see the board but not the dose, vitals or alerts. Overrides: physicians only.
 bp = Blueprint("infusion", __name__)
 
+#: Findings about the ordered dose itself, whose override starts from the order's reason.
+DOSE_CODES = frozenset({"DOSE_OUTSIDE_USUAL_RANGE", "DOSE_ABOVE_CEILING"})
 CONFLICT = "Someone else changed this session at the same moment; nothing was saved. Check the page and try again."
 
 
@@ -58,6 +62,7 @@ def page(session_id):
     start = StartDoseForm.for_session(session, formdata=request.args or None)
     if request.args:
         start.validate()
+        start.dose_order.errors = []
     html = _render(session, start=start)[0]
     record("infusion.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_session",
            object_id=session.id, patient_id=session.patient_id)
@@ -70,10 +75,20 @@ def page(session_id):
 def start(session_id):
     session = _session_or_404(session_id)
     form = StartDoseForm.for_session(session)
-    mg_per_kg, minutes = form.proposal(form.route)
     return _attempt(session, form, "The dose has started.", lambda: service.start_dose(
-        session, infusion_minutes=minutes, mg_per_kg=mg_per_kg, reason=form.change_reason.data,
+        session, infusion_minutes=form.proposal(form.route), shown_order_id=form.dose_order.data or 0,
         actor=current_actor(), now=utcnow()), forms={"start": form})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/dose-order", methods=["POST"])
+@requires(can_order_dose)
+def order_dose(session_id):
+    session = _session_or_404(session_id)
+    form = DoseOrderForm.for_session(session)
+    return _attempt(session, form, "The new dose is ordered for this session.", lambda: dose.order_dose(
+        session, dose=form.dose.data, reason=form.reason.data, physician=current_user._get_current_object(),
+        password=form.password.data, now=utcnow(), ip=request.remote_addr), forms={"order": form},
+        next_url=url_for("infusion.page", session_id=session.id, _anchor="start-gate"))
 
 
 @bp.route("/sessions/<int:session_id>/infusion/overrides/<gate>/<code>", methods=["POST"])
@@ -83,13 +98,12 @@ def override(session_id, gate, code):
     if gate not in GATES:
         abort(404)
     form = OverrideForm.for_finding(gate, code)
-    # On a refusal the page shows the finding again, for the same dose or MOAA/S, with this form's errors.
-    shown = {"start": StartDoseForm.for_session(session, formdata=None, mg_per_kg=form.mg_per_kg.data,
-                                                infusion_minutes=form.infusion_minutes.data),
+    # On a refusal the page shows the finding again, for the same time or MOAA/S, with this form's errors.
+    shown = {"start": StartDoseForm.for_session(session, formdata=None, infusion_minutes=form.infusion_minutes.data),
              "discharge": DischargeForm(prefix="discharge", formdata=None, data={"moaas": form.moaas.data})}
     return _attempt(session, form, "The override is recorded.", lambda: service.override_finding(
         session, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
-        reason=form.reason.data, now=utcnow(), ip=request.remote_addr, mg_per_kg=form.mg_per_kg.data,
+        reason=form.reason.data, now=utcnow(), ip=request.remote_addr, shown_order_id=form.dose_order.data or 0,
         infusion_minutes=form.infusion_minutes.data, moaas=form.moaas.data),
         forms={**shown, "overrides": {(gate, code): form}}, next_url=_page_url(session, form, gate))
 
@@ -159,7 +173,7 @@ def _attempt(session, form, done, call, forms=None, next_url=None):
         return _render(session, status=400, **forms)
     try:
         call()
-    except (service.InfusionError, ChecklistError, BookingError) as error:
+    except (DomainError, ChecklistError, BookingError) as error:
         commit_audit_only(error)
         return _refused(session.id, form, forms, error)
     except (IntegrityError, StaleDataError):
@@ -180,11 +194,11 @@ def _refused(session_id, form, forms, error):
 
 
 def _page_url(session, form, gate):
-    """Back to the page showing the same proposed dose, so the override is seen covering it."""
-    if gate != "start" or (form.mg_per_kg.data is None and form.infusion_minutes.data is None):
+    """Back to the page showing the same proposed time, so the override is seen covering it."""
+    if gate != "start" or form.infusion_minutes.data is None:
         return url_for("infusion.page", session_id=session.id, _anchor=f"{gate}-gate")
     return url_for("infusion.page", session_id=session.id, _anchor="start-gate",
-                   **{"start-mg_per_kg": form.mg_per_kg.data, "start-infusion_minutes": form.infusion_minutes.data})
+                   **{"start-infusion_minutes": form.infusion_minutes.data})
 
 
 def _render(session, status=200, errors=(), refused=(), **submitted):
@@ -192,27 +206,36 @@ def _render(session, status=200, errors=(), refused=(), **submitted):
     route = session.series.protocol.route
     start = submitted.get("start") or StartDoseForm.for_session(session, formdata=None)
     discharge_form = submitted.get("discharge") or DischargeForm(prefix="discharge", formdata=None)
-    mg_per_kg, minutes = start.proposal(route) if not start.errors else (None, None)
+    minutes = start.proposal(route) if not start.errors else None
     answers = discharge_form.values() if submitted.get("discharge") and not discharge_form.errors else {}
-    view = service.chair_view(session, now=utcnow(), mg_per_kg=mg_per_kg, infusion_minutes=minutes, **answers)
+    view = service.chair_view(session, now=utcnow(), infusion_minutes=minutes, **answers)
+    if view.plan is not None:
+        start.dose_order.data = view.plan.order_id  # the dose this page shows, whatever was posted
     forms = {"start": start, "discharge": discharge_form,
+             "order": submitted.get("order") or DoseOrderForm.for_session(session, formdata=None),
              "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
              "resume": submitted.get("resume") or ResumeForm(prefix="resume", formdata=None),
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
-             "overrides": _override_forms(view, mg_per_kg, minutes, answers, submitted.get("overrides", {})),
+             "overrides": _override_forms(view, minutes, answers, submitted.get("overrides", {})),
              "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)
                              or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts}}
     return render_template("infusion/page.html", view=view, session=session, forms=forms, errors=errors,
                            refused=refused), status
 
 
-def _override_forms(view, mg_per_kg, minutes, answers, submitted):
-    """One override form per open, overridable finding, carrying the dose or MOAA/S it is for."""
+def _override_forms(view, minutes, answers, submitted):
+    """One override form per open, overridable finding, carrying the dose, time or MOAA/S it is for.
+    A finding about an ordered dose starts with the order's reason, so the physician need not retype it."""
     forms = {}
+    order = view.plan.order if view.plan is not None else None
     for gate, result in (("start", view.start), ("discharge", view.discharge)):
         for finding in (result.open if result else ()):
             if finding.severity != Severity.ABSOLUTE:
-                data = {"mg_per_kg": mg_per_kg, "infusion_minutes": minutes, "moaas": answers.get("moaas")}
-                forms[(gate, finding.code)] = submitted.get((gate, finding.code)) or OverrideForm.for_finding(
+                data = {"dose_order": view.plan.order_id if view.plan else 0, "infusion_minutes": minutes,
+                        "moaas": answers.get("moaas"),
+                        "reason": order.reason if order is not None and finding.code in DOSE_CODES else None}
+                form = submitted.get((gate, finding.code)) or OverrideForm.for_finding(
                     gate, finding.code, formdata=None, data=data)
+                form.dose_order.data = data["dose_order"]  # the dose this page shows, whatever was posted
+                forms[(gate, finding.code)] = form
     return forms

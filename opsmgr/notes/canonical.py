@@ -4,6 +4,9 @@ Every column of every row of the session is included, so a change to any locked 
 the hash. The form is fixed: JSON with sorted keys, no insignificant whitespace, UTF-8;
 timestamps as ISO 8601 UTC with a ``Z``; decimals as plain strings without trailing zeros; rows
 of a part ordered by id. The same content gives the same bytes on SQLite and PostgreSQL.
+
+The document names its format. A session signed under an older format is checked under that
+format (``FORMATS``), so adding a part or a column later never breaks an existing signature.
 """
 import hashlib
 import json
@@ -18,11 +21,12 @@ from opsmgr.infusion import models as infusion
 from opsmgr.notes.models import AdverseEvent, SessionNote
 from opsmgr.schedule.models import InfusionSession
 
-FORMAT = "opsmgr.session/1"
+FORMAT = "opsmgr.session/2"
 #: The parts of the aggregate: (name, model, one row or many). Each has a session_id column.
 PARTS = (
     ("checklist", ChecklistResponse, False),
     ("overrides", FindingOverride, True),
+    ("dose_orders", infusion.DoseOrder, True),
     ("dose", infusion.DoseRecord, False),
     ("controlled_substance", infusion.ControlledSubstanceEntry, False),
     ("vitals", infusion.VitalSign, True),
@@ -36,6 +40,13 @@ LOCKED_MODELS = tuple(model for _, model, _ in PARTS) + (SessionNote, InfusionSe
 #: Note columns written by the act of signing (or bookkeeping), so not part of what is signed.
 NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "signer_name", "signer_credentials",
                            "content_hash", "signed_content"})
+
+
+#: What each older format left out: parts, and columns by table. Format 1: before dose orders.
+FORMATS = {
+    "opsmgr.session/2": {"parts": frozenset(), "columns": {}},
+    "opsmgr.session/1": {"parts": frozenset({"dose_orders"}), "columns": {"dose_record": {"dose_order_id"}}},
+}
 
 
 def canonical_value(value):
@@ -74,13 +85,17 @@ def load_aggregate(session_id):
     return session, note, parts
 
 
-def serialize(session, note, parts):
-    """The canonical document of one session (a dict; see ``canonical_bytes``)."""
-    document = {"format": FORMAT, "session": row_dict(session),
+def serialize(session, note, parts, form=None):
+    """The canonical document of one session in format ``form`` (a dict; see ``canonical_bytes``)."""
+    form = form or FORMAT
+    left_out = FORMATS[form]
+    document = {"format": form, "session": row_dict(session),
                 "note": row_dict(note, NOTE_EXCLUDED) if note is not None else None}
-    for name, _, many in PARTS:
-        value = parts[name]
-        document[name] = [row_dict(row) for row in value] if many else (row_dict(value) if value else None)
+    for name, model, many in PARTS:
+        if name in left_out["parts"]:
+            continue
+        value, skip = parts[name], left_out["columns"].get(model.__tablename__, frozenset())
+        document[name] = [row_dict(row, skip) for row in value] if many else (row_dict(value, skip) if value else None)
     return document
 
 
@@ -93,7 +108,12 @@ def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def aggregate_hash(session_id):
+def format_of(content):
+    """The format a stored canonical text was written in."""
+    return json.loads(content).get("format", FORMAT)
+
+
+def aggregate_hash(session_id, form=None):
     """(canonical text, hex SHA-256) of a session as it stands in the database now."""
-    data = canonical_bytes(serialize(*load_aggregate(session_id)))
+    data = canonical_bytes(serialize(*load_aggregate(session_id), form=form))
     return data.decode("utf-8"), sha256_hex(data)

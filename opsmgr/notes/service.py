@@ -206,7 +206,7 @@ def verify_signature(note):
     """Whether the session as stored now still hashes to what was signed."""
     if note is None or not note.is_signed:
         return None
-    content, digest = canonical.aggregate_hash(note.session_id)
+    content, digest = canonical.aggregate_hash(note.session_id, canonical.format_of(note.signed_content))
     return digest == note.content_hash and content == note.signed_content
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from opsmgr.rules.findings import Finding, Severity, is_explained
+from opsmgr.rules.findings import Finding, Problem, Severity, is_explained
 
 #: Doses are shown and drawn to a tenth of a milligram.
 DOSE_STEP = Decimal("0.1")
@@ -186,14 +186,19 @@ def _mg(value):
     return format(value.normalize(), "f")
 
 
-def session_dose_change_problem(old_mg_per_kg, new_mg_per_kg, reason, role) -> str | None:
-    """Why a change of mg/kg for one session is refused, or None: only a physician, with a reason."""
-    if new_mg_per_kg is None:
-        return "Give the new dose per kg."
-    if old_mg_per_kg is not None and as_decimal(new_mg_per_kg) == as_decimal(old_mg_per_kg):
-        return None
+def dose_order_problem(current, new, reason, role) -> Problem | None:
+    """Why a physician's order of one session's dose is refused, or None.
+
+    `current` is the dose the session would get now (the series dose or the last order), `new` the
+    ordered one, both mg/kg (IV) or mg (esketamine). Only a physician orders, always with a reason
+    (the order is read by the nurse who gives it); ordering the dose already in force changes nothing.
+    """
     if role != "physician":
-        return "Only a physician can change the dose for one session."
+        return Problem(None, "Only a physician can change the dose for one session.")
+    if new is None:
+        return Problem("dose", "Give the new dose.")
+    if current is not None and as_decimal(new) == as_decimal(current):
+        return Problem("dose", f"{_mg(as_decimal(new))} is already this session's dose: nothing to change.")
     if not is_explained(reason):
-        return "Give the reason for changing this session's dose (at least a few words)."
+        return Problem("reason", "Give the reason for changing this session's dose (at least a few words).")
     return None

@@ -37,6 +37,14 @@ class Finding:
         return self.severity != Severity.INFO
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a step is refused: the form field it concerns (None: the whole form) and a plain message."""
+
+    field: str | None
+    message: str
+
+
 class Outcome(StrEnum):
     CLEARED = "cleared"
     NEEDS_PHYSICIAN = "needs_physician"

@@ -8,6 +8,7 @@ show flagged on the physician's worklist (the 48 hours is [INF], a policy settin
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import NEXT_ACTION, SessionState
 
 #: What a completed note must say: (field, what to write). The rest is optional.
@@ -35,12 +36,6 @@ def next_step(state, note_status):
     """What a session waits for: its state's next action, or, once discharged, its note's."""
     state = SessionState(state)
     return NEXT_FOR_NOTE[note_status] if state == SessionState.DISCHARGED else NEXT_ACTION[state]
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str | None
-    message: str
 
 
 def _blank(value):

@@ -196,7 +196,8 @@ def test_checklist_override_start_four_readings_alert_and_discharge_only_after_t
     card.get_by_role("link", name=f"Start dose — {PATIENT}").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"At the chair: {PATIENT}, session 1")
     chair_url = page.url
-    expect(page.get_by_test_id("dose-plan")).to_contain_text("Dose: 0.5 mg/kg × 70 kg = 35 mg, over 40 minutes")
+    expect(page.get_by_test_id("dose-plan")).to_contain_text(
+        "Dose to give: 0.5 mg/kg × 70 kg = 35 mg, over 40 minutes")
     expect(page.get_by_test_id("start-gate-outcome")).to_contain_text("Clear: nothing stops the dose.")
     expect(page.get_by_role("region", name="Start gate")).to_contain_text(f"BP_SOFT_GATE by {PHYSICIAN}")
     page.get_by_role("button", name="Start dose").click()
@@ -280,3 +281,59 @@ def test_checklist_override_start_four_readings_alert_and_discharge_only_after_t
     card = go_to_board(page)
     expect(card).to_contain_text("Discharged")
     expect(card).to_contain_text("Next: Write the session note")
+
+
+def test_the_physicians_dose_order_is_what_the_nurse_sees_and_starts(page, new_context, clocked_live_server):
+    """Issue 8 A1: 0.8 mg/kg ordered and overridden by the physician is the dose the nurse gives."""
+    server = clocked_live_server
+    base = server.url
+    sign_in(page, base, "nurse")
+    card = page.locator(".board-session", has_text=PATIENT)
+    card.get_by_role("button", name=f"Checked in — {PATIENT}").click()
+    card.get_by_role("link", name=f"Start checklist — {PATIENT}").click()
+    fill_checklist(page, server)
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("122")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("78")
+    page.get_by_role("button", name="Save").last.click()
+    expect(flash(page, "Checklist saved.")).to_be_visible()
+    card = go_to_board(page)
+    card.get_by_role("link", name=f"Start dose — {PATIENT}").click()
+    chair_url = page.url.split("#")[0]
+    expect(page.get_by_test_id("start-gate-outcome")).to_contain_text("Clear: nothing stops the dose.")
+
+    # The physician, on another tablet, orders 0.8 mg/kg for this session: the finding opens, and the
+    # override starts from the reason already given.
+    physician = new_context().new_page()
+    sign_in(physician, base, "physician")
+    physician.goto(chair_url)
+    physician.get_by_text("Change this session's dose (physician)").click()
+    physician.get_by_label("New dose (mg/kg)").fill("0.8")
+    reason = "Partial response at 0.5 mg/kg after four sessions; tolerated well."
+    physician.get_by_label("Reason for the change").fill(reason)
+    physician.get_by_label("Your password").first.fill("not the password")
+    physician.get_by_role("button", name="Order this dose").click()
+    expect(physician.locator("#order-password-error")).to_contain_text("The password is not correct")
+    expect(physician.get_by_label("Reason for the change")).to_have_value(reason)
+    expect(physician.get_by_label("New dose (mg/kg)")).to_have_value("0.8")
+    physician.locator("#order-password").fill(DEMO_PASSWORD)
+    physician.get_by_role("button", name="Order this dose").click()
+    expect(flash(physician, "The new dose is ordered for this session.")).to_be_visible()
+    expect(physician.get_by_test_id("dose-plan")).to_contain_text("0.8 mg/kg × 70 kg = 56 mg")
+    finding = physician.locator("[data-code='DOSE_OUTSIDE_USUAL_RANGE']")
+    expect(finding.get_by_label("Reason")).to_have_value(reason)
+    finding.get_by_label("Your password").fill(DEMO_PASSWORD)
+    finding.get_by_role("button", name=re.compile("^Override")).click()
+    expect(flash(physician, "The override is recorded.")).to_be_visible()
+    physician.context.close()
+
+    # The nurse's page, reloaded, shows the ordered dose with who, when and why, and starts it.
+    page.goto(chair_url)
+    plan = page.get_by_test_id("dose-plan")
+    expect(plan).to_contain_text("Dose to give: 0.8 mg/kg × 70 kg = 56 mg, over 40 minutes")
+    expect(plan).to_contain_text(f"Set for this session by {PHYSICIAN}")
+    expect(plan).to_contain_text(reason)
+    expect(page.get_by_test_id("start-gate-outcome")).to_contain_text("Clear: nothing stops the dose.")
+    page.get_by_role("button", name="Start dose: 56 mg").click()
+    expect(flash(page, "The dose has started.")).to_be_visible()
+    expect(page.get_by_test_id("dose")).to_contain_text("0.8 mg/kg × 70 kg = 56 mg, over 40 minutes")
+    expect(page.get_by_test_id("dose")).to_contain_text(reason)

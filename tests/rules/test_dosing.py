@@ -11,10 +11,10 @@ from opsmgr.rules.dosing import (
     DoseCalculation,
     controlled_substance_problems,
     dose_findings,
+    dose_order_problem,
     given_amount_problem,
     iv_dose,
     iv_dose_mg,
-    session_dose_change_problem,
 )
 from opsmgr.rules.findings import Severity
 from opsmgr.rules.policy import DEFAULT_POLICY, ClinicalPolicy
@@ -292,20 +292,26 @@ def test_the_record_is_refused_when_the_amount_given_is_not_the_dose():
 
 # --- per-session dose change --------------------------------------------------------------------
 
-@pytest.mark.parametrize("old,new,reason,role,ok", [
-    ("0.5", "0.6", "Partial response at 0.5", "physician", True),
-    ("0.5", "0.6", "Partial response at 0.5", "nurse", False),
-    ("0.5", "0.6", "Partial response at 0.5", "coordinator", False),
-    ("0.5", "0.6", "", "physician", False),
-    ("0.5", "0.6", "    ", "physician", False),
-    ("0.5", "0.6", "abcd", "physician", False),      # four characters
-    ("0.5", "0.6", "abcde", "physician", True),      # five: on the limit
-    ("0.5", "0.6", "a b c d", "physician", False),   # spaces do not count
-    ("0.5", "0.6", None, "physician", False),
-    ("0.5", "0.5", "", "nurse", True),               # no change: nothing to approve
-    ("0.5", "0.50", "", "nurse", True),
-    ("0.5", None, "Reason given", "physician", False),
+@pytest.mark.parametrize("current,new,reason,role,field", [
+    ("0.5", "0.6", "Partial response at 0.5", "physician", "ok"),
+    ("0.5", "0.6", "Partial response at 0.5", "nurse", None),
+    ("0.5", "0.6", "Partial response at 0.5", "coordinator", None),
+    ("0.5", "0.6", "", "physician", "reason"),
+    ("0.5", "0.6", "    ", "physician", "reason"),
+    ("0.5", "0.6", "abcd", "physician", "reason"),      # four characters
+    ("0.5", "0.6", "abcde", "physician", "ok"),         # five: on the limit
+    ("0.5", "0.6", "a b c d", "physician", "reason"),   # spaces do not count
+    ("0.5", "0.6", None, "physician", "reason"),
+    ("0.5", "0.5", "Same again", "physician", "dose"),  # already the dose: nothing to order
+    ("0.5", "0.50", "Same again", "physician", "dose"),
+    ("0.8", "0.5", "Back to the series dose", "physician", "ok"),
+    ("0.5", None, "Reason given", "physician", "dose"),
+    (None, "0.5", "First order", "physician", "ok"),
+    ("56", "84", "Partial response at 56 mg", "physician", "ok"),  # esketamine mg
 ])
-def test_a_session_dose_change_needs_a_physician_and_a_reason(old, new, reason, role, ok):
-    problem = session_dose_change_problem(D(old), None if new is None else D(new), reason, role)
-    assert (problem is None) is ok, problem
+def test_a_session_dose_order_needs_a_physician_a_new_dose_and_a_reason(current, new, reason, role, field):
+    problem = dose_order_problem(None if current is None else D(current), None if new is None else D(new),
+                                 reason, role)
+    assert (problem.field if problem else "ok") == field, problem
+    if role != "physician":
+        assert problem.message == "Only a physician can change the dose for one session."
