@@ -12,13 +12,18 @@ from sqlalchemy.orm import selectinload
 from opsmgr.audit.models import AuditEvent
 from opsmgr.audit.service import verify_chain
 from opsmgr.auth.models import StaffUser
+from opsmgr.auth.service import actor_for
+from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
+from opsmgr.infusion import service as infusion
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
-from opsmgr.rules import scheduling
+from opsmgr.rules import dosing, scheduling
+from opsmgr.rules.findings import Outcome, outcome_of
 from opsmgr.rules.session_states import ACTIVE_STATES
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
 from opsmgr.series.models import InfusionSeries
+from tests.conftest import START
 
 LIVE = {state.value for state in ACTIVE_STATES}
 BOARD_STATES = {"scheduled", "checked_in", "infusing", "recovery", "discharged"}
@@ -31,6 +36,13 @@ MOMENTS = {
     "monday-06:00": datetime(2026, 11, 30, 11, 0, tzinfo=UTC),
     "dst-sunday-13:00": datetime(2026, 3, 8, 17, 0, tzinfo=UTC),
 }
+#: Today's demo sessions at the chair (demo.service.BOARD), by patient.
+DISCHARGED, RECOVERY, INFUSING, CLEARED = "DEMO-0004", "DEMO-0008", "DEMO-0005", "DEMO-0007"
+#: What the seed does as the demo nurse at the chair (demo.chair); everything else is the demo seed's.
+CHAIR_ACTIONS = {"session.checked_in", "checklist.saved", "session.checklist", "session.cleared", "dose.started",
+                 "session.infusing", "controlled_substance.recorded", "vitals.recorded", "infusion.ended",
+                 "session.recovery", "discharge.recorded", "session.discharged"}
+DEMO_PASSWORD = "scripted demo passphrase"
 
 
 def seed(runner):
@@ -171,7 +183,11 @@ def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_se
     with app.app_context():
         assert verify_chain(app.config["AUDIT_KEY"]).ok
         events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
-    assert {e.username for e in events} == {"demo-seed"}
+    assert {e.username for e in events} == {"demo-seed", "nurse"}
+    with app.app_context():
+        at_chair = {str(todays_session(app, mrn).id) for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
+    by_nurse = [e for e in events if e.username == "nurse"]
+    assert {e.action for e in by_nurse} == CHAIR_ACTIONS and {e.object_id for e in by_nurse} == at_chair
     actions = Counter(e.action for e in events)
     assert actions["staff.created"] == 4 and actions["chair.created"] == 4
     assert actions["patient.created"] == 12 and actions["series.ordered"] == 13
@@ -207,3 +223,131 @@ def test_the_admin_sees_the_demo_chairs_on_the_clinic_page(app, runner, monkeypa
     assert client.login("admin", "scripted demo passphrase").status_code == 302
     page = client.get("/admin/clinic/").get_data(as_text=True)
     assert "Window chair" in page and "Chair 3" in page
+
+
+def todays_session(app, mrn, now=None):
+    """A demo patient's session on today's board, loaded as the chair page loads it (in an app context)."""
+    today = local(app, now or START).date()
+    sessions = db.session.scalars(select(InfusionSession).join(Patient).where(Patient.mrn == mrn)).all()
+    [session] = [s for s in sessions if local(app, s.starts_at).date() == today]
+    return infusion.load_session(session.id)
+
+
+def assert_every_past_timepoint_has_its_reading(view):
+    assert view.timeline and all(row.reading for row in view.timeline if row.is_past and row.event is None)
+
+
+def test_the_cleared_demo_session_is_clear_to_start_its_dose_when_seeded(app, runner, clock):
+    seed(runner)
+    with app.app_context():
+        session = todays_session(app, CLEARED)
+        assert session.status == "cleared"
+        response = checklist.response_for(session, now=clock())
+        assert response.outcome == "cleared" and response.updated_by_id is not None
+        view = infusion.chair_view(session, now=clock())
+        assert view.dose is None and view.start.may_proceed and view.start.open == ()
+        assert outcome_of(view.start.findings) == Outcome.CLEARED
+        # Its vitals were taken as the seed ran: past the policy's 30 minutes they are stale, as for a
+        # patient kept waiting (a new set on the checklist clears it again).
+        later = infusion.chair_view(session, now=clock() + timedelta(minutes=31))
+        assert [f.code for f in later.start.open] == ["VITALS_STALE"]
+
+
+def test_the_infusing_demo_session_has_its_dose_witnessed_record_and_readings(app, runner, clock):
+    seed(runner)
+    with app.app_context():
+        session = todays_session(app, INFUSING)
+        view = infusion.chair_view(session, now=clock())
+        nurse, physician = (db.session.scalar(select(StaffUser.id).where(StaffUser.username == name))
+                            for name in ("nurse", "physician"))
+    assert session.status == "infusing"
+    assert view.dose.dose_started_at < clock() and view.dose.infusion_ended_at is None
+    assert dosing.iv_dose_mg(view.dose.mg_per_kg, view.dose.weight_kg) == view.dose.dose_mg
+    entry = view.controlled
+    assert (entry.recorded_by_id, entry.witness_id) == (nurse, physician)
+    assert entry.given_mg == view.dose.dose_mg and entry.drawn_mg == entry.given_mg + entry.wasted_mg
+    assert len(view.readings) >= 1 and all(r.recorded_by_id == nurse for r in view.readings)
+    assert_every_past_timepoint_has_its_reading(view)
+    assert not [alert for alert in view.alerts if alert.acknowledged_at is None]
+    assert not view.next_due.overdue and view.next_due.due_at > clock()
+
+
+def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_recovery(app, runner, clock):
+    seed(runner)
+    with app.app_context():
+        session = todays_session(app, RECOVERY)
+        view = infusion.chair_view(session, now=clock(), moaas=5, escort_present=True, instructions_given=True,
+                                   condition="Alert, steady")
+        discharged = infusion.chair_view(todays_session(app, DISCHARGED), now=clock())
+    assert session.status == "recovery" and view.controlled is not None
+    ended = view.dose.infusion_ended_at
+    assert view.dose.dose_started_at < ended < clock()
+    assert any(r.taken_at > ended for r in view.readings)
+    assert_every_past_timepoint_has_its_reading(view)
+    # Only the minimum observation stands between the patient and discharge.
+    assert [f.code for f in view.discharge.open] == ["OBSERVATION_NOT_COMPLETE"]
+    assert discharged.session.status == "discharged" and discharged.controlled is not None
+    assert discharged.discharged.discharged_at <= clock()
+    assert discharged.discharged.discharged_at > discharged.readings[-1].taken_at > discharged.dose.infusion_ended_at
+
+
+def test_a_nurse_can_carry_each_demo_chair_on_to_discharge(app, runner, clock, monkeypatch):
+    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
+    seed(runner)
+    with app.app_context():
+        nurse = actor_for(db.session.scalar(select(StaffUser).where(StaffUser.username == "nurse")))
+        cleared, infusing, recovery = (todays_session(app, mrn) for mrn in (CLEARED, INFUSING, RECOVERY))
+
+        def reading(session, minutes):
+            at = clock() + timedelta(minutes=minutes)
+            infusion.record_vitals(session, systolic=124, diastolic=78, heart_rate=72, spo2=98, moaas=5,
+                                   taken_at=at, actor=nurse, now=at)
+            return at
+
+        def discharge(session, at):
+            infusion.discharge(session, moaas=5, escort_present=True, instructions_given=True,
+                               condition="Alert and steady", actor=nurse, now=at)
+
+        dose = infusion.start_dose(cleared, infusion_minutes=None, actor=nurse, now=clock())
+        infusion.record_controlled_substance(
+            cleared, product="Esketamine 28 mg device", lot="L1", expiry_on=clock().date() + timedelta(days=90),
+            drawn_mg=dose.dose_mg, given_mg=dose.dose_mg, wasted_mg=0, witness_username="physician",
+            witness_password=DEMO_PASSWORD, actor=nurse, now=clock())
+        discharge(recovery, reading(recovery, 5))  # the observation ends 5 minutes after the seed
+        reading(infusing, 5)
+        infusion.end_infusion(infusing, actor=nurse, now=clock() + timedelta(minutes=15))
+        for minutes in (15, 30):
+            reading(infusing, minutes)
+        discharge(infusing, reading(infusing, 45))
+        assert (cleared.status, infusing.status, recovery.status) == ("recovery", "discharged", "discharged")
+
+
+def test_the_nurse_sees_coherent_chair_pages(app, runner, monkeypatch):
+    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
+    seed(runner)
+    with app.app_context():
+        ids = {mrn: todays_session(app, mrn).id for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
+    client = app.test_client()
+    assert client.login("nurse", DEMO_PASSWORD).status_code == 302
+    pages = {mrn: client.get(f"/sessions/{ids[mrn]}/infusion") for mrn in ids}
+    assert {response.status_code for response in pages.values()} == {200}
+    html = {mrn: response.get_data(as_text=True) for mrn, response in pages.items()}
+    for page in html.values():
+        assert "Not taken" not in page and "NOT ACKNOWLEDGED" not in page
+    assert "<strong>Clear:</strong> nothing stops the dose" in html[CLEARED] and "Not clear" not in html[CLEARED]
+    assert "OBSERVATION_NOT_COMPLETE" in html[RECOVERY] and "DISCHARGE_VITALS_MISSING" not in html[RECOVERY]
+    assert f'action="/sessions/{ids[INFUSING]}/infusion/vitals"' in html[INFUSING]
+    assert "witnessed by Demo Physician (fictional)" in html[INFUSING]
+
+
+def test_seeded_just_after_midnight_the_chairs_still_fall_on_today(app, runner, clock):
+    clock.now = datetime(2026, 12, 1, 5, 30, tzinfo=UTC)  # Tuesday 00:30 in New York
+    seed(runner)
+    today = local(app, clock()).date()
+    with app.app_context():
+        for mrn, state in ((DISCHARGED, "discharged"), (RECOVERY, "recovery"), (INFUSING, "infusing"),
+                           (CLEARED, "cleared")):
+            session = todays_session(app, mrn, clock())
+            assert session.status == state
+            response = checklist.response_for(session, now=clock())
+            assert local(app, response.vitals_taken_at).date() == today

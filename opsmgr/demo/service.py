@@ -2,22 +2,25 @@
 
 Every name carries "Demo-", every MRN starts DEMO-, phone numbers are in the 555-01xx range kept
 for fiction and e-mail addresses use example.org. The seed goes through the services (so everything is
-audited as DEMO_ACTOR) except for booking: order_series will not start a series in the past and
-picks its own chairs, so courses are built here with the same shape order_series gives them, each
-patient in a lane of their own (one chair, one clock time) so nothing is double-booked, and then
-walked through the state machine with change_status.
+audited: as DEMO_ACTOR, and the work at today's chairs as the demo nurse) except for booking:
+order_series will not start a series in the past and picks its own chairs, so courses are built here
+with the same shape order_series gives them, each patient in a lane of their own (one chair, one clock
+time) so nothing is double-booked. Past sessions are walked through the state machine with
+change_status; today's board from 'cleared' on goes through the chair's own services (chair.py), so
+those sessions have the rows their state implies.
 """
 import secrets
 from datetime import date, time, timedelta
 from decimal import Decimal
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import func, select
 
 from opsmgr.audit.service import Actor, record
 from opsmgr.auth import service as auth
 from opsmgr.auth.models import Role, StaffUser
 from opsmgr.clinic.service import create_chair
+from opsmgr.demo.chair import CHAIR_STATES, AtTheChair
 from opsmgr.extensions import db
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
@@ -103,7 +106,8 @@ LANES = {
 }
 
 #: Today's board, relative to an anchor near the current clinic time: (chair index, minutes from
-#: the anchor, the state the session has reached).
+#: the anchor, the state the session has reached). From 'cleared' on, chair.py gives each the rows
+#: of its state (checklist, dose, controlled substance, vitals, discharge).
 BOARD = {
     "DEMO-0004": (0, -150, SessionState.DISCHARGED),
     "DEMO-0006": (0, 0, SessionState.CHECKED_IN),
@@ -113,8 +117,9 @@ BOARD = {
     "DEMO-0007": (3, -15, SessionState.CLEARED),
 }
 
-#: The way through the state machine to discharge, with when each step plausibly happened:
-#: minutes after the session's start (discharge: minutes before its end).
+#: The way through the state machine for past sessions (status only: their chair pages are history)
+#: and today's checked-in one, with when each step plausibly happened: minutes after the session's
+#: start (discharge: minutes before its end).
 PATH = {
     SessionState.CHECKED_IN: -10, SessionState.CHECKLIST: 0, SessionState.CLEARED: 10,
     SessionState.INFUSING: 15, SessionState.RECOVERY: 60, SessionState.DISCHARGED: -10,
@@ -137,6 +142,8 @@ def seed_demo_staff(*, now, password=None):
         auth.create_staff(username=username, full_name=full_name, role=role, credentials=credentials,
                           password=chosen, actor=DEMO_ACTOR, now=now)
         created[username] = chosen
+    # Kept for this app context only: the clinic seed's witness confirms with their password.
+    g.demo_passwords = created
     return created
 
 
@@ -145,9 +152,12 @@ def clinic_is_empty():
                 or db.session.scalar(select(func.count()).select_from(Patient)))
 
 
-def seed_demo_clinic(*, now):
-    """Chairs, twelve fictional patients at every stage and today's board; returns counts. Flushes only."""
-    demo = _Seed(now)
+def seed_demo_clinic(*, now, passwords=None):
+    """Chairs, twelve fictional patients at every stage and today's board; returns counts. Flushes only.
+
+    `passwords` ({username: password}) defaults to those seed_demo_staff just gave in this app context.
+    """
+    demo = _Seed(now, passwords or g.get("demo_passwords", {}))
     demo.chairs = [create_chair(name=name, position=number, actor=DEMO_ACTOR, now=now).id
                    for number, name in enumerate(CHAIRS, start=1)]
     for values in PATIENTS:
@@ -162,7 +172,7 @@ def seed_demo_clinic(*, now):
 class _Seed:
     """The seed's clock, calendar and helpers (one instance per run)."""
 
-    def __init__(self, now):
+    def __init__(self, now, passwords):
         self.now = now
         self.zone = current_app.config["CLINIC_TIMEZONE"]
         local = schedule.as_local(now, self.zone)
@@ -173,6 +183,8 @@ class _Seed:
         self.physician_id = db.session.scalar(select(StaffUser.id).where(StaffUser.username == "physician"))
         self.protocols = {p.code: p for p in db.session.scalars(select(Protocol).where(Protocol.is_current))}
         self.chairs = []
+        self.at_chair = AtTheChair(now, passwords,
+                                   day_starts_at=schedule.local_day_bounds(self.today, self.zone)[0])
 
     # --- patients -------------------------------------------------------------------------------
 
@@ -270,7 +282,7 @@ class _Seed:
         for number, session in enumerate(series.sessions, start=1):
             day = schedule.as_local(session.starts_at, self.zone).date()
             if day == self.today:
-                self.walk(session, BOARD[patient.mrn][2])
+                self.walk_today(session, BOARD[patient.mrn][2])
             elif day < self.today and (discharged is None or number <= discharged):
                 self.walk(session, SessionState.DISCHARGED)
         return series
@@ -282,6 +294,12 @@ class _Seed:
             return self.chairs[chair], self.anchor + timedelta(minutes=offset)
         chair, clock = LANES[mrn]
         return self.chairs[chair], scheduling.local_to_utc(day, clock, self.zone)
+
+    def walk_today(self, session, target):
+        if target in CHAIR_STATES:
+            self.at_chair.hold(session, target)
+        else:
+            self.walk(session, target)
 
     def walk(self, session, target):
         """Take a session through the state machine up to `target`; date the last step when it plausibly

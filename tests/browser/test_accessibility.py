@@ -11,8 +11,7 @@ A rule is only ever disabled for one page, with the reason next to it (none is, 
 a machine can; keyboard order, focus visibility and meaning beyond colour still need a person's check.
 """
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -23,7 +22,6 @@ from opsmgr.auth.service import actor_for
 from opsmgr.core.clock import system_now
 from opsmgr.extensions import db
 from opsmgr.infusion import service as infusion
-from opsmgr.infusion.models import DoseRecord
 from opsmgr.notes import service as notes
 from opsmgr.patients.models import Patient
 from opsmgr.schedule.models import InfusionSession
@@ -63,18 +61,12 @@ def _today_session(patient_id, today):
 
 
 def _dose_and_readings(clock, session_id):
-    """The demo's infusing session is only a status: give it the dose started 20 minutes ago (as
-    infusion.start_dose stores it, without its gate) and two readings, the second raising an alert."""
+    """The demo's infusing session has its dose and readings (demo seed): add a reading now that
+    raises an alert, so the page shows one waiting to be acknowledged."""
     nurse = actor_for(db.session.scalar(select(StaffUser).where(StaffUser.username == "nurse")))
     session = db.session.get(InfusionSession, session_id)
-    started = clock() - timedelta(minutes=20)
-    db.session.add(DoseRecord(session_id=session_id, mg_per_kg=Decimal("0.5"), weight_kg=Decimal("62.5"),
-                              dose_mg=Decimal("31.3"), infusion_minutes=40, dose_started_at=started,
-                              policy_version=1, recorded_at=started, recorded_by_id=nurse.user_id))
-    db.session.flush()
-    for minutes, (systolic, diastolic) in ((5, (128, 82)), (15, (185, 112))):
-        infusion.record_vitals(session, systolic=systolic, diastolic=diastolic, heart_rate=80, spo2=97, moaas=5,
-                               taken_at=started + timedelta(minutes=minutes), actor=nurse, now=clock())
+    infusion.record_vitals(session, systolic=185, diastolic=112, heart_rate=80, spo2=97, moaas=5,
+                           taken_at=clock().replace(second=0, microsecond=0), actor=nurse, now=clock())
 
 
 def _notes(clock, signed_id, complete_id, draft_id):
