@@ -4,6 +4,7 @@ shifting the rest), the session state machine, stopping a series, and UTC storag
 The clock starts on Thursday 2026-11-26 at 15:00 UTC, 10:00 in the clinic (America/New_York);
 the clinic is open Monday to Friday 08:00–18:00 with 15 minutes of chair turnover.
 """
+import re
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -675,6 +676,111 @@ def test_no_booking_on_a_stopped_series(app, clock):
         with pytest.raises(BookingError) as refused:
             book(series, chairs[0], date(2026, 12, 15), NINE, clock)
         assert refused.value.field == "series_id"
+
+
+# --------------------------------------------------------------------------------------------
+# The right session on the right day: check-in only on the booked day; moving a session to today
+# --------------------------------------------------------------------------------------------
+
+TODAY = date(2026, 11, 26)
+SUNDAY = date(2026, 11, 29)
+
+
+def check_in(session, clock):
+    schedule.change_status(session, "checked_in", reason="", actor=COORDINATOR, now=clock())
+
+
+@pytest.mark.parametrize("now,allowed", [
+    (at_local(MONDAY, time(0, 0)), True),
+    (at_local(MONDAY, time(23, 59)), True),
+    (at_local(SUNDAY, time(23, 59)), False),
+    (at_local(MONDAY + timedelta(days=1), time(0, 0)), False),
+])
+def test_check_in_is_allowed_on_the_booked_clinic_day_only(app, clock, now, allowed):
+    with app.app_context():
+        create_chairs(1)
+        first = new_series(clock).sessions[0]  # Monday 30 November, 09:00
+        clock.now = now
+        if allowed:
+            check_in(first, clock)
+            assert first.status == "checked_in"
+        else:
+            with pytest.raises(schedule.OtherDay, match="booked for Mon 30 Nov, not today. Move it to today first."):
+                check_in(first, clock)
+            assert first.status == "scheduled" and audit_rows("session.checked_in") == []
+
+
+def test_a_gate_passed_walk_is_not_held_to_the_day(app, clock):
+    """The demo seed builds past days' history through change_status with gate_passed=True."""
+    with app.app_context():
+        create_chairs(1)
+        first = new_series(clock).sessions[0]
+        advance(first, clock, "checked_in")
+        assert first.status == "checked_in"
+
+
+def test_move_to_today_takes_the_own_chair_at_the_next_quarter_hour_and_only_this_session(app, clock):
+    with app.app_context():
+        create_chairs(2)
+        series = new_series(clock)
+        first, rest = series.sessions[0], series.sessions[1:]
+        days_before = local_days(series)[1:]
+        clock.advance(minutes=7)  # 10:07
+        schedule.move_to_today(first, actor=COORDINATOR, now=clock())
+        db.session.commit()
+        assert local(first.starts_at) == datetime(2026, 11, 26, 10, 15, tzinfo=ZONE)
+        assert first.ends_at - first.starts_at == timedelta(minutes=120) and first.chair_id == rest[0].chair_id
+        assert [local(s.starts_at).date() for s in rest] == days_before, "the rest of the series keeps its days"
+        (row,) = audit_rows("session.moved")
+        assert row.object_id == str(first.id)
+        check_in(first, clock)
+        assert first.status == "checked_in"
+
+
+def test_move_to_today_takes_another_chair_when_its_own_is_taken_now(app, clock):
+    with app.app_context():
+        chair_one, chair_two = create_chairs(2)
+        monday = new_series(clock).sessions[0]
+        today = new_series(clock, start_on=TODAY).sessions[0]  # today 09:00–11:00 on chair one
+        assert (monday.chair_id, today.chair_id) == (chair_one, chair_one)
+        schedule.move_to_today(monday, actor=COORDINATOR, now=clock())
+        assert (monday.chair_id, local(monday.starts_at).time()) == (chair_two, time(10, 0))
+
+
+@pytest.mark.parametrize("now,message", [
+    (at_local(TODAY, time(16, 1)), "120-minute session no longer fits before closing today (18:00)"),
+    (at_local(date(2026, 11, 28), time(10, 0)), "The clinic is closed today"),  # Saturday
+])
+def test_move_to_today_refused_when_nothing_fits_today(app, clock, now, message):
+    with app.app_context():
+        create_chairs(1)
+        first = new_series(clock).sessions[0]
+        before = first.starts_at
+        clock.now = now
+        with pytest.raises(BookingError, match=re.escape(message)):
+            schedule.move_to_today(first, actor=COORDINATOR, now=clock())
+        assert first.starts_at == before
+
+
+def test_move_to_today_refused_when_every_chair_is_taken(app, clock):
+    with app.app_context():
+        create_chairs(1)
+        first = new_series(clock).sessions[0]
+        for preferred in ("08:00", "10:15", "12:30", "14:45"):
+            new_series(clock, start_on=TODAY, preferred=preferred, planned_count=1)
+        with pytest.raises(BookingError, match="No chair is free today from 10:00 to closing"):
+            schedule.move_to_today(first, actor=COORDINATOR, now=clock())
+
+
+def test_move_to_today_refused_for_a_session_already_today_or_checked_in(app, clock):
+    with app.app_context():
+        create_chairs(1)
+        series = new_series(clock, start_on=TODAY)
+        with pytest.raises(BookingError, match="already booked for today"):
+            schedule.move_to_today(series.sessions[0], actor=COORDINATOR, now=clock())
+        check_in(series.sessions[0], clock)
+        with pytest.raises(BookingError, match="checked in cannot be moved"):
+            schedule.move_to_today(series.sessions[0], actor=COORDINATOR, now=clock())
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The chair board, the week calendar, ordering, booking, moving and status changes through the pages."""
-from datetime import date
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -231,3 +233,84 @@ def test_a_crafted_post_cannot_skip_a_gate(app, clinic, login_as, gated):
     response = login_as("physician").submit(f"/sessions/{first}/status", {"target": gated})
     assert response.status_code == 400 and "cannot be set directly" in response.get_data(as_text=True)
     assert session_row(app, first).status == "scheduled"
+
+
+# --- The right session on the right day ------------------------------------------------------------
+
+
+@pytest.fixture
+def monday_session(app, clinic, clock):
+    """Sam Wrongday's first session: Monday 30 November at 09:00, four days from the frozen today."""
+    with app.app_context():
+        patient = create_patient(now=clock(), legal_name="Sam Wrongday")
+        return order_series(patient_id=patient.id, now=clock(), start_on=MONDAY, preferred_time="09:00").sessions[0].id
+
+
+def other_day_alert(html):
+    found = re.search(r'<div class="alert ([^"]*)" role="(\w+)" data-testid="other-day">(.*?)</div>', html, re.S)
+    assert found, "the other-day message is on the page"
+    return found.group(1), found.group(2), " ".join(re.sub(r"<[^>]+>", " ", found.group(3)).split())
+
+
+def audited(app, action):
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+
+
+def test_a_session_booked_for_another_day_offers_the_move_instead_of_check_in(monday_session, login_as):
+    html = login_as("nurse").get(f"/sessions/{monday_session}").get_data(as_text=True)
+    _, role, text = other_day_alert(html)
+    assert role == "status"
+    assert "This session is booked for Mon 30 Nov, not today. Move it to today first." in text
+    assert "Move it to today" in text and f'action="/sessions/{monday_session}/move-to-today"' in html
+    assert 'value="checked_in"' not in html, "no check-in button on another day"
+
+
+def test_check_in_on_another_day_is_refused_next_to_the_move_action(app, monday_session, login_as):
+    response = login_as("nurse").submit(f"/sessions/{monday_session}/status", {"target": "checked_in"})
+    assert response.status_code == 400
+    classes, role, text = other_day_alert(response.get_data(as_text=True))
+    assert "alert-danger" in classes and role == "alert"
+    assert text.startswith("This session is booked for Mon 30 Nov, not today. Move it to today first. Move it to today")
+    assert session_row(app, monday_session).status == "scheduled"
+    assert audited(app, "session.checked_in") == []
+
+
+def test_check_in_on_the_sessions_own_day_is_allowed(app, monday_session, login_as, clock):
+    clock.now = datetime(2026, 11, 30, 13, 55, tzinfo=UTC)  # 08:55 on Monday in the clinic
+    nurse = login_as("nurse")
+    assert 'data-testid="other-day"' not in nurse.get(f"/sessions/{monday_session}").get_data(as_text=True)
+    assert nurse.submit(f"/sessions/{monday_session}/status", {"target": "checked_in"}).status_code == 302
+    assert session_row(app, monday_session).status == "checked_in"
+
+
+def test_move_to_today_then_check_in_works(app, clinic, monday_session, login_as):
+    nurse = login_as("nurse")
+    moved = nurse.submit(f"/sessions/{monday_session}/move-to-today")
+    assert moved.status_code == 302 and moved.headers["Location"] == f"/sessions/{monday_session}"
+    row = session_row(app, monday_session)
+    assert row.starts_at.astimezone(ZoneInfo("America/New_York")) == datetime(2026, 11, 26, 10, 0,
+                                                                              tzinfo=ZoneInfo("America/New_York"))
+    page = nurse.get(moved.headers["Location"]).get_data(as_text=True)
+    assert "Moved to today, 10:00 on Chair" in page and 'data-testid="other-day"' not in page
+    [event] = audited(app, "session.moved")
+    assert event.username == nurse.user.username and event.object_id == str(monday_session)
+    assert nurse.submit(f"/sessions/{monday_session}/status", {"target": "checked_in"}).status_code == 302
+    assert session_row(app, monday_session).status == "checked_in"
+
+
+def test_move_to_today_refused_is_a_message_beside_the_button_not_a_500(app, monday_session, login_as, clock):
+    clock.now = datetime(2026, 11, 26, 21, 30, tzinfo=UTC)  # 16:30 in the clinic: two hours no longer fit
+    response = login_as("nurse").submit(f"/sessions/{monday_session}/move-to-today")
+    assert response.status_code == 409
+    classes, role, text = other_day_alert(response.get_data(as_text=True))
+    assert "alert-danger" in classes and role == "alert"
+    assert "Not moved: A 120-minute session no longer fits before closing today" in text
+    assert session_row(app, monday_session).starts_at.date() == MONDAY
+
+
+def test_only_those_who_check_in_use_move_to_today(app, monday_session, login_as):
+    assert login_as("coordinator").submit(f"/sessions/{monday_session}/move-to-today").status_code == 403
+    assert session_row(app, monday_session).starts_at.date() == MONDAY
+    html = login_as("coordinator").get(f"/sessions/{monday_session}").get_data(as_text=True)
+    assert 'data-testid="other-day"' not in html and "Move session" in html, "coordinators keep the move form"

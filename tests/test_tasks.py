@@ -3,7 +3,7 @@ suicide-risk screen, listed on the physician's home page oldest first, resolved 
 The frozen clock starts at 10:00 clinic time on Thursday 26 November 2026."""
 import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -118,6 +118,22 @@ def test_raise_task_is_idempotent_per_session_and_code_even_after_it_was_resolve
         assert again.id == first.id and again.resolved_at == clock()
         db.session.commit()
     assert len(tasks(app)) == 1 and len(audit(app, "physician_task.raised")) == 1
+
+
+@pytest.mark.parametrize("now,due_on", [
+    (datetime(2026, 11, 26, 15, 0, tzinfo=UTC), date(2026, 11, 26)),   # 10:00 Thursday in the clinic
+    (datetime(2026, 11, 27, 4, 59, tzinfo=UTC), date(2026, 11, 26)),   # 23:59 Thursday: already Friday in UTC
+    (datetime(2026, 11, 27, 5, 0, tzinfo=UTC), date(2026, 11, 27)),    # 00:00 Friday
+])
+def test_a_task_is_due_on_the_clinic_day_it_was_raised_not_the_day_its_session_is_booked(app, clock, chairs,
+                                                                                         now, due_on):
+    finding = Finding("PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN, "Item 9 scored 1.",
+                      {"item9": 1, "task": "same_day_physician_review"})
+    with app.app_context():
+        patient = create_patient(now=clock(), legal_name="Morgan Mondaypatient")
+        session = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 11, 30)).sessions[0]
+        [task] = service.raise_tasks(session, [finding], actor=FACTORY_ACTOR, now=now)
+        assert task.due_on == due_on
 
 
 def test_the_database_refuses_a_second_task_for_the_same_session_and_code(app, clock, session_id):

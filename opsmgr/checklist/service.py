@@ -20,7 +20,7 @@ from opsmgr.rules.findings import (
     override_problem,
 )
 from opsmgr.rules.session_states import SessionState
-from opsmgr.schedule.service import change_status
+from opsmgr.schedule.service import change_status, other_day_problem
 from opsmgr.tasks.service import raise_tasks
 
 
@@ -225,8 +225,12 @@ def current_findings(response, session, *, now):
 
 def fill_checklist(session, values, *, expected_version, actor, now):
     """Save the nurse's answers: the first save moves a checked-in session to 'checklist', and a
-    result with nothing open (cleared, or every open finding overridden) moves it to 'cleared'."""
+    result with nothing open (cleared, or every open finding overridden) moves it to 'cleared'.
+    Answers are taken only on the day the session is booked for (clinic time)."""
     _fillable(session)
+    problem = other_day_problem(session, now)
+    if problem:
+        raise ChecklistError(problem, field="day")
     if expected_version == NOT_SAVED:
         if response_for(session, now=now) is not None:
             raise StaleChecklist("Someone else started this checklist while you were working on it. Nothing "

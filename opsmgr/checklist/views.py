@@ -15,7 +15,9 @@ from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_override_finding
+from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.models import InfusionSession
+from opsmgr.schedule.service import other_day_problem
 from opsmgr.series.models import InfusionSeries
 
 bp = Blueprint("checklist", __name__)
@@ -56,6 +58,8 @@ def checklist_form(session_id):
         return _conflict(session_id, form, error)
     except service.ChecklistError as error:
         db.session.rollback()
+        if error.field == "day":  # the message stands beside the "Move it to today" action instead
+            return _page(_session_or_404(session_id), form, status=409, day_refused=True)
         return _page(_session_or_404(session_id), form, status=409, problem=str(error))
     db.session.commit()
     flash("Checklist saved.", "success")
@@ -96,9 +100,11 @@ def override(session_id):
     return _page(session, saved, status=400, override_form=form)
 
 
-def _page(session, form, *, status=200, problem=None, conflict=None, override_form=None):
+def _page(session, form, *, status=200, problem=None, conflict=None, override_form=None, day_refused=False):
     now = utcnow()
     response = service.response_for(session, now=now)
+    other_day = other_day_problem(session, now) \
+        if session.state in service.FILLABLE_STATES | {SessionState.SCHEDULED} else None
     previous = service.previous_visit(session, zone=clinic_zone())
     previous_answers = {name: shown(name, getattr(previous.response, name)) for name in PREVIOUS_ITEMS} \
         if previous.response else {}
@@ -106,7 +112,8 @@ def _page(session, form, *, status=200, problem=None, conflict=None, override_fo
         "checklist/form.html", session=session, patient=session.patient, form=form, response=response,
         evaluation=service.evaluation_for(session, response, now=now), previous=previous,
         previous_answers=previous_answers, answer_labels=ANSWER_LABELS, labels=LABELS, problem=problem,
-        conflict=conflict, override_form=override_form, editable=session.state in service.FILLABLE_STATES,
+        conflict=conflict, override_form=override_form, other_day=other_day, day_refused=day_refused,
+        editable=session.state in service.FILLABLE_STATES and not other_day,
         may_override=can_override_finding(current_user, session))
     record("checklist.viewed", actor=current_actor(), now=now, object_type="infusion_session", object_id=session.id,
            patient_id=session.patient_id, details={"status": status} if status != 200 else None)

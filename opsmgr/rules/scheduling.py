@@ -140,3 +140,35 @@ def start_problem(start_on: date, today: date) -> str | None:
     if start_on < today:
         return "The start date is in the past."
     return None
+
+
+def clinic_day(moment: datetime, zone: str) -> date:
+    """The calendar day an aware moment falls on in the clinic's zone."""
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def is_booked_today(starts_at: datetime, now: datetime, zone: str) -> bool:
+    """Whether a session starting at `starts_at` is booked for today: both are read as clinic-local
+    days, so 23:59 belongs to the day the clinic sees and a daylight-saving day is one day."""
+    return clinic_day(starts_at, zone) == clinic_day(now, zone)
+
+
+def booked_day_problem(starts_at: datetime, now: datetime, zone: str, *, movable: bool = True) -> str | None:
+    """Why a session cannot be checked in, or its checklist changed, now: it is booked for another
+    clinic day (the right session on the right day). None on its own day. `movable`: the session
+    can still be moved (it is not checked in yet)."""
+    if is_booked_today(starts_at, now, zone):
+        return None
+    day = clinic_day(starts_at, zone)
+    when = f"{day:%a} {day.day} {day:%b}"
+    if movable:
+        return f"This session is booked for {when}, not today. Move it to today first."
+    return (f"This session is booked for {when}, not today, and it is past check-in, so it cannot be moved. "
+            "Cancel it from the session page, then check the patient in on a session booked for today.")
+
+
+def round_up(moment: datetime, step: timedelta) -> datetime:
+    """`moment` rounded up to the next whole `step` of its day (10:07 → 10:15 for 15 minutes)."""
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    remainder = (moment - midnight) % step
+    return moment + (step - remainder) if remainder else moment

@@ -37,6 +37,11 @@ class BookingError(ValueError):
         self.field = field
 
 
+class OtherDay(BookingError):
+    """A check-in refused because the session is booked for another clinic day; the page offers
+    to move it to today."""
+
+
 @dataclass(frozen=True)
 class Clinic:
     """The clinic's calendar: open days with hours, active chairs, turnover, time zone."""
@@ -230,6 +235,51 @@ def move_session(session, *, chair_id, day, start_time, shift_rest, actor, now):
     return [session.id, *(s.id for s in later)]
 
 
+def move_to_today(session, *, actor, now):
+    """Move a session booked on another day to today's earliest free start from now, on its own
+    chair when that one is free then: the patient is here, so the nurse can check them in.
+
+    Only this session moves (the rest of the series keeps its days), through move_session and so
+    through every booking check: chair and patient free, clinic hours, turnover.
+    """
+    if session.state not in MOVABLE_STATES:
+        raise BookingError(f"A session that is {session.state.label.lower()} cannot be moved.")
+    clinic = load_clinic(lock=True)
+    _lock_patient(session.patient_id)
+    today = scheduling.clinic_day(now, clinic.zone)
+    if scheduling.clinic_day(session.starts_at, clinic.zone) == today:
+        raise BookingError("This session is already booked for today.")
+    chair_id, starts_at = _first_free_today(clinic, session, today, now)
+    move_session(session, chair_id=chair_id, day=today, start_time=as_local(starts_at, clinic.zone).time(),
+                 shift_rest=False, actor=actor, now=now)
+    return session
+
+
+def _first_free_today(clinic, session, today, now):
+    """(chair id, start) of the earliest free place today from now (next quarter hour), own chair first."""
+    hours = clinic.hours_on(today)
+    if hours is None:
+        raise BookingError("The clinic is closed today, so the session cannot be moved to today.")
+    opens, closes = hours
+    duration = session.ends_at - session.starts_at
+    minutes = int(duration.total_seconds() // 60)
+    earliest = max(opens, scheduling.round_up(now, timedelta(minutes=15)))
+    if earliest + duration > closes:
+        raise BookingError(f"A {minutes}-minute session no longer fits before closing today "
+                           f"({as_local(closes, clinic.zone):%H:%M}).")
+    chairs = (session.chair_id, *[c for c in clinic.chair_ids if c != session.chair_id]) \
+        if session.chair_id in clinic.chair_ids else clinic.chair_ids
+    busy_by_chair, busy_by_patient = _busy(earliest - clinic.turnover, closes + clinic.turnover,
+                                           exclude_ids=(session.id,))
+    request = scheduling.SlotRequest(preferred=earliest, opens=earliest, closes=closes, duration=duration,
+                                     turnover=clinic.turnover)
+    found = scheduling.find_slot(request, chairs, busy_by_chair, busy_by_patient.get(session.patient_id, []))
+    if found is None:
+        raise BookingError(f"No chair is free today from {as_local(earliest, clinic.zone):%H:%M} to closing "
+                           f"for {minutes} minutes. A coordinator can book another time.")
+    return found
+
+
 def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
     """New (session, chair, start) for each later session, moved by delta_days onto open days."""
     if not later:
@@ -263,7 +313,9 @@ def change_status(session, target, *, reason, actor, now, gate_passed=False):
     """Move a session through the state machine; an illegal step is refused with the reason.
 
     Gated states (cleared, infusing, discharged) are entered only by the gate services, which
-    pass gate_passed=True after their checks.
+    pass gate_passed=True after their checks. A check-in is refused on any day but the session's
+    own (clinic time); callers that pass gate_passed vouch for their step themselves (the demo
+    seed walks past days' sessions through the states).
     """
     target = SessionState(target)
     if target in GATED_STATES and not gate_passed:
@@ -272,6 +324,10 @@ def change_status(session, target, *, reason, actor, now, gate_passed=False):
     problem = transition_problem(session.state, target, reason)
     if problem:
         raise BookingError(problem, field="reason" if "reason" in problem else None)
+    if target == SessionState.CHECKED_IN and not gate_passed:
+        problem = other_day_problem(session, now)
+        if problem:
+            raise OtherDay(problem)
     old = session.status
     session.status, session.status_reason, session.status_changed_at = target.value, reason.strip()[:300], now
     series = session.series
@@ -283,6 +339,13 @@ def change_status(session, target, *, reason, actor, now, gate_passed=False):
     db.session.flush()
     record(f"session.{target.value}", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
            patient_id=session.patient_id, details={"from": old, "to": target.value})
+
+
+def other_day_problem(session, now):
+    """Why `session` cannot be checked in or have its checklist changed at `now`: it is booked for
+    another clinic day. None on its own day."""
+    return scheduling.booked_day_problem(session.starts_at, now, current_app.config["CLINIC_TIMEZONE"],
+                                         movable=session.state in MOVABLE_STATES)
 
 
 def stop_series(series, *, reason, actor, now):

@@ -145,15 +145,19 @@ def _session_or_404(session_id):
     ) or abort(404)
 
 
-def _render_session(session, move_form=None, status_form=None, code=200):
+def _render_session(session, move_form=None, status_form=None, code=200, day_refused=False, move_error=None):
+    """The session page; `day_refused`: a check-in was just refused for the day, `move_error`: why
+    moving it to today was refused (both shown next to the "Move it to today" button)."""
     zone = current_app.config["CLINIC_TIMEZONE"]
     local = service.as_local(session.starts_at, zone)
     move_form = move_form or MoveForm(chair_id=session.chair_id, day=local.date(), start_time=local.time())
     move_form.set_chairs(_chairs())
     note_status = status_by_session([session.id]).get(session.id)
+    other_day = service.other_day_problem(session, utcnow()) if session.state == SessionState.SCHEDULED else None
     html = render_template("schedule/session.html", session=session, move_form=move_form,
                            status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
-                           allowed_targets=allowed_targets,
+                           allowed_targets=allowed_targets, other_day=other_day, day_refused=day_refused,
+                           move_error=move_error,
                            next_action=next_step(session.state, note_status), note_status=note_status)
     return html, code
 
@@ -204,6 +208,9 @@ def change_status(session_id):
         abort(403)
     try:
         service.change_status(session, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())
+    except service.OtherDay:
+        db.session.rollback()
+        return _render_session(_session_or_404(session_id), code=400, day_refused=True)
     except service.BookingError as error:
         db.session.rollback()
         form.reason.errors.append(str(error))
@@ -211,6 +218,22 @@ def change_status(session_id):
     db.session.commit()
     flash(f"{session.patient.display_name}: {target.label}.", "success")
     return redirect(_back_to(session_id))
+
+
+@bp.route("/sessions/<int:session_id>/move-to-today", methods=["POST"])
+@requires(can_advance_session)
+def move_to_today(session_id):
+    """The patient came on another day than booked: whoever checks them in moves the session to today."""
+    session = _session_or_404(session_id)
+    try:
+        service.move_to_today(session, actor=current_actor(), now=utcnow())
+    except service.BookingError as error:
+        db.session.rollback()
+        return _render_session(_session_or_404(session_id), code=409, move_error=str(error))
+    db.session.commit()
+    flash(f"Moved to today, {session.starts_at.astimezone(clinic_zone()):%H:%M} on {session.chair.name}. "
+          "Check the patient in when they are ready.", "success")
+    return redirect(url_for("schedule.session_detail", session_id=session_id))
 
 
 def _back_to(session_id):

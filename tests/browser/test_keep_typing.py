@@ -24,9 +24,13 @@ def server(tmp_path_factory):
 
 
 def checked_in_session(server, name):
+    """A session moved to now and checked in: a checklist is saved only on the day its session is booked for."""
     session_id = server.discharged_session(name)
     with server.app.app_context():
         session = db.session.get(InfusionSession, session_id)
+        length = session.ends_at - session.starts_at
+        session.starts_at = system_now().replace(second=0, microsecond=0)
+        session.ends_at = session.starts_at + length
         session.status = "checked_in"
         db.session.commit()
     return session_id

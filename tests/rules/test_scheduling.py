@@ -1,20 +1,25 @@
 """Scheduling rules, table-first: planning dates, plan warnings, daylight saving, collisions, free slots,
 shifting, start dates. Just inside, on, and just outside every threshold. No app needed."""
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from opsmgr.rules.scheduling import (
     Phase,
     SlotRequest,
+    booked_day_problem,
+    clinic_day,
     find_slot,
     fits_hours,
+    is_booked_today,
     local_to_utc,
     next_open_day,
     overlaps,
     phases_from,
     plan_dates,
     plan_warnings,
+    round_up,
     shifted_dates,
     start_problem,
 )
@@ -387,3 +392,70 @@ def test_start_problem_refuses_the_past_only(start_on, problem):
     assert (found is not None) is problem
     if problem:
         assert "past" in found
+
+
+# --------------------------------------------------------------------------------------------
+# The right session on the right day (clinic time, America/New_York)
+# --------------------------------------------------------------------------------------------
+
+ZONE = "America/New_York"
+
+
+def clinic(text):
+    """A clinic-local wall-clock time as an aware datetime (UTC inside, as the database keeps it)."""
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
+
+
+NOW = clinic("2026-11-26T10:00")  # Thursday
+
+
+@pytest.mark.parametrize("starts_at,now,today", [
+    (clinic("2026-11-26T00:00"), NOW, True),    # midnight that starts today
+    (clinic("2026-11-26T23:59"), NOW, True),    # 04:59 UTC tomorrow, still today in the clinic
+    (clinic("2026-11-25T23:59"), NOW, False),   # yesterday's last minute (04:59 UTC today)
+    (clinic("2026-11-27T00:00"), NOW, False),   # tomorrow's first minute
+    (clinic("2026-11-26T11:00"), clinic("2026-11-26T23:59"), True),   # late the same evening
+    (clinic("2026-11-26T11:00"), clinic("2026-11-27T00:00"), False),  # just after midnight
+    # 1 November 2026: clocks go back, a 25-hour day; 00:30 EDT and 23:30 EST are the same day.
+    (clinic("2026-11-01T00:30"), clinic("2026-11-01T23:30"), True),
+    (clinic("2026-11-01T23:30"), clinic("2026-11-02T00:00"), False),
+    (clinic("2026-10-31T23:59"), clinic("2026-11-01T00:00"), False),
+    # 8 March 2026: clocks go forward, a 23-hour day.
+    (clinic("2026-03-08T00:30"), clinic("2026-03-08T23:30"), True),
+    (clinic("2026-03-08T23:59"), clinic("2026-03-09T00:00"), False),
+])
+def test_a_session_is_booked_today_by_the_clinic_calendar_not_utc(starts_at, now, today):
+    assert is_booked_today(starts_at, now, ZONE) is today
+    assert (booked_day_problem(starts_at, now, ZONE) is None) is today
+
+
+def test_clinic_day_reads_the_moment_in_the_clinic_zone():
+    assert clinic_day(datetime(2026, 11, 27, 4, 59, tzinfo=UTC), ZONE) == date(2026, 11, 26)
+    assert clinic_day(datetime(2026, 11, 27, 5, 0, tzinfo=UTC), ZONE) == date(2026, 11, 27)
+
+
+def test_another_day_is_named_with_the_move_to_today_advice():
+    assert booked_day_problem(clinic("2026-12-08T09:00"), NOW, ZONE) == (
+        "This session is booked for Tue 8 Dec, not today. Move it to today first.")
+    assert booked_day_problem(clinic("2026-11-25T15:00"), NOW, ZONE) == (
+        "This session is booked for Wed 25 Nov, not today. Move it to today first.")
+
+
+def test_a_session_past_check_in_on_another_day_is_not_told_to_move():
+    problem = booked_day_problem(clinic("2026-11-25T09:00"), NOW, ZONE, movable=False)
+    assert problem.startswith("This session is booked for Wed 25 Nov, not today")
+    assert "cannot be moved" in problem and "Move it to today first" not in problem
+    assert booked_day_problem(clinic("2026-11-26T09:00"), NOW, ZONE, movable=False) is None
+
+
+@pytest.mark.parametrize("moment,expected", [
+    ("10:00:00", "10:00:00"),
+    ("10:00:01", "10:15:00"),
+    ("10:07:00", "10:15:00"),
+    ("10:15:00", "10:15:00"),
+    ("10:45:30", "11:00:00"),
+    ("23:50:00", "00:00:00"),
+])
+def test_round_up_to_the_next_quarter_hour(moment, expected):
+    start = datetime.combine(date(2026, 11, 26), time.fromisoformat(moment), tzinfo=UTC)
+    assert round_up(start, timedelta(minutes=15)).time() == time.fromisoformat(expected)
