@@ -215,7 +215,7 @@ def test_a_positive_pregnancy_is_absolute_and_no_physician_can_override_it(app, 
     save(nurse, session_id, {**CLEAR, "pregnancy_status": "positive"})
     physician = login_as("physician")
     html = physician.get(url(session_id)).get_data(as_text=True)
-    assert "Pregnancy is positive: no dose." in html and "Absolute: cannot be overridden" in html
+    assert "Pregnancy is positive: no dose." in html and "Not allowed: no override by anyone" in html
     assert 'name="code" value="PREGNANCY_POSITIVE"' not in html, "no override form for an absolute finding"
     refused = physician.submit(url(session_id, True), {"code": "PREGNANCY_POSITIVE",
                                                        "password": physician.user.password,
@@ -449,6 +449,49 @@ def test_before_check_in_the_checklist_cannot_be_saved(app, clock, login_as):
     response = save(nurse, session_id, {"systolic": "120"}, version=0)
     assert response.status_code == 409 and "only after check-in" in response.get_data(as_text=True)
     assert saved(app, session_id) is None and status_of(app, session_id) == "scheduled"
+
+
+def other_day_alert(html):
+    found = re.search(r'<div class="alert ([^"]*)" role="(\w+)" data-testid="other-day">(.*?)</div>', html, re.S)
+    assert found, "the other-day message is on the page"
+    return found.group(1), found.group(2), " ".join(re.sub(r"<[^>]+>", " ", found.group(3)).split())
+
+
+def test_the_checklist_of_a_session_checked_in_on_another_day_is_read_only_and_a_save_is_refused(
+        app, clock, session_id, login_as):
+    clock.advance(days=1)  # Friday 27 November, 10:00 in the clinic; the session was Thursday's
+    nurse = login_as("nurse")
+    page = nurse.get(url(session_id)).get_data(as_text=True)
+    _, role, text = other_day_alert(page)
+    assert role == "status" and "<fieldset disabled>" in page and ">Save</button>" not in page
+    assert text.startswith("This session is booked for Thu 26 Nov, not today, and it is past check-in, so it "
+                           "cannot be moved.")
+    response = save(nurse, session_id, CLEAR, version=0)  # a crafted (or stale) post
+    assert response.status_code == 409
+    classes, role, text = other_day_alert(response.get_data(as_text=True))
+    assert "alert-danger" in classes and role == "alert"
+    assert text.startswith("Not saved. This session is booked for Thu 26 Nov, not today")
+    assert saved(app, session_id) is None and status_of(app, session_id) == "checked_in"
+    assert audit(app, "checklist.saved") == []
+    assert json.loads(audit(app, "checklist.viewed")[-1].details) == {"status": 409}
+
+
+def test_the_checklist_of_a_scheduled_session_on_another_day_offers_to_move_it_to_today(app, clock, login_as):
+    with app.app_context():
+        create_chairs(1)
+        patient = create_patient(now=clock())
+        session_id = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 12, 8),
+                                  preferred_time="11:00").sessions[0].id
+    page = login_as("nurse").get(url(session_id)).get_data(as_text=True)
+    _, _, text = other_day_alert(page)
+    assert text.startswith("This session is booked for Tue 8 Dec, not today. Move it to today first. Move it to today")
+    assert f'action="/sessions/{session_id}/move-to-today"' in page
+
+
+def test_the_checklist_is_saved_on_the_sessions_own_day_until_its_last_minute(app, clock, session_id, login_as):
+    clock.advance(hours=13, minutes=59)  # 23:59 on Thursday in the clinic
+    assert save(login_as("nurse"), session_id, {"systolic": "120"}, version=0).status_code == 302
+    assert saved(app, session_id)["systolic"] == 120
 
 
 @pytest.mark.parametrize("role,expected", [("coordinator", 403), ("admin", 403), ("nurse", 200), ("physician", 200)])

@@ -16,6 +16,7 @@ from opsmgr.extensions import db
 from opsmgr.infusion import service
 from opsmgr.infusion.models import (
     ControlledSubstanceEntry,
+    DischargeAssessment,
     DischargeRecord,
     DoseOrder,
     DoseRecord,
@@ -753,6 +754,35 @@ def test_physician_signs_off_a_mental_status_below_baseline(app, recovering, clo
     assert done(physician.submit(override_url, sign_off))
     assert discharge(nurse, session_id, moaas=3).status_code == 400, "the sign-off was for MOAA/S 4"
     assert done(discharge(nurse, session_id, moaas=4))
+
+
+def test_a_refused_discharge_waits_for_the_physician_with_the_nurses_answers(app, recovering, clock, login_as):
+    """Issue 8 A2: the physician opening the session sees the nurse's answers, the finding and the
+    override form at once, without anyone retyping the discharge form."""
+    session_id, nurse = recovering
+    wait(clock, 30, nurse)
+    assert done(vitals(nurse, session_id, "11:10"))
+    condition = "Drowsy but rousable; partner here to drive."
+    assert discharge(nurse, session_id, moaas=4, condition=condition).status_code == 400
+    [pending] = rows(app, DischargeAssessment, session_id)
+    assert (pending.moaas, pending.escort_present, pending.instructions_given, pending.condition) == (
+        4, True, True, condition)
+    assert [f["code"] for f in pending.open_findings] == ["MENTAL_STATUS_NOT_BASELINE"]
+    assert pending.assessed_by_id == nurse.user.id and pending.assessed_at == clock()
+    assert [e.outcome for e in events(app, "discharge.refused")] == ["denied"]
+
+    physician = login_as("physician")
+    page = text(physician.get(url(session_id)))
+    assert "Waiting for a physician" in page and condition in page
+    assert 'name="override-discharge-MENTAL_STATUS_NOT_BASELINE-reason"' in page
+    assert '<option selected value="4">' in page, "the nurse's MOAA/S is kept in the form"
+    override_url = url(session_id, "overrides/discharge/MENTAL_STATUS_NOT_BASELINE")
+    assert done(physician.submit(override_url, fields("override-discharge-MENTAL_STATUS_NOT_BASELINE",
+                                                      password=PASSWORD, reason="Baseline is 4: chronic fatigue.")))
+    page = read(nurse.get(url(session_id)))
+    assert "Clear: nothing stops the discharge." in page and condition in page
+    assert done(discharge(nurse, session_id, moaas=4, condition=condition))
+    assert status_of(app, session_id) == "discharged"
 
 
 # --- esketamine ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from opsmgr.audit.models import AuditEvent
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
-from opsmgr.infusion.models import DoseOrder, InChairAlert, InfusionEvent
+from opsmgr.infusion.models import DischargeAssessment, DoseOrder, InChairAlert, InfusionEvent
 from opsmgr.notes import canonical
 from opsmgr.notes import service as notes
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
@@ -300,6 +300,8 @@ def test_signing_a_version_the_physician_did_not_read_is_refused(app, completed,
     refused = sign(physician, session_id, version)
     assert refused.status_code == 400 and "changed after you opened it" in text_of(refused)
     assert note_row(app, session_id).signed_at is None
+    # The refusal is in the audit trail (it was written, then rolled back with the request, before).
+    assert audit_actions(app).count("note.sign_refused") == 1
 
 
 def test_signing_records_signer_credentials_time_and_the_hash_of_the_session(app, completed, login_as, clock):
@@ -320,12 +322,16 @@ def test_signing_records_signer_credentials_time_and_the_hash_of_the_session(app
 # --- the canonical hash ------------------------------------------------------------------------
 
 def full_aggregate(app, session_id, clock, user_id):
-    """Add the rows a walk does not make: a dose order, a physician override, a pause, an adverse event."""
+    """Add the rows a walk does not make: a dose order, a physician override, a refused discharge's
+    answers, a pause, an adverse event."""
     with app.app_context():
         [alert] = db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == session_id)).all()
         db.session.add_all([
             DoseOrder(session_id=session_id, mg_per_kg=Decimal("0.5"), reason="As ordered", ordered_by_id=user_id,
                       ordered_at=clock(), policy_version=1),
+            DischargeAssessment(session_id=session_id, moaas=4, escort_present=True, instructions_given=True,
+                                condition="Drowsy", open_findings=[{"code": "MENTAL_STATUS_NOT_BASELINE"}],
+                                policy_version=1, assessed_at=clock(), assessed_by_id=user_id),
             FindingOverride(session_id=session_id, gate="start", code="BP_SOFT", finding={"severity": "x"},
                             reason="Reviewed", physician_id=user_id, created_at=clock()),
             InfusionEvent(session_id=session_id, kind="pause", occurred_at=clock(), alert_id=alert.id, note="p",

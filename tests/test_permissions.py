@@ -401,6 +401,7 @@ PREDICATE_ROLES = {
     "can_mark_no_show": {"nurse", "coordinator", "physician"},
     "can_advance_session": {"nurse", "physician"},
     "can_override_finding": {"physician"},
+    "can_order_dose": {"physician"},
     "can_resolve_physician_task": {"physician"},
     "can_see_note_status": {"nurse", "coordinator", "physician"},
     "can_view_note": {"nurse", "physician"},

@@ -28,6 +28,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.forms import BaseForm, clean_text
 from opsmgr.patients.forms import PHONE, finite, one_decimal, parsed
 from opsmgr.patients.models import MedicationClass
+from opsmgr.rules.findings import Severity
 
 #: How far back a typed time may lie: further is a typo in the date (vitals go stale in minutes).
 OLDEST_TIME = timedelta(days=7)
@@ -72,8 +73,7 @@ MEDICATION_ANSWER = [SelectChoice("none", "No changes since the last session"),
 MEDICATION_CLASSES = [SelectChoice("", "Choose…")] + [SelectChoice(m.value, m.label) for m in MedicationClass]
 CHANGES = [SelectChoice("", "Choose…"), SelectChoice("started", "Started"), SelectChoice("stopped", "Stopped")]
 LABELS = {
-    "severity": {"info": "Information", "needs_physician": "Needs physician", "block": "Blocks the start",
-                 "absolute": "Absolute: cannot be overridden"},
+    "severity": {severity.value: severity.label for severity in Severity},
     "pregnancy_status": {c.value: c.label for c in PREGNANCY},
     "med_class": {m.value: m.label for m in MedicationClass},
 }

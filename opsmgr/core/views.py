@@ -16,6 +16,7 @@ from opsmgr.permissions import (
 )
 from opsmgr.tasks.forms import ResolveForm
 from opsmgr.tasks.service import open_tasks
+from opsmgr.worklists.service import waiting_for_override
 
 bp = Blueprint("core", __name__)
 
@@ -68,11 +69,11 @@ def physician_home_page(status=200, task_forms=None):
     # A task resolved by a colleague meanwhile is no longer listed: its form's errors are shown apart.
     task_errors = [error for task_id, form in submitted.items() if task_id not in forms
                    for errors in form.errors.values() for error in errors]
-    unsigned = unsigned_queue(now=now)
+    unsigned, waiting = unsigned_queue(now=now), waiting_for_override()
     html = render_template("core/physician_home.html", tasks=tasks, task_forms=forms, task_errors=task_errors,
-                           unsigned=unsigned)
+                           unsigned=unsigned, waiting=waiting)
     record("physician_home.viewed", actor=current_actor(), now=now,
-           details={"open_tasks": len(tasks), "unsigned_notes": len(unsigned)})
+           details={"open_tasks": len(tasks), "unsigned_notes": len(unsigned), "waiting": len(waiting)})
     db.session.commit()
     return html, status
 

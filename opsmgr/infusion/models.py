@@ -2,7 +2,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsmgr.core.db import UTCDateTime
@@ -126,6 +126,25 @@ class InfusionEvent(db.Model):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("in_chair_alert.id"))
     note: Mapped[str] = mapped_column(String(300), default="")
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+class DischargeAssessment(db.Model):
+    """A nurse's discharge answers that the gate refused, kept (not retyped) while the patient waits
+    for a physician: the physician sees them with the open findings and overrides there."""
+
+    __tablename__ = "discharge_assessment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
+    moaas: Mapped[int | None]
+    escort_present: Mapped[bool | None]
+    instructions_given: Mapped[bool | None]
+    condition: Mapped[str] = mapped_column(String(300), default="")
+    #: The findings still open when the discharge was refused: [{"code", "severity", "message", "values"}].
+    open_findings: Mapped[list] = mapped_column(JSON)
+    policy_version: Mapped[int | None]
+    assessed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    assessed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
 
 class DischargeRecord(db.Model):

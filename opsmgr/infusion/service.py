@@ -32,6 +32,7 @@ from opsmgr.extensions import db
 from opsmgr.infusion.dose import DosePlan, check_shown, current_order, orders_for, plan_dose
 from opsmgr.infusion.models import (
     ControlledSubstanceEntry,
+    DischargeAssessment,
     DischargeRecord,
     DoseRecord,
     InChairAlert,
@@ -199,7 +200,9 @@ def override_finding(session, *, gate, code, physician, password, reason, now, i
     else:
         if session.state != S.RECOVERY:
             raise InfusionError("Discharge findings are overridden while the patient is in recovery.")
-        result = discharge_gate(session, now=now, moaas=moaas)
+        pending = pending_assessment(session)
+        answers = assessment_answers(pending) if pending is not None else {"moaas": moaas}
+        result = discharge_gate(session, now=now, **answers)
     finding = next((f for f in result.open if f.code == code), None)
     if finding is None:
         raise InfusionError("This finding is not open: it is no longer raised, or it is already overridden.")
@@ -445,14 +448,34 @@ def next_vitals_due(session, now):
 # --- discharge -----------------------------------------------------------------------------------
 
 
+def pending_assessment(session):
+    """The nurse's last refused discharge answers while the patient is still in recovery, or None."""
+    if session.state != S.RECOVERY:
+        return None
+    return db.session.scalar(select(DischargeAssessment).where(DischargeAssessment.session_id == session.id)
+                             .order_by(DischargeAssessment.id.desc()).limit(1))
+
+
+def assessment_answers(row):
+    """A pending assessment as the discharge gate's answers."""
+    return {"moaas": row.moaas, "escort_present": row.escort_present, "instructions_given": row.instructions_given,
+            "condition": row.condition}
+
+
 def discharge(session, *, moaas, escort_present, instructions_given, condition, actor, now):
-    """Discharge through the gate (rules 13-14): every finding clear or overridden, every alert acknowledged."""
+    """Discharge through the gate (rules 13-14): every finding clear or overridden, every alert acknowledged.
+    A refusal keeps the answers as a pending assessment, which the physician sees with the findings."""
     if session.state != S.RECOVERY:
         raise InfusionError(f"Only a patient in recovery can be discharged; the session is "
                             f"{session.state.label.lower()}.")
     gate = discharge_gate(session, now=now, moaas=moaas, escort_present=escort_present,
                           instructions_given=instructions_given, condition=condition)
     if not gate.may_proceed:
+        db.session.add(DischargeAssessment(
+            session_id=session.id, moaas=moaas, escort_present=escort_present, instructions_given=instructions_given,
+            condition=condition.strip()[:300], open_findings=[checklist.finding_to_dict(f) for f in gate.open],
+            policy_version=gate.policy_version, assessed_at=now, assessed_by_id=actor.user_id))
+        db.session.flush()
         _refuse("discharge.refused", session, gate, actor, now, "The patient was not discharged")
     row = DischargeRecord(session_id=session.id, moaas=moaas, escort_present=escort_present,
                           instructions_given=instructions_given, condition=condition.strip()[:300],
@@ -526,20 +549,32 @@ class ChairView:
     overrides: tuple
     #: The physician's dose orders, oldest first (the last is in force).
     orders: tuple
+    #: The nurse's refused discharge answers, waiting for a physician (None when there are none).
+    pending: object
+    #: The answers the discharge gate was evaluated for.
+    discharge_answers: dict
+    #: Open discharge findings no answer on the form can clear (the discharge is not offered), and
+    #: those that are only a question not answered yet.
+    discharge_waiting_on: tuple
+    discharge_unanswered: tuple
     staff: dict
 
 
 def chair_view(session, *, now, infusion_minutes=None, moaas=None, escort_present=None,
                instructions_given=None, condition=""):
     """The page's data; the start gate is shown for the dose in force over the proposed time, the
-    discharge gate for the answers given so far. Nothing is stored."""
+    discharge gate for the answers given (else a refused discharge's pending answers). Nothing is stored."""
     dose, readings, alerts = dose_for(session), tuple(readings_for(session)), tuple(alerts_for(session))
     start = plan = discharge_result = None
     if dose is None and session.state in BEFORE_THE_DOSE:
         start, plan = start_gate(session, now=now, infusion_minutes=infusion_minutes)
+    pending = pending_assessment(session)
+    answers = {"moaas": moaas, "escort_present": escort_present, "instructions_given": instructions_given,
+               "condition": condition}
+    if pending is not None and moaas is None and escort_present is None and instructions_given is None:
+        answers = assessment_answers(pending)
     if session.state == S.RECOVERY:
-        discharge_result = discharge_gate(session, now=now, moaas=moaas, escort_present=escort_present,
-                                          instructions_given=instructions_given, condition=condition)
+        discharge_result = discharge_gate(session, now=now, **answers)
     orders = tuple(orders_for(session))
     overrides = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session.id)
                                    .order_by(FindingOverride.id)).all()
@@ -552,14 +587,20 @@ def chair_view(session, *, now, infusion_minutes=None, moaas=None, escort_presen
         alerts=alerts, events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
         next_due=next_vitals_due(session, now) if dose else None, discharge=discharge_result,
         discharged=discharged, instructions=discharge_rules.discharge_instructions(session.series.protocol.route),
-        overrides=tuple(overrides), orders=orders,
-        staff=_staff_names(dose, controlled, readings, alerts, (*overrides, *orders), discharged, events))
+        overrides=tuple(overrides), orders=orders, pending=pending, discharge_answers=answers,
+        discharge_waiting_on=discharge_rules.waiting_on(discharge_result.open) if discharge_result else (),
+        discharge_unanswered=discharge_rules.unanswered(discharge_result.open, answers) if discharge_result else (),
+        staff=_staff_names(dose, controlled, discharged, pending, *readings, *alerts, *overrides, *orders, *events))
 
 
-def _staff_names(dose, controlled, readings, alerts, overrides, discharged, events=()):
-    ids = {getattr(row, name, None) for row in (dose, controlled, discharged, *readings, *alerts, *overrides, *events)
-           for name in ("recorded_by_id", "changed_by_id", "ordered_by_id", "witness_id", "acknowledged_by_id",
-                        "physician_id", "discharged_by_id") if row is not None}
+#: Columns of the chair's rows that name a staff member.
+STAFF_COLUMNS = ("recorded_by_id", "changed_by_id", "ordered_by_id", "assessed_by_id", "witness_id",
+                 "acknowledged_by_id", "physician_id", "discharged_by_id")
+
+
+def _staff_names(*rows):
+    """{staff id: "Name, credentials"} for everyone named by these rows, in one statement."""
+    ids = {getattr(row, name, None) for row in rows if row is not None for name in STAFF_COLUMNS}
     ids.discard(None)
     if not ids:
         return {}

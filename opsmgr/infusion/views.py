@@ -98,9 +98,9 @@ def override(session_id, gate, code):
     if gate not in GATES:
         abort(404)
     form = OverrideForm.for_finding(gate, code)
-    # On a refusal the page shows the finding again, for the same time or MOAA/S, with this form's errors.
-    shown = {"start": StartDoseForm.for_session(session, formdata=None, infusion_minutes=form.infusion_minutes.data),
-             "discharge": DischargeForm(prefix="discharge", formdata=None, data={"moaas": form.moaas.data})}
+    # On a refusal the page shows the finding again, for the same time (and the pending discharge
+    # answers), with this form's errors.
+    shown = {"start": StartDoseForm.for_session(session, formdata=None, infusion_minutes=form.infusion_minutes.data)}
     return _attempt(session, form, "The override is recorded.", lambda: service.override_finding(
         session, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
         reason=form.reason.data, now=utcnow(), ip=request.remote_addr, shown_order_id=form.dose_order.data or 0,
@@ -205,10 +205,13 @@ def _render(session, status=200, errors=(), refused=(), **submitted):
     """The page, with any just-submitted form in place of a blank one (to show its errors)."""
     route = session.series.protocol.route
     start = submitted.get("start") or StartDoseForm.for_session(session, formdata=None)
-    discharge_form = submitted.get("discharge") or DischargeForm(prefix="discharge", formdata=None)
     minutes = start.proposal(route) if not start.errors else None
-    answers = discharge_form.values() if submitted.get("discharge") and not discharge_form.errors else {}
+    posted = submitted.get("discharge")
+    answers = posted.values() if posted and not posted.errors else {}
     view = service.chair_view(session, now=utcnow(), infusion_minutes=minutes, **answers)
+    # A refused discharge's answers stay in the form (for the nurse and for the physician), never retyped.
+    discharge_form = posted or DischargeForm(prefix="discharge", formdata=None,
+                                             data=view.discharge_answers if view.pending else None)
     if view.plan is not None:
         start.dose_order.data = view.plan.order_id  # the dose this page shows, whatever was posted
     forms = {"start": start, "discharge": discharge_form,
@@ -216,14 +219,14 @@ def _render(session, status=200, errors=(), refused=(), **submitted):
              "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
              "resume": submitted.get("resume") or ResumeForm(prefix="resume", formdata=None),
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
-             "overrides": _override_forms(view, minutes, answers, submitted.get("overrides", {})),
+             "overrides": _override_forms(view, minutes, submitted.get("overrides", {})),
              "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)
                              or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts}}
     return render_template("infusion/page.html", view=view, session=session, forms=forms, errors=errors,
                            refused=refused), status
 
 
-def _override_forms(view, minutes, answers, submitted):
+def _override_forms(view, minutes, submitted):
     """One override form per open, overridable finding, carrying the dose, time or MOAA/S it is for.
     A finding about an ordered dose starts with the order's reason, so the physician need not retype it."""
     forms = {}
@@ -232,7 +235,7 @@ def _override_forms(view, minutes, answers, submitted):
         for finding in (result.open if result else ()):
             if finding.severity != Severity.ABSOLUTE:
                 data = {"dose_order": view.plan.order_id if view.plan else 0, "infusion_minutes": minutes,
-                        "moaas": answers.get("moaas"),
+                        "moaas": view.discharge_answers.get("moaas"),
                         "reason": order.reason if order is not None and finding.code in DOSE_CODES else None}
                 form = submitted.get((gate, finding.code)) or OverrideForm.for_finding(
                     gate, finding.code, formdata=None, data=data)

@@ -32,6 +32,7 @@ PARTS = (
     ("vitals", infusion.VitalSign, True),
     ("alerts", infusion.InChairAlert, True),
     ("infusion_events", infusion.InfusionEvent, True),
+    ("discharge_assessments", infusion.DischargeAssessment, True),
     ("discharge", infusion.DischargeRecord, False),
     ("adverse_events", AdverseEvent, True),
 )
@@ -42,10 +43,11 @@ NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "si
                            "content_hash", "signed_content"})
 
 
-#: What each older format left out: parts, and columns by table. Format 1: before dose orders.
+#: What each older format left out: parts, and columns by table. Format 1: before dose orders and
+#: pending discharge assessments.
 FORMATS = {
     "opsmgr.session/2": {"parts": frozenset(), "columns": {}},
-    "opsmgr.session/1": {"parts": frozenset({"dose_orders"}), "columns": {"dose_record": {"dose_order_id"}}},
+    "opsmgr.session/1": {"parts": frozenset({"dose_orders", "discharge_assessments"}), "columns": {"dose_record": {"dose_order_id"}}},
 }
 
 

@@ -25,12 +25,14 @@ CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "li
 
 
 class NoteError(Exception):
-    """A refused note action: a message for the user, and the field it belongs to if any."""
+    """A refused note action: a message for the user, and the field it belongs to if any; `audited`
+    refusals wrote their audit event, which the request boundary commits."""
 
-    def __init__(self, message, field=None, *, problems=()):
+    def __init__(self, message, field=None, *, problems=(), audited=False):
         super().__init__(message)
         self.field = field
         self.problems = tuple(problems)
+        self.audited = audited
 
 
 class StaleNote(NoteError):
@@ -189,7 +191,7 @@ def sign_note(session, *, physician, password, expected_version, ip, now):
                                 expected_version=expected_version, version=note.version)
     if problems:
         _audit("note.sign_refused", session, actor, now, outcome="denied", reason=problems[0].message)
-        raise NoteError(problems[0].message, problems[0].field, problems=problems)
+        raise NoteError(problems[0].message, problems[0].field, problems=problems, audited=True)
     if not reauthenticate(physician, password, ip=ip, now=now, purpose="note.sign"):
         raise NoteError("That password is not correct.", "password")
     db.session.flush()

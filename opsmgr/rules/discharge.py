@@ -25,6 +25,26 @@ ESKETAMINE_DISCHARGE_INSTRUCTIONS = (
 )
 
 
+#: Findings about the discharge form's own answers, by the answer they concern. The form must stay
+#: open while these are open (the nurse corrects an answer, or a physician signs off); the others
+#: (observation time, vitals, alerts) are not the form's to fix, so the discharge waits for them.
+ANSWER_CODES = {"MENTAL_STATUS_NOT_RECORDED": "moaas", "MENTAL_STATUS_NOT_BASELINE": "moaas",
+                "ESCORT_NOT_PRESENT": "escort_present", "INSTRUCTIONS_NOT_GIVEN": "instructions_given",
+                "DISCHARGE_CONDITION_MISSING": "condition"}
+
+
+def waiting_on(open_findings) -> tuple[Finding, ...]:
+    """The open findings that no answer on the discharge form can clear: the discharge waits for them."""
+    return tuple(f for f in open_findings if f.code not in ANSWER_CODES)
+
+
+def unanswered(open_findings, answers) -> tuple[Finding, ...]:
+    """The open findings that are only a question of the form not answered yet ("answer below");
+    `answers` maps the form's names (moaas, escort_present, instructions_given, condition) to values."""
+    return tuple(f for f in open_findings if f.code in ANSWER_CODES and f.code != "MENTAL_STATUS_NOT_BASELINE"
+                 and answers.get(ANSWER_CODES[f.code]) in (None, ""))
+
+
 def discharge_instructions(route) -> tuple[str, ...]:
     """The instructions to give for this route."""
     return ESKETAMINE_DISCHARGE_INSTRUCTIONS if route == "esketamine" else DISCHARGE_INSTRUCTIONS

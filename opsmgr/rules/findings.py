@@ -17,10 +17,26 @@ class Severity(StrEnum):
     def rank(self):
         return _RANK[self]
 
+    @property
+    def label(self):
+        """The one wording of a severity on every page and message."""
+        return SEVERITY_LABELS[self]
+
+    @property
+    def overridable(self):
+        """Whether a physician may override a finding of this severity (with a reason)."""
+        return self in (Severity.NEEDS_PHYSICIAN, Severity.BLOCK)
+
 
 #: A reason shorter than this (spaces not counted) is not a reason.
 MIN_REASON_CHARACTERS = 5
 
+SEVERITY_LABELS = {
+    Severity.INFO: "Information",
+    Severity.NEEDS_PHYSICIAN: "Needs a physician",
+    Severity.BLOCK: "Blocked: a physician may override with a reason",
+    Severity.ABSOLUTE: "Not allowed: no override by anyone",
+}
 _RANK = {Severity.INFO: 0, Severity.NEEDS_PHYSICIAN: 1, Severity.BLOCK: 2, Severity.ABSOLUTE: 3}
 
 

@@ -11,8 +11,10 @@ from opsmgr.rules.discharge import (
     DischargeAnswers,
     discharge_instructions,
     evaluate_discharge,
+    unanswered,
+    waiting_on,
 )
-from opsmgr.rules.findings import Override, Severity, may_proceed
+from opsmgr.rules.findings import Finding, Override, Severity, may_proceed
 from opsmgr.rules.monitoring import Reading
 from opsmgr.rules.policy import DEFAULT_POLICY, ClinicalPolicy
 
@@ -222,3 +224,29 @@ def test_instructions_cover_driving_decisions_alcohol_and_the_emergency_number()
 def test_unknown_route_raises():
     with pytest.raises(ValueError):
         evaluate_discharge(replace(IV, route="oral"), now=IV_READY, policy=DEFAULT_POLICY)
+
+
+# --- which findings the discharge form's answers clear (issue 8: no control the server refuses) ---
+
+def _finding(code):
+    return Finding(code, Severity.ABSOLUTE, code)
+
+
+@pytest.mark.parametrize("code,answers,waits,to_answer", [
+    ("OBSERVATION_NOT_COMPLETE", {}, True, False),
+    ("DISCHARGE_VITALS_MISSING", {}, True, False),
+    ("DISCHARGE_VITALS_OUT_OF_RANGE", {}, True, False),
+    ("ALERT_UNACKNOWLEDGED", {}, True, False),
+    ("MENTAL_STATUS_NOT_RECORDED", {"moaas": None}, False, True),
+    ("MENTAL_STATUS_NOT_BASELINE", {"moaas": 4}, False, False),      # answered: a physician signs off
+    ("ESCORT_NOT_PRESENT", {"escort_present": None}, False, True),
+    ("ESCORT_NOT_PRESENT", {"escort_present": False}, False, False),  # answered "no": still the form's
+    ("INSTRUCTIONS_NOT_GIVEN", {"instructions_given": None}, False, True),
+    ("INSTRUCTIONS_NOT_GIVEN", {"instructions_given": False}, False, False),
+    ("DISCHARGE_CONDITION_MISSING", {"condition": ""}, False, True),
+    ("DISCHARGE_CONDITION_MISSING", {"condition": None}, False, True),
+])
+def test_the_discharge_waits_only_on_findings_no_answer_can_clear(code, answers, waits, to_answer):
+    finding = _finding(code)
+    assert (waiting_on((finding,)) == (finding,)) is waits
+    assert (unanswered((finding,), answers) == (finding,)) is to_answer

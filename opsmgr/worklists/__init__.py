@@ -1,0 +1,1 @@
+"""Worklists: what each role's home lists across sessions."""
