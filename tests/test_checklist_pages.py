@@ -2,6 +2,7 @@
 import json
 import re
 from datetime import date
+from html import unescape
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +13,7 @@ from opsmgr.extensions import db
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.schedule import service as schedule
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
 
 TODAY = date(2026, 11, 26)  # the frozen clock is 15:00 UTC, 10:00 in the clinic (America/New_York)
@@ -155,6 +156,78 @@ def test_confirming_the_usual_escort_stores_the_record_s_escort(app, session_id,
     assert status_of(app, session_id) == "cleared"
     both = save(nurse, session_id, {**answers, "escort_name": "Someone Typed"})
     assert both.status_code == 400 and "You chose the usual escort and also typed one" in both.get_data(as_text=True)
+
+
+RIDE = "Medical transport booked, Ride Co., pick-up 14:00"
+NO_ESCORT = {**CLEAR, "escort_source": "none", "escort_name": "", "escort_phone": "", "escort_arrangement": RIDE}
+
+
+def finding_item(html, code):
+    match = re.search(rf'<li class="list-group-item" data-code="{code}">(.*?)</li>', html, re.S)
+    return match.group(1) if match else None
+
+
+def test_no_escort_today_with_a_ride_home_is_blocked_until_a_physician_accepts_that_ride(app, session_id,
+                                                                                        login_as):
+    nurse = login_as("nurse")
+    response = save(nurse, session_id, NO_ESCORT)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    row = saved(app, session_id)
+    assert (row["escort_arrangement"], row["escort_name"], row["escort_phone"]) == (RIDE, "", "")
+    assert status_of(app, session_id) == "checklist"
+    html = nurse.get(url(session_id)).get_data(as_text=True)
+    assert "Outcome: <strong>Blocked</strong>" in html and checked(html, "escort_source") == ["none"]
+    assert re.search(rf'<textarea[^>]*name="escort_arrangement"[^>]*>\s*{RIDE}</textarea>', html)
+    item = unescape(finding_item(html, "ESCORT_ALTERNATIVE_ARRANGEMENT"))
+    assert RIDE in item and "Blocked: a physician may override with a reason" in item
+
+    physician = login_as("physician")
+    accepted = physician.submit(url(session_id, True), {"code": "ESCORT_ALTERNATIVE_ARRANGEMENT",
+                                                        "password": physician.user.password,
+                                                        "reason": "Ride Co. confirmed the pick-up by phone"})
+    assert accepted.status_code == 302
+    assert overrides(app, session_id) == [("ESCORT_ALTERNATIVE_ARRANGEMENT", "Ride Co. confirmed the pick-up by phone")]
+    assert status_of(app, session_id) == "cleared"
+    assert "Every open finding has a physician override" in physician.get(url(session_id)).get_data(as_text=True)
+
+    # The override covers that ride: another one needs the physician again.
+    save(nurse, session_id, {**NO_ESCORT, "escort_arrangement": "Taxi home, booked by the patient"})
+    item = finding_item(nurse.get(url(session_id)).get_data(as_text=True), "ESCORT_ALTERNATIVE_ARRANGEMENT")
+    assert "<strong>Open:</strong>" in item and "Overridden</strong>" not in item
+
+
+@pytest.mark.parametrize("arrangement", ["", "Taxi"])
+def test_no_escort_today_without_the_ride_home_is_an_error_at_the_field_keeping_what_was_typed(
+        app, session_id, login_as, arrangement):
+    response = save(login_as("nurse"), session_id, {**NO_ESCORT, "escort_arrangement": arrangement})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Describe how the patient gets home (at least a few words)" in error_at(html, "escort_arrangement")
+    assert checked(html, "escort_source") == ["none"] and checked(html, "psychosis_symptoms") == ["no"]
+    assert input_value(html, "systolic") == "120" and "To feel like myself again." in html
+    assert re.search(rf'<textarea[^>]*name="escort_arrangement"[^>]*>\s*{arrangement}</textarea>', html)
+    assert saved(app, session_id) is None and status_of(app, session_id) == "checked_in"
+
+
+@pytest.mark.parametrize("changes,field,message", [
+    ({"escort_name": "Jo Escort"}, "escort_source", "You chose “No escort today” and also typed an escort"),
+    ({"escort_source": "other", "escort_name": "Jo Escort", "escort_phone": "555 010 0100"}, "escort_arrangement",
+     "You described another way home"),
+])
+def test_an_escort_and_a_ride_home_together_are_refused_at_the_field(app, session_id, login_as, changes, field,
+                                                                     message):
+    response = save(login_as("nurse"), session_id, {**NO_ESCORT, **changes})
+    assert response.status_code == 400 and message in unescape(error_at(response.get_data(as_text=True), field))
+    assert saved(app, session_id) is None
+
+
+def test_choosing_an_escort_again_clears_the_ride_home(app, session_id, login_as):
+    nurse = login_as("nurse")
+    save(nurse, session_id, NO_ESCORT)
+    assert save(nurse, session_id, {**CLEAR, "escort_source": "other"}).status_code == 302
+    row = saved(app, session_id)
+    assert (row["escort_arrangement"], row["escort_name"]) == (None, "Jo Escort")
+    assert status_of(app, session_id) == "cleared"
 
 
 # --- overrides ----------------------------------------------------------------------------------------

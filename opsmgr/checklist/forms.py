@@ -28,7 +28,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.forms import BaseForm, clean_text
 from opsmgr.patients.forms import PHONE, finite, one_decimal, parsed
 from opsmgr.patients.models import MedicationClass
-from opsmgr.rules.findings import Severity
+from opsmgr.rules.findings import Severity, is_explained
 
 #: How far back a typed time may lie: further is a typo in the date (vitals go stale in minutes).
 OLDEST_TIME = timedelta(days=7)
@@ -68,6 +68,9 @@ PREGNANCY = [SelectChoice("test_negative", "Test today: negative"),
 SUICIDE_RISK = [SelectChoice(value, value.capitalize()) for value in ("negative", "low", "moderate", "high")]
 WILLINGNESS = [SelectChoice("yes", "Yes: wants this treatment today, for themselves"),
                SelectChoice("unsure", "Unsure"), SelectChoice("no", "No")]
+#: The answer for a patient with no escort today: another safe ride home, which a physician must accept.
+NO_ESCORT = SelectChoice("none", "No escort today (describe the safe ride home below)")
+NO_ESCORT_HINT = "With no escort today, the dose waits until a physician accepts the ride home described."
 MEDICATION_ANSWER = [SelectChoice("none", "No changes since the last session"),
                      SelectChoice("changes", "Yes: listed below")]
 MEDICATION_CLASSES = [SelectChoice("", "Choose…")] + [SelectChoice(m.value, m.label) for m in MedicationClass]
@@ -189,6 +192,11 @@ class ChecklistForm(BaseForm):
     escort_name = StringField("Escort's name", validators=[Length(max=120)], render_kw={"autocomplete": "off"})
     escort_phone = StringField("Escort's phone", validators=[Optional(), PHONE],
                                render_kw={"autocomplete": "off", "type": "tel"})
+    escort_arrangement = TextAreaField(
+        "No escort today: how does the patient get home safely?", validators=[Length(max=300)],
+        description="Only with “No escort today”. Who, how and when, for example: Medical transport booked, "
+                    "Ride Co., pick-up 14:00. A physician must accept it before the dose.",
+        render_kw={"rows": 2, "maxlength": 300})
     # Consent
     consent_reconfirmed = AnswerField("Consent reconfirmed with the patient today?", choices=YES_NO, coerce=yes_no)
     # PHQ-9 and GAD-7: phq9_1 … phq9_9, phq9_difficulty, gad7_1 … gad7_7 (added below)
@@ -220,9 +228,12 @@ class ChecklistForm(BaseForm):
         if usual_escort(patient):
             form.escort_source.choices = [
                 SelectChoice("usual", f"The usual escort: {patient.escort_name}, {patient.escort_phone}"),
-                SelectChoice("other", "Someone else (enter their name and phone)")]
+                SelectChoice("other", "Someone else (enter their name and phone)"), NO_ESCORT]
+            form.escort_source.description = ("Confirm with the patient: the usual escort is not filled in for "
+                                              f"you. {NO_ESCORT_HINT}")
         else:
-            del form.escort_source
+            form.escort_source.choices = [SelectChoice("other", "An escort (enter their name and phone)"), NO_ESCORT]
+            form.escort_source.description = NO_ESCORT_HINT
             form.escort_name.description = "The patient's record has no usual escort: ask who takes them home."
         if from_saved:
             for _ in range(BLANK_MEDICATION_ROWS):
@@ -255,13 +266,24 @@ class ChecklistForm(BaseForm):
         return valid
 
     def _check_escort(self):
-        if "escort_source" not in self or self.escort_source.data != "usual":
-            return True
-        if self.escort_name.data or self.escort_phone.data:
-            self.escort_source.errors = [*self.escort_source.errors, "You chose the usual escort and also typed "
-                                         "one: clear the name and phone, or choose “Someone else”."]
-            return False
-        return True
+        source, typed = self.escort_source.data, bool(self.escort_name.data or self.escort_phone.data)
+        arrangement = self.escort_arrangement
+        problems = []
+        if source == "usual" and typed:
+            problems.append((self.escort_source, "You chose the usual escort and also typed one: clear the name "
+                                                 "and phone, or choose “Someone else”."))
+        if source == "none" and typed:
+            problems.append((self.escort_source, "You chose “No escort today” and also typed an escort: clear the "
+                                                 "name and phone, or choose the escort."))
+        if source == "none" and not is_explained(arrangement.data):
+            problems.append((arrangement, "Describe how the patient gets home (at least a few words), for "
+                                          "example: Medical transport booked, Ride Co., pick-up 14:00."))
+        if source != "none" and arrangement.data:
+            problems.append((arrangement, "You described another way home: choose “No escort today”, or clear "
+                                          "this description."))
+        for field, message in problems:
+            field.errors = [*field.errors, message]
+        return not problems
 
     def values(self, patient):
         """The answers as ChecklistResponse columns (None where unanswered)."""
@@ -275,8 +297,9 @@ class ChecklistForm(BaseForm):
         values["medication_changes"] = self._medication_changes()
         values["phq9_items"] = _items(self, "phq9", len(PHQ9_QUESTIONS))
         values["gad7_items"] = _items(self, "gad7", len(GAD7_QUESTIONS))
-        if "escort_source" in self and self.escort_source.data == "usual":
+        if self.escort_source.data == "usual":
             values["escort_name"], values["escort_phone"] = patient.escort_name, patient.escort_phone
+        values["escort_arrangement"] = self.escort_arrangement.data if self.escort_source.data == "none" else None
         return values
 
     def changes(self, response, patient):
@@ -348,6 +371,8 @@ def initial_data(response, patient):
         data["escort_source"], data["escort_name"], data["escort_phone"] = "usual", "", ""
     elif usual_escort(patient) and response.escort_name:
         data["escort_source"] = "other"
+    if response.escort_arrangement:
+        data["escort_source"], data["escort_arrangement"] = "none", response.escort_arrangement
     return data
 
 
@@ -361,6 +386,7 @@ ANSWER_LABELS = {
     "mania_symptoms": "Mania symptoms", "substance_use_in_window": "Alcohol or drugs in 24 h",
     "vascular_contraindication": "Vascular contraindication", "last_solid_food_at": "Last solid food",
     "last_clear_liquid_at": "Last clear liquid", "escort_name": "Escort's name", "escort_phone": "Escort's phone",
+    "escort_arrangement": "No escort today: the way home",
     "consent_reconfirmed": "Consent reconfirmed", "phq9_items": "PHQ-9 items", "phq9_difficulty": "PHQ-9 difficulty",
     "gad7_items": "GAD-7 items", "suicide_risk": "Suicide-risk screen", "willingness": "Willingness",
     "intention": "Intention",

@@ -53,6 +53,8 @@ class ChecklistResponse(db.Model):
     last_clear_liquid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escort_name: Mapped[str] = mapped_column(String(120), default="")
     escort_phone: Mapped[str] = mapped_column(String(40), default="")
+    #: "No escort today": how the patient gets home instead (medical transport, …); NULL with an escort.
+    escort_arrangement: Mapped[str | None] = mapped_column(Text)
     consent_reconfirmed: Mapped[bool | None]
     # Measures and the patient's own voice.
     phq9_items: Mapped[list | None] = mapped_column(JSON)

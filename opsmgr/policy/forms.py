@@ -1,12 +1,14 @@
-"""The policy form, built from the ClinicalPolicy fields so a new threshold appears by itself."""
+"""The policy form, built from the ClinicalPolicy thresholds and the severity table, so a new
+threshold or finding code appears by itself."""
 from dataclasses import fields
 
-from wtforms import DecimalField, IntegerField, StringField
+from wtforms import DecimalField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange
 from wtforms.widgets import HiddenInput
 
 from opsmgr.core.forms import BaseForm
-from opsmgr.rules.policy import FIELD_HELP, ClinicalPolicy
+from opsmgr.rules.policy import FIELD_HELP, THRESHOLDS, ClinicalPolicy
+from opsmgr.rules.severities import SEVERITY_RULES, severity_for, severity_problems
 
 #: Pairs that must stay ordered: (lower, higher, may they be equal?, message).
 ORDERED = (
@@ -16,6 +18,10 @@ ORDERED = (
     ("dose_mg_per_kg_low", "dose_mg_per_kg_high", False, "The low dose must be below the high dose."),
     ("dose_mg_per_kg_high", "dose_mg_per_kg_ceiling", True, "The review dose must not exceed the ceiling."),
 )
+POLICY_FIELDS = THRESHOLDS
+FLOAT_FIELDS = frozenset(f.name for f in fields(ClinicalPolicy) if f.type in (float, "float"))
+#: Finding code -> its form field (a locked code has one too, so a crafted choice is refused at it).
+SEVERITY_FIELDS = {code: f"severity_{code.lower()}" for code in SEVERITY_RULES}
 
 
 class PolicyFormBase(BaseForm):
@@ -31,7 +37,26 @@ class PolicyFormBase(BaseForm):
             if a > b or (a == b and not may_equal):
                 self[high].errors.append(message)
                 valid = False
+        for problem in severity_problems(self.severities()):
+            self[SEVERITY_FIELDS[problem.field]].errors.append(problem.message)
+            valid = False
         return valid
+
+    def severities(self):
+        """{code: chosen severity value} for every code (a field left out of the request keeps its value)."""
+        return {code: self[name].data for code, name in SEVERITY_FIELDS.items()}
+
+    def values(self):
+        """The thresholds as the policy's types, and the severities."""
+        values = {name: float(self[name].data) if name in FLOAT_FIELDS else self[name].data for name in THRESHOLDS}
+        return {**values, "severities": self.severities()}
+
+
+def initial_data(policy, version):
+    """The form's data for a policy: every threshold, every code's severity, and the version it is based on."""
+    thresholds = {name: getattr(policy, name) for name in THRESHOLDS}
+    severities = {name: severity_for(code, policy).value for code, name in SEVERITY_FIELDS.items()}
+    return {**thresholds, **severities, "version": version}
 
 
 def _field(name, kind):
@@ -43,10 +68,16 @@ def _field(name, kind):
     return IntegerField(text, description=source, validators=[InputRequired(), NumberRange(min=0, max=1440)])
 
 
+def _severity_field(rule):
+    """A select of the severities the rules allow for the code; the choice is checked in `validate`."""
+    return SelectField(rule.description, description=rule.source, validate_choice=False,
+                       choices=[SelectChoice(severity.value, severity.label) for severity in rule.choices])
+
+
 def _build():
-    attrs = {f.name: _field(f.name, float if f.type in (float, "float") else int) for f in fields(ClinicalPolicy)}
+    attrs = {name: _field(name, float if name in FLOAT_FIELDS else int) for name in THRESHOLDS}
+    attrs.update({SEVERITY_FIELDS[code]: _severity_field(rule) for code, rule in SEVERITY_RULES.items()})
     return type("PolicyForm", (PolicyFormBase,), attrs)
 
 
 PolicyForm = _build()
-POLICY_FIELDS = tuple(f.name for f in fields(ClinicalPolicy))

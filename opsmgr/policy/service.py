@@ -5,10 +5,16 @@ from opsmgr.audit.service import record
 from opsmgr.extensions import db
 from opsmgr.policy.models import PolicyVersion
 from opsmgr.rules.policy import DEFAULT_POLICY, ClinicalPolicy
+from opsmgr.rules.severities import SEVERITY_RULES, severity_for, severity_problems, stored_choices
 
 
 class PolicyError(ValueError):
-    pass
+    """Nothing saved: a stale edit (the message), or choices outside the rules' limits (`problems`,
+    each a Problem whose field is a finding code)."""
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 def current_version():
@@ -31,14 +37,20 @@ def policy_for(version):
 
 
 def revise_policy(values, *, based_on, note, actor, now):
-    """Store a new version with `values` changed; refuse an edit made on an older version."""
+    """Store a new version with `values` changed (thresholds, and `severities` {code: severity value});
+    refuse an edit made on an older version, or a severity outside the limits the rules declare."""
     latest, policy = current_policy()
     if based_on != latest:
         raise PolicyError("Another administrator saved a newer policy while you were editing. "
                           "Nothing was saved; review the current values and change them again.")
-    merged = {**policy.to_dict(), **values}
-    new_policy = ClinicalPolicy.from_dict(merged)
-    changes = {name: [old, merged[name]] for name, old in policy.to_dict().items() if merged[name] != old}
+    chosen = dict(values.get("severities") or {})
+    problems = severity_problems(chosen)
+    if problems:
+        raise PolicyError("Nothing was saved: a severity is outside the limits the rules allow.", problems)
+    thresholds = {name: value for name, value in values.items() if name != "severities"}
+    new_policy = ClinicalPolicy.from_dict({**policy.to_dict(), **thresholds,
+                                           "severities": stored_choices({**policy.severities, **chosen})})
+    changes = _changes(policy, new_policy)
     if not changes:
         return None
     version = (db.session.scalar(select(func.max(PolicyVersion.version))) or 0) + 1
@@ -47,8 +59,20 @@ def revise_policy(values, *, based_on, note, actor, now):
     db.session.add(row)
     db.session.flush()
     record("policy.revised", actor=actor, now=now, object_type="policy_version", object_id=version,
-           details={name: [str(old), str(new)] for name, (old, new) in changes.items()})
+           details=changes)
     return row
+
+
+def _changes(old, new):
+    """{threshold: [old, new]} and {"severity:CODE": [old, new]}, as text, for what differs."""
+    old_values, new_values = old.to_dict(), new.to_dict()
+    changes = {name: [str(old_values[name]), str(new_values[name])] for name in old_values
+               if name != "severities" and new_values[name] != old_values[name]}
+    for code in SEVERITY_RULES:
+        was, now_is = severity_for(code, old), severity_for(code, new)
+        if was != now_is:
+            changes[f"severity:{code}"] = [was.value, now_is.value]
+    return changes
 
 
 def history():

@@ -7,7 +7,9 @@ from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.permissions import can_manage_clinic
 from opsmgr.policy import service
-from opsmgr.policy.forms import POLICY_FIELDS, PolicyForm
+from opsmgr.policy.forms import POLICY_FIELDS, SEVERITY_FIELDS, PolicyForm, initial_data
+from opsmgr.rules.findings import SEVERITY_LABELS
+from opsmgr.rules.severities import SEVERITY_RULES, STEPS
 
 bp = Blueprint("policy", __name__, url_prefix="/admin/policy")
 
@@ -16,22 +18,27 @@ bp = Blueprint("policy", __name__, url_prefix="/admin/policy")
 @requires(can_manage_clinic)
 def edit():
     version, policy = service.current_policy()
-    form = PolicyForm(data={**policy.to_dict(), "version": version})
-    if form.validate_on_submit():
-        values = {name: form[name].data for name in POLICY_FIELDS}
-        values = {name: float(value) if isinstance(policy.to_dict()[name], float) else value
-                  for name, value in values.items()}
-        try:
-            row = service.revise_policy(values, based_on=form.version.data, note=form.note.data,
-                                        actor=current_actor(), now=utcnow())
-        except service.PolicyError as error:
-            db.session.rollback()
+    form = PolicyForm(data=initial_data(policy, version))
+    if not form.validate_on_submit():
+        return _page(form, version, status=400 if form.is_submitted() else 200)
+    try:
+        row = service.revise_policy(form.values(), based_on=form.version.data, note=form.note.data,
+                                    actor=current_actor(), now=utcnow())
+    except service.PolicyError as error:
+        db.session.rollback()
+        for problem in error.problems:
+            form[SEVERITY_FIELDS[problem.field]].errors.append(problem.message)
+        if not error.problems:
             form.note.errors.append(str(error))
-            return render_template("policy/edit.html", form=form, version=version, history=service.history(),
-                                   fields=POLICY_FIELDS), 409
-        db.session.commit()
-        flash(f"Clinical policy version {row.version} is now in force." if row else "Nothing changed.",
-              "success" if row else "info")
-        return redirect(url_for("policy.edit"))
+        return _page(form, version, status=400 if error.problems else 409)
+    db.session.commit()
+    flash(f"Clinical policy version {row.version} is now in force." if row else "Nothing changed.",
+          "success" if row else "info")
+    return redirect(url_for("policy.edit"))
+
+
+def _page(form, version, status=200):
     return render_template("policy/edit.html", form=form, version=version, history=service.history(),
-                           fields=POLICY_FIELDS)
+                           fields=POLICY_FIELDS, rules=SEVERITY_RULES.values(), steps=STEPS,
+                           severity_fields=SEVERITY_FIELDS,
+                           severity_labels={s.value: label for s, label in SEVERITY_LABELS.items()}), status

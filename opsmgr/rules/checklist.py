@@ -7,9 +7,10 @@ Findings are listed in checklist order.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsmgr.rules.findings import Finding, Severity
+from opsmgr.rules.findings import Finding, Severity, is_explained
 from opsmgr.rules.policy import ClinicalPolicy
 from opsmgr.rules.scales import phq9_item9, score_gad7, score_phq9
+from opsmgr.rules.severities import apply_severities
 
 ROUTES = frozenset({"iv", "esketamine"})
 MEDICATION_CLASSES = frozenset({
@@ -88,6 +89,8 @@ class ChecklistAnswers:
     suicide_risk: str | None
     willingness: str | None
     intention: str
+    #: "No escort today": how the patient gets home instead (None: an escort, or not answered).
+    escort_arrangement: str | None = None
 
     def __post_init__(self):
         _check_choice(self.route, ROUTES, "route", optional=False)
@@ -279,9 +282,20 @@ def _fasting_findings(answers, now, policy):
 
 
 def _escort_findings(answers):
+    """Name and phone of the escort (rule 6; Ketalar label: leave only with a responsible adult, §1.10).
+
+    With no escort today, another safe ride home described in a few words (medical transport, say)
+    is Blocked, so a physician may accept it with a reason; the arrangement is in the values, so an
+    override covers that arrangement only. Nothing usable answered stays absolute.
+    """
     has_name, has_phone = bool((answers.escort_name or "").strip()), bool((answers.escort_phone or "").strip())
     if has_name and has_phone:
         return []
+    arrangement = (answers.escort_arrangement or "").strip()
+    if is_explained(arrangement):
+        return [Finding("ESCORT_ALTERNATIVE_ARRANGEMENT", Severity.BLOCK,
+                        f"No escort today; the patient goes home by: “{arrangement}”. A physician must accept "
+                        "this arrangement before the dose.", {"arrangement": arrangement})]
     return [Finding("ESCORT_MISSING", Severity.ABSOLUTE,
                     "No escort name and phone: the dose does not start without someone to take the patient home.",
                     {"has_name": has_name, "has_phone": has_phone})]
@@ -364,9 +378,10 @@ def _willingness_findings(willingness):
 
 
 def evaluate_readiness(answers: ChecklistAnswers, *, now: datetime, policy: ClinicalPolicy) -> tuple[Finding, ...]:
-    """Every finding the pre-session checklist raises, in checklist order (rules 1–7, 16)."""
+    """Every finding the pre-session checklist raises, in checklist order (rules 1–7, 16), each with
+    the severity the policy gives its code."""
     weight = [_unanswered("weight", "today's weight")] if answers.weight_kg is None else []
-    return tuple(
+    return apply_severities(
         _vitals_findings(answers.vitals, now, policy) + weight
         + _medication_findings(answers.medication_changes)
         + _recheck_findings(answers, policy)
@@ -378,7 +393,8 @@ def evaluate_readiness(answers: ChecklistAnswers, *, now: datetime, policy: Clin
         + _phq9_findings(answers, policy)
         + _gad7_findings(answers.gad7_items)
         + _suicide_risk_findings(answers.suicide_risk)
-        + _willingness_findings(answers.willingness)
+        + _willingness_findings(answers.willingness),
+        policy,
     )
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from opsmgr.rules.findings import Finding, Problem, Severity, is_explained
+from opsmgr.rules.severities import apply_severities
 
 #: Doses are shown and drawn to a tenth of a milligram.
 DOSE_STEP = Decimal("0.1")
@@ -54,12 +55,12 @@ def dose_findings(*, route, mg_per_kg, infusion_minutes, dose_mg, policy) -> tup
     Esketamine: only whole devices, 28, 56 or 84 mg by default; mg/kg and minutes are ignored.
     """
     if route == "esketamine":
-        return _esketamine_findings(dose_mg, policy)
+        return apply_severities(_esketamine_findings(dose_mg, policy), policy)
     if route != "iv":
         raise ValueError(f"unknown route {route!r}")
-    return (*_missing_iv_inputs(mg_per_kg, infusion_minutes, dose_mg),
-            *_mg_per_kg_findings(mg_per_kg, policy),
-            *_infusion_time_findings(infusion_minutes, policy))
+    return apply_severities((*_missing_iv_inputs(mg_per_kg, infusion_minutes, dose_mg),
+                             *_mg_per_kg_findings(mg_per_kg, policy),
+                             *_infusion_time_findings(infusion_minutes, policy)), policy)
 
 
 def _missing_iv_inputs(mg_per_kg, infusion_minutes, dose_mg):

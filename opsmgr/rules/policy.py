@@ -2,9 +2,10 @@
 
 Each default names its source (clinical reference, "Rules a tool should enforce"; [INF] marks
 a default chosen where the sources give no number). Admins edit the values in the app; every
-version is kept, and a session records the version it was decided under.
+version is kept, and a session records the version it was decided under. The severity of each
+finding code is policy too (`severities`, within the limits rules/severities.py declares).
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class ClinicalPolicy:
     baseline_moaas: int = 5
     # --- Rule 21: unsigned-note queue [INF 48 h]; CMS "as soon as practicable" (§7.3) ---
     unsigned_note_flag_hours: int = 48
+    # --- Severities: {finding code: severity value} the clinic chose; a code not here has its default
+    #     (rules/severities.py). Versions stored before severities were policy have none. ------------
+    severities: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_dict(self):
         return asdict(self)
@@ -68,14 +72,17 @@ class ClinicalPolicy:
     @classmethod
     def from_dict(cls, values):
         """A policy from stored values; unknown keys are ignored and missing ones take the default."""
-        known = {f.name: f.type for f in fields(cls)}
-        return cls(**{name: value for name, value in values.items() if name in known})
+        known = {f.name for f in fields(cls)}
+        kept = {name: value for name, value in values.items() if name in known}
+        return cls(**{**kept, "severities": dict(kept.get("severities") or {})})
 
 
 DEFAULT_POLICY = ClinicalPolicy()
+#: The numeric settings, each with its FIELD_HELP (everything but `severities`).
+THRESHOLDS = tuple(f.name for f in fields(ClinicalPolicy) if f.name != "severities")
 
 
-#: How each setting is shown to an admin: (label, unit, source). Every policy field must be here.
+#: How each setting is shown to an admin: (label, unit, source). Every threshold must be here.
 FIELD_HELP = {
     "vitals_max_age_minutes": ("Pre-start vitals count as fresh for", "minutes", "Rule 1 [INF window]"),
     "bp_soft_systolic": ("Physician review above systolic", "mmHg", "Rule 2; Spravato label §2.2"),

@@ -279,6 +279,44 @@ def test_escort_needs_a_name_and_a_phone(name, phone, missing):
     assert found == ({"ESCORT_MISSING": Severity.ABSOLUTE} if missing else {})
 
 
+ARRANGED = {"ESCORT_ALTERNATIVE_ARRANGEMENT": Severity.BLOCK}
+MISSING = {"ESCORT_MISSING": Severity.ABSOLUTE}
+
+
+@pytest.mark.parametrize("name,phone,arrangement,expected", [
+    ("", "", None, MISSING),                                     # nothing answered
+    ("", "", "", MISSING),
+    ("", "", "Taxi", MISSING),                                   # 4 characters: just outside "a few words"
+    ("", "", " T a x i \t", MISSING),                            # spaces are not counted
+    ("", "", "Taxi!", ARRANGED),                                 # 5 characters: just inside
+    ("", "", "Medical transport booked, Ride Co., pick-up 14:00", ARRANGED),
+    ("Sam Rivera", "", "Medical transport booked", ARRANGED),    # half an escort and a way home
+    ("Sam Rivera", "+1 555 0100", None, {}),
+    ("Sam Rivera", "+1 555 0100", "Medical transport booked", {}),  # an escort with a phone is enough
+], ids=["none", "empty", "taxi-4", "spaced-4", "taxi-5", "transport", "half-escort", "escort", "escort-wins"])
+def test_no_escort_today_with_another_way_home_is_blocked_not_absolute(name, phone, arrangement, expected):
+    assert stopping(answers(escort_name=name, escort_phone=phone, escort_arrangement=arrangement)) == expected
+
+
+def test_the_arrangement_is_in_the_finding_so_an_override_covers_that_arrangement():
+    text = "Medical transport booked, Ride Co., pick-up 14:00"
+    finding = only(answers(escort_name="", escort_phone="", escort_arrangement=f"  {text} "),
+                   "ESCORT_ALTERNATIVE_ARRANGEMENT")
+    assert finding.values == {"arrangement": text} and text in finding.message
+    assert outcome_of((finding,)) == Outcome.BLOCKED
+    assert not may_proceed((finding,), ())
+    assert not may_proceed((finding,), (Override(finding.code, "nurse", "Transport is booked"),))
+    assert may_proceed((finding,), (Override(finding.code, "physician", "Transport confirmed by phone"),))
+
+
+def test_a_clinic_that_accepts_no_other_way_home_makes_the_arrangement_not_allowed():
+    strict = ClinicalPolicy(severities={"ESCORT_ALTERNATIVE_ARRANGEMENT": "absolute"})
+    findings = evaluate(answers(escort_name="", escort_phone="", escort_arrangement="Medical transport"), strict)
+    assert {f.code: f.severity for f in findings if f.stops_start} == {
+        "ESCORT_ALTERNATIVE_ARRANGEMENT": Severity.ABSOLUTE}
+    assert not may_proceed(findings, (Override("ESCORT_ALTERNATIVE_ARRANGEMENT", "physician", "Transport ok"),))
+
+
 @pytest.mark.parametrize("on_file,reconfirmed,expected", [
     (True, True, {}),
     (False, True, {"CONSENT_NOT_ON_FILE": Severity.ABSOLUTE}),
