@@ -37,7 +37,7 @@ def register_logging(app):
 def register_extensions(app):
     from opsmgr.core.db import render_migration_item  # also installs the SQLite connection settings
     from opsmgr.models import import_all
-    from opsmgr.notes import lock  # noqa: F401 - installs the signed-session guard on every ORM flush
+    from opsmgr.sessions import lock  # noqa: F401 - installs the signed-session guard on every ORM flush
 
     import_all()
     db.init_app(app)

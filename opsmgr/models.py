@@ -12,4 +12,5 @@ def import_all():
     import opsmgr.policy.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401
+    import opsmgr.sessions.models  # noqa: F401
     import opsmgr.tasks.models  # noqa: F401

@@ -18,9 +18,9 @@ from opsmgr.audit.service import Actor
 from opsmgr.extensions import db
 from opsmgr.rules.scheduling import next_open_day
 from opsmgr.schedule import service as schedule
-from opsmgr.schedule.models import InfusionSession
 from opsmgr.schedule.service import BookingError
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 from tests.factories import create_chairs, create_patient, create_user, order_series
 
 ZONE = ZoneInfo("America/New_York")

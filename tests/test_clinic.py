@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.extensions import db
-from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
+from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 from tests.factories import create_chairs, create_patient, order_series
 
 #: A full, valid edit of the seeded IV induction protocol (version 1 values, name changed).

@@ -15,14 +15,19 @@ from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
-from opsmgr.infusion import service as infusion
+from opsmgr.infusion import discharge as discharge_service
+from opsmgr.infusion import dose as dose_service
+from opsmgr.infusion import page as page_service
+from opsmgr.infusion import vitals as vitals_service
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
 from opsmgr.rules import dosing, scheduling
 from opsmgr.rules.findings import Outcome, outcome_of
 from opsmgr.rules.session_states import ACTIVE_STATES
 from opsmgr.schedule import service as schedule
-from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
+from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries
+from opsmgr.sessions.models import InfusionSession
+from opsmgr.sessions.service import load_session
 from tests.conftest import START
 
 LIVE = {state.value for state in ACTIVE_STATES}
@@ -230,7 +235,7 @@ def todays_session(app, mrn, now=None):
     today = local(app, now or START).date()
     sessions = db.session.scalars(select(InfusionSession).join(Patient).where(Patient.mrn == mrn)).all()
     [session] = [s for s in sessions if local(app, s.starts_at).date() == today]
-    return infusion.load_session(session.id)
+    return load_session(session.id)
 
 
 def assert_every_past_timepoint_has_its_reading(view):
@@ -244,12 +249,12 @@ def test_the_cleared_demo_session_is_clear_to_start_its_dose_when_seeded(app, ru
         assert session.status == "cleared"
         response = checklist.response_for(session, now=clock())
         assert response.outcome == "cleared" and response.updated_by_id is not None
-        view = infusion.chair_view(session, now=clock())
+        view = page_service.chair_view(session, now=clock())
         assert view.dose is None and view.start.may_proceed and view.start.open == ()
         assert outcome_of(view.start.findings) == Outcome.CLEARED
         # Its vitals were taken as the seed ran: past the policy's 30 minutes they are stale, as for a
         # patient kept waiting (a new set on the checklist clears it again).
-        later = infusion.chair_view(session, now=clock() + timedelta(minutes=31))
+        later = page_service.chair_view(session, now=clock() + timedelta(minutes=31))
         assert [f.code for f in later.start.open] == ["VITALS_STALE"]
 
 
@@ -257,7 +262,7 @@ def test_the_infusing_demo_session_has_its_dose_witnessed_record_and_readings(ap
     seed(runner)
     with app.app_context():
         session = todays_session(app, INFUSING)
-        view = infusion.chair_view(session, now=clock())
+        view = page_service.chair_view(session, now=clock())
         nurse, physician = (db.session.scalar(select(StaffUser.id).where(StaffUser.username == name))
                             for name in ("nurse", "physician"))
     assert session.status == "infusing"
@@ -276,9 +281,9 @@ def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_rec
     seed(runner)
     with app.app_context():
         session = todays_session(app, RECOVERY)
-        view = infusion.chair_view(session, now=clock(), moaas=5, escort_present=True, instructions_given=True,
+        view = page_service.chair_view(session, now=clock(), moaas=5, escort_present=True, instructions_given=True,
                                    condition="Alert, steady")
-        discharged = infusion.chair_view(todays_session(app, DISCHARGED), now=clock())
+        discharged = page_service.chair_view(todays_session(app, DISCHARGED), now=clock())
     assert session.status == "recovery" and view.controlled is not None
     ended = view.dose.infusion_ended_at
     assert view.dose.dose_started_at < ended < clock()
@@ -286,7 +291,7 @@ def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_rec
     assert_every_past_timepoint_has_its_reading(view)
     # Only the minimum observation stands between the patient and discharge.
     assert [f.code for f in view.discharge.open] == ["OBSERVATION_NOT_COMPLETE"]
-    assert discharged.session.status == "discharged" and discharged.controlled is not None
+    assert discharged.visit.status == "discharged" and discharged.controlled is not None
     assert discharged.discharged.discharged_at <= clock()
     assert discharged.discharged.discharged_at > discharged.readings[-1].taken_at > discharged.dose.infusion_ended_at
 
@@ -300,22 +305,22 @@ def test_a_nurse_can_carry_each_demo_chair_on_to_discharge(app, runner, clock, m
 
         def reading(session, minutes):
             at = clock() + timedelta(minutes=minutes)
-            infusion.record_vitals(session, systolic=124, diastolic=78, heart_rate=72, spo2=98, moaas=5,
+            vitals_service.record_vitals(session, systolic=124, diastolic=78, heart_rate=72, spo2=98, moaas=5,
                                    taken_at=at, actor=nurse, now=at)
             return at
 
         def discharge(session, at):
-            infusion.discharge(session, moaas=5, escort_present=True, instructions_given=True,
+            discharge_service.discharge(session, moaas=5, escort_present=True, instructions_given=True,
                                condition="Alert and steady", actor=nurse, now=at)
 
-        dose = infusion.start_dose(cleared, infusion_minutes=None, actor=nurse, now=clock())
-        infusion.record_controlled_substance(
+        dose = dose_service.start_dose(cleared, infusion_minutes=None, actor=nurse, now=clock())
+        dose_service.record_controlled_substance(
             cleared, product="Esketamine 28 mg device", lot="L1", expiry_on=clock().date() + timedelta(days=90),
             drawn_mg=dose.dose_mg, given_mg=dose.dose_mg, wasted_mg=0, witness_username="physician",
             witness_password=DEMO_PASSWORD, actor=nurse, now=clock())
         discharge(recovery, reading(recovery, 5))  # the observation ends 5 minutes after the seed
         reading(infusing, 5)
-        infusion.end_infusion(infusing, actor=nurse, now=clock() + timedelta(minutes=15))
+        dose_service.end_infusion(infusing, actor=nurse, now=clock() + timedelta(minutes=15))
         for minutes in (15, 30):
             reading(infusing, minutes)
         discharge(infusing, reading(infusing, 45))

@@ -13,7 +13,8 @@ from opsmgr.audit.models import AuditEvent
 from opsmgr.checklist import service as checklist
 from opsmgr.checklist.models import FindingOverride
 from opsmgr.extensions import db
-from opsmgr.infusion import service
+from opsmgr.infusion import gate as gate_service
+from opsmgr.infusion import vitals as vitals_service
 from opsmgr.infusion.models import (
     ControlledSubstanceEntry,
     DischargeAssessment,
@@ -26,8 +27,8 @@ from opsmgr.infusion.models import (
 )
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
-from opsmgr.schedule.models import InfusionSession
 from opsmgr.schedule.service import change_status
+from opsmgr.sessions.models import InfusionSession
 from tests.conftest import PASSWORD
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
 
@@ -484,7 +485,7 @@ def test_next_vitals_due_is_shown_and_overdue_after_ten_minutes(app, infusing, c
     assert done(vitals(nurse, session_id, "10:10"))
     assert "Next vitals: 10:20" in words(nurse.get("/today"))
     with app.app_context():
-        due = service.next_vitals_due(db.session.get(InfusionSession, session_id), clock())
+        due = vitals_service.next_vitals_due(db.session.get(InfusionSession, session_id), clock())
         assert due.due_at == clock() + timedelta(minutes=10) - timedelta(seconds=1) and not due.overdue
 
 
@@ -844,21 +845,21 @@ def test_a_blood_pressure_override_covers_the_reading_it_was_given_for_not_a_new
         checklist.override_finding(session, code="BP_SOFT_GATE", physician=physician, password=PASSWORD,
                                    reason="Reviewed: anxious on arrival, no symptoms.", now=clock())
         db.session.commit()
-        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        gate, _ = gate_service.start_gate(session, now=clock(), infusion_minutes=40)
         assert gate.may_proceed and session.status == "cleared"
 
         clock.advance(minutes=5)
         checklist.fill_checklist(session, clear_answers(clock(), systolic=172, diastolic=99),
                                  expected_version=response.version, actor=FACTORY_ACTOR, now=clock())
         db.session.commit()
-        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        gate, _ = gate_service.start_gate(session, now=clock(), infusion_minutes=40)
         assert [f.code for f in gate.open] == ["BP_SOFT_GATE"], "a new reading needs the physician again"
         assert "172/99" in gate.open[0].message
 
         checklist.override_finding(session, code="BP_SOFT_GATE", physician=physician, password=PASSWORD,
                                    reason="Rechecked 172/99; discussed; proceed with monitoring.", now=clock())
         db.session.commit()
-        gate, _ = service.start_gate(session, now=clock(), infusion_minutes=40)
+        gate, _ = gate_service.start_gate(session, now=clock(), infusion_minutes=40)
         assert gate.may_proceed
         [row] = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session_id)).all()
         assert row.finding["values"]["systolic"] == 172

@@ -16,7 +16,7 @@ from opsmgr.infusion.models import DischargeAssessment, DoseOrder, InChairAlert,
 from opsmgr.notes import canonical
 from opsmgr.notes import service as notes
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from tests.conftest import PASSWORD
 from tests.factories import FACTORY_ACTOR, create_chairs
 from tests.test_infusion import (
@@ -432,9 +432,10 @@ def test_after_signing_the_services_refuse_every_change(app, signed, clock):
                 call()
             db.session.rollback()
         from opsmgr.infusion import service as infusion
+        from opsmgr.infusion import vitals as vitals_service
 
         with pytest.raises((RecordLocked, infusion.InfusionError)):
-            infusion.record_vitals(session, systolic=120, diastolic=80, heart_rate=70, spo2=98, moaas=5,
+            vitals_service.record_vitals(session, systolic=120, diastolic=80, heart_rate=70, spo2=98, moaas=5,
                                    taken_at=clock(), actor=FACTORY_ACTOR, now=clock())
         db.session.rollback()
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.extensions import db
-from opsmgr.schedule.models import InfusionSession
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 from tests.factories import create_chairs, create_patient, order_series
 from tests.sql import count_statements
 

@@ -7,8 +7,8 @@ from sqlalchemy import insert, inspect, select
 
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
-from opsmgr.schedule.models import InfusionSession
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 from tests.conftest import START
 from tests.factories import create_chairs, create_user
 from tests.sql import count_statements

@@ -16,7 +16,7 @@ from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.rules.findings import Finding, Severity
 from opsmgr.schedule import service as schedule
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks import service
 from opsmgr.tasks.models import PhysicianTask
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, create_user, order_series
@@ -173,7 +173,7 @@ def test_the_physician_home_lists_open_tasks_oldest_first_with_patient_session_a
     assert html.count('<h2 id="tasks-heading"') == 1 and html.count('<h2 id="to-sign-heading"') == 1
     assert f'href="/sessions/{earlier}/checklist"' in html
     viewed = audit(app, "physician_home.viewed")
-    assert json.loads(viewed[-1].details) == {"open_tasks": 2, "unsigned_notes": 0}
+    assert json.loads(viewed[-1].details) == {"open_tasks": 2, "unsigned_notes": 0, "waiting": 2}
 
 
 def test_a_task_past_its_day_is_marked_overdue_in_words(app, clock, session_id, login_as):

@@ -68,7 +68,8 @@ def answers_from(response, session):
         consent_on_file=patient.consent_on is not None, consent_reconfirmed=response.consent_reconfirmed,
         phq9_items=_tuple(response.phq9_items), phq9_difficulty=response.phq9_difficulty,
         gad7_items=_tuple(response.gad7_items), suicide_risk=response.suicide_risk,
-        willingness=response.willingness, intention=response.intention or "")
+        willingness=response.willingness, intention=response.intention or "",
+        escort_arrangement=response.escort_arrangement)
 
 
 def _float(value):
@@ -121,9 +122,11 @@ def overrides_for(session, gate):
                               .order_by(FindingOverride.id)).all()
 
 
-#: Findings about a reading: an override covers the values the physician saw, not a new reading
-#: (a BP overridden at 150/95 is open again at 172/99, and needs the physician again).
-READING_BOUND_CODES = frozenset({"BP_SOFT_GATE", "BP_HARD_GATE", "HEART_RATE_OUT_OF_RANGE", "SPO2_LOW"})
+#: Findings about a reading (or an arrangement): an override covers the values the physician saw, not a
+#: new reading (a BP overridden at 150/95 is open again at 172/99, and needs the physician again; so is
+#: a ride home accepted as "medical transport" and then changed to "a taxi").
+READING_BOUND_CODES = frozenset({"BP_SOFT_GATE", "BP_HARD_GATE", "HEART_RATE_OUT_OF_RANGE", "SPO2_LOW",
+                                 "ESCORT_ALTERNATIVE_ARRANGEMENT"})
 
 
 def covering_overrides(session, gate, findings, bound_codes=frozenset(), rows=None):
@@ -316,7 +319,7 @@ class PreviousVisit:
 
 def previous_visit(session, *, zone):
     """The patient's last held session before this one, its checklist, and the medication changes since."""
-    from opsmgr.schedule.models import InfusionSession
+    from opsmgr.sessions.models import InfusionSession
 
     previous = db.session.scalar(
         select(InfusionSession).where(InfusionSession.patient_id == session.patient_id,

@@ -16,9 +16,9 @@ from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_override_finding
 from opsmgr.rules.session_states import SessionState
-from opsmgr.schedule.models import InfusionSession
 from opsmgr.schedule.service import other_day_problem
 from opsmgr.series.models import InfusionSeries
+from opsmgr.sessions.models import InfusionSession
 
 bp = Blueprint("checklist", __name__)
 

@@ -10,8 +10,9 @@ from opsmgr.auth.models import StaffUser
 from opsmgr.core.clock import clinic_zone
 from opsmgr.extensions import db
 from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
-from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
+from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 

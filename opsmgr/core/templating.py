@@ -1,5 +1,6 @@
 """Template filters and globals: clinic-time formatting and the permission predicates."""
 from datetime import datetime
+from decimal import Decimal
 
 from flask import current_app
 
@@ -16,9 +17,17 @@ def clinic_time(value, fmt="%Y-%m-%d %H:%M"):
     return value.astimezone(clinic_zone()).strftime(fmt)
 
 
+def amount(value):
+    """A Decimal as a person writes it: 0.500 → 0.5, 40 → 40; None → —."""
+    if value is None:
+        return "—"
+    return format(Decimal(value).normalize(), "f")
+
+
 def register(app):
     app.jinja_env.filters["clinic_time"] = clinic_time
     app.jinja_env.globals.update(permissions.ALL)
+    app.jinja_env.globals["amount"] = amount
 
     @app.context_processor
     def clinic_context():

@@ -25,7 +25,10 @@ from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
+from opsmgr.infusion import discharge as discharge_service
+from opsmgr.infusion import dose as dose_service
 from opsmgr.infusion import service as infusion
+from opsmgr.infusion import vitals as vitals_service
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import monitoring
 from opsmgr.rules.session_states import SessionState
@@ -85,65 +88,65 @@ class AtTheChair:
         self.base = max(now.replace(second=0, microsecond=0), day_starts_at + LOOKBACK)
         self.policy = current_policy()[1]
 
-    def hold(self, session, target):
+    def hold(self, visit, target):
         """Take a session of today's board from scheduled to `target` (cleared or further)."""
         dose_at = self.base - timedelta(minutes=DOSE_MINUTES_AGO[target]) if target in DOSE_MINUTES_AGO else None
         # Cleared: the checklist (with its vitals) is done as the seed runs, so the start gate is clear
         # then; the vitals go stale after the policy's vitals_max_age_minutes (30 by default) and the
         # page then says VITALS_STALE, as it would for a patient kept waiting: a new set clears it.
         checklist_at = self.base if dose_at is None else dose_at - CHECKLIST_BEFORE_DOSE
-        schedule.change_status(session, S.CHECKED_IN, reason="", actor=self.nurse,
+        schedule.change_status(visit, S.CHECKED_IN, reason="", actor=self.nurse,
                                now=checklist_at - CHECKED_IN_BEFORE_CHECKLIST)
-        checklist.fill_checklist(session, checklist_answers(session, checklist_at),
+        checklist.fill_checklist(visit, checklist_answers(visit, checklist_at),
                                  expected_version=checklist.NOT_SAVED, actor=self.nurse, now=checklist_at)
         if dose_at is not None:
-            self.dose(session, dose_at)
+            self.dose(visit, dose_at)
         if target == S.DISCHARGED:
-            self.discharge(session)
+            self.discharge(visit)
 
-    def dose(self, session, at):
+    def dose(self, visit, at):
         """Start the dose, record the controlled substance, and take the readings due up to the chair's
         clock, ending the infusion when its time comes."""
-        infusion.start_dose(session, infusion_minutes=session.series.protocol.min_infusion_minutes or None,
+        dose_service.start_dose(visit, infusion_minutes=visit.series.protocol.min_infusion_minutes or None,
                             actor=self.nurse, now=at)
-        dose = infusion.dose_for(session)
-        self.controlled_substance(session, dose, at)
+        dose = infusion.dose_for(visit)
+        self.controlled_substance(visit, dose, at)
         ends_at = dose.infusion_ended_at or at + timedelta(minutes=dose.infusion_minutes)
-        for number, point in enumerate(self.timepoints(session, dose, ends_at)):
+        for number, point in enumerate(self.timepoints(visit, dose, ends_at)):
             if point.at > self.base:
                 break
-            if session.state == S.INFUSING and point.at >= ends_at:
-                infusion.end_infusion(session, actor=self.nurse, now=ends_at)
-            self.reading(session, point.at, number)
+            if visit.state == S.INFUSING and point.at >= ends_at:
+                dose_service.end_infusion(visit, actor=self.nurse, now=ends_at)
+            self.reading(visit, point.at, number)
 
-    def timepoints(self, session, dose, ends_at):
-        return monitoring.vitals_timepoints(route=session.series.protocol.route, dose_started_at=dose.dose_started_at,
+    def timepoints(self, visit, dose, ends_at):
+        return monitoring.vitals_timepoints(route=visit.series.protocol.route, dose_started_at=dose.dose_started_at,
                                             infusion_ended_at=ends_at, policy=self.policy)
 
-    def controlled_substance(self, session, dose, at):
+    def controlled_substance(self, visit, dose, at):
         """The whole dose given from whole vials (devices), the rest wasted, witnessed by the physician."""
-        product, unit = PRODUCTS[session.series.protocol.route]
+        product, unit = PRODUCTS[visit.series.protocol.route]
         drawn = (dose.dose_mg / unit).to_integral_value(rounding=ROUND_CEILING) * unit
-        infusion.record_controlled_substance(
-            session, product=product, lot=LOT, expiry_on=at.date() + timedelta(days=400), drawn_mg=drawn,
+        dose_service.record_controlled_substance(
+            visit, product=product, lot=LOT, expiry_on=at.date() + timedelta(days=400), drawn_mg=drawn,
             given_mg=dose.dose_mg, wasted_mg=drawn - dose.dose_mg, witness_username=WITNESS,
             witness_password=self.witness_password, actor=self.nurse, now=at)
 
-    def reading(self, session, at, number):
+    def reading(self, visit, at, number):
         systolic, diastolic, heart_rate, spo2, moaas = READINGS[min(number, len(READINGS) - 1)]
-        infusion.record_vitals(session, systolic=systolic, diastolic=diastolic, heart_rate=heart_rate, spo2=spo2,
+        vitals_service.record_vitals(visit, systolic=systolic, diastolic=diastolic, heart_rate=heart_rate, spo2=spo2,
                                moaas=moaas, taken_at=at, actor=self.nurse, now=at)
 
-    def discharge(self, session):
+    def discharge(self, visit):
         """Discharged a few minutes after the minimum observation, after its last reading."""
-        at = infusion.readings_for(session)[-1].taken_at + DISCHARGE_AFTER_OBSERVATION
-        infusion.discharge(session, moaas=self.policy.baseline_moaas, escort_present=True, instructions_given=True,
-                           condition=CONDITION, actor=self.nurse, now=at)
+        at = infusion.readings_for(visit)[-1].taken_at + DISCHARGE_AFTER_OBSERVATION
+        discharge_service.discharge(visit, moaas=self.policy.baseline_moaas, escort_present=True,
+                                    instructions_given=True, condition=CONDITION, actor=self.nurse, now=at)
 
 
-def checklist_answers(session, at):
+def checklist_answers(visit, at):
     """Every checklist item answered, nothing to stop the dose: vitals taken `at`, fasting overnight."""
-    patient, route = session.patient, session.series.protocol.route
+    patient, route = visit.patient, visit.series.protocol.route
     answers = {
         **PRE_DOSE_VITALS, "vitals_taken_at": at, "weight_kg": latest_weight(patient), "medication_changes": [],
         "new_diagnoses": False, "cardio_cerebrovascular_event": False, "psychosis_symptoms": False,

@@ -27,8 +27,9 @@ from opsmgr.patients.models import Patient
 from opsmgr.rules import scheduling
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service as schedule
-from opsmgr.schedule.models import Chair, ClinicDay, InfusionSession
+from opsmgr.schedule.models import Chair, ClinicDay
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 
 DEMO_ACTOR = Actor(user_id=None, username="demo-seed", role=None, ip=None)
 
@@ -279,12 +280,12 @@ class _Seed:
                patient_id=patient.id, details={"protocol": protocol.code, "protocol_version": protocol.version,
                                                "sessions": len(dates), "warnings": [w["code"] for w in series.warnings],
                                                "demo": True})
-        for number, session in enumerate(series.sessions, start=1):
-            day = schedule.as_local(session.starts_at, self.zone).date()
+        for number, visit in enumerate(series.sessions, start=1):
+            day = schedule.as_local(visit.starts_at, self.zone).date()
             if day == self.today:
-                self.walk_today(session, BOARD[patient.mrn][2])
+                self.walk_today(visit, BOARD[patient.mrn][2])
             elif day < self.today and (discharged is None or number <= discharged):
-                self.walk(session, SessionState.DISCHARGED)
+                self.walk(visit, SessionState.DISCHARGED)
         return series
 
     def place(self, mrn, day):
@@ -295,22 +296,22 @@ class _Seed:
         chair, clock = LANES[mrn]
         return self.chairs[chair], scheduling.local_to_utc(day, clock, self.zone)
 
-    def walk_today(self, session, target):
+    def walk_today(self, visit, target):
         if target in CHAIR_STATES:
-            self.at_chair.hold(session, target)
+            self.at_chair.hold(visit, target)
         else:
-            self.walk(session, target)
+            self.walk(visit, target)
 
-    def walk(self, session, target):
+    def walk(self, visit, target):
         """Take a session through the state machine up to `target`; date the last step when it plausibly
         happened (the audit trail keeps the seed's own time)."""
         if target == SessionState.SCHEDULED:
             return
         steps = list(PATH)
         for state in steps[:steps.index(target) + 1]:
-            schedule.change_status(session, state, reason="", actor=DEMO_ACTOR, now=self.now, gate_passed=True)
-        base = session.ends_at if target == SessionState.DISCHARGED else session.starts_at
-        session.status_changed_at = min(base + timedelta(minutes=PATH[target]), self.now)
+            schedule.change_status(visit, state, reason="", actor=DEMO_ACTOR, now=self.now, gate_passed=True)
+        base = visit.ends_at if target == SessionState.DISCHARGED else visit.starts_at
+        visit.status_changed_at = min(base + timedelta(minutes=PATH[target]), self.now)
         db.session.flush()
 
     # --- the calendar ---------------------------------------------------------------------------

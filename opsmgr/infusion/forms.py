@@ -201,7 +201,8 @@ class ResumeForm(ChairForm):
 class DischargeForm(ChairForm):
     moaas = SelectField("Mental status (MOAA/S)", choices=MOAAS_CHOICES, coerce=_score, validators=[InputRequired()],
                         invalid_value_message="Choose a score from 0 to 5.")
-    escort_present = SelectField("Is the escort here to take the patient home?", choices=YES_NO, coerce=yes_no,
+    escort_present = SelectField("Is the escort here to take the patient home? (Or the ride home arranged at the "
+                                 "checklist.)", choices=YES_NO, coerce=yes_no,
                                  validators=[InputRequired()], invalid_value_message="Choose yes or no.")
     instructions_given = SelectField("Were the discharge instructions given?", choices=YES_NO, coerce=yes_no,
                                      validators=[InputRequired()], invalid_value_message="Choose yes or no.")

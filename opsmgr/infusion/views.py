@@ -1,6 +1,4 @@
 """The infusion page at the chair: start gate and dose, controlled substance, vitals, alerts, discharge."""
-from decimal import Decimal
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +12,12 @@ from opsmgr.core.guard import requires
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
-from opsmgr.infusion import dose, service
+from opsmgr.infusion import discharge as discharge_service
+from opsmgr.infusion import dose as dose_service
+from opsmgr.infusion import gate as gate_service
+from opsmgr.infusion import orders as order_service
+from opsmgr.infusion import page as page_service
+from opsmgr.infusion import vitals as vitals_service
 from opsmgr.infusion.forms import (
     AcknowledgeForm,
     ControlledSubstanceForm,
@@ -27,8 +30,9 @@ from opsmgr.infusion.forms import (
 )
 from opsmgr.infusion.models import InChairAlert
 from opsmgr.permissions import can_advance_session, can_order_dose, can_override_finding
-from opsmgr.rules.findings import Severity
+from opsmgr.rules.findings import Problem, Severity
 from opsmgr.schedule.service import BookingError
+from opsmgr.sessions.service import session_or_404
 
 #: Every step at the chair is open to nurses and physicians (can_advance_session: "the steps at the
 #: chair"); coordinators see the board but not the dose, vitals or alerts. Overrides: physicians only.
@@ -39,33 +43,17 @@ DOSE_CODES = frozenset({"DOSE_OUTSIDE_USUAL_RANGE", "DOSE_ABOVE_CEILING"})
 CONFLICT = "Someone else changed this session at the same moment; nothing was saved. Check the page and try again."
 
 
-def amount(value):
-    """A Decimal as typed by a person: 0.500 → 0.5, 40 → 40."""
-    if value is None:
-        return "—"
-    return format(Decimal(value).normalize(), "f")
-
-
-@bp.context_processor
-def page_helpers():
-    return {"amount": amount}
-
-
-def _session_or_404(session_id):
-    return service.load_session(session_id) or abort(404)
-
-
 @bp.route("/sessions/<int:session_id>/infusion")
 @requires(can_advance_session)
 def page(session_id):
-    session = _session_or_404(session_id)
-    start = StartDoseForm.for_session(session, formdata=request.args or None)
+    visit = session_or_404(session_id)
+    start = StartDoseForm.for_session(visit, formdata=request.args or None)
     if request.args:
         start.validate()
         start.dose_order.errors = []
-    html = _render(session, start=start)[0]
+    html = _render(visit, start=start)[0]
     record("infusion.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_session",
-           object_id=session.id, patient_id=session.patient_id)
+           object_id=visit.id, patient_id=visit.patient_id)
     db.session.commit()
     return html
 
@@ -73,69 +61,69 @@ def page(session_id):
 @bp.route("/sessions/<int:session_id>/infusion/start", methods=["POST"])
 @requires(can_advance_session)
 def start(session_id):
-    session = _session_or_404(session_id)
-    form = StartDoseForm.for_session(session)
-    return _attempt(session, form, "The dose has started.", lambda: service.start_dose(
-        session, infusion_minutes=form.proposal(form.route), shown_order_id=form.dose_order.data or 0,
+    visit = session_or_404(session_id)
+    form = StartDoseForm.for_session(visit)
+    return _attempt(visit, form, "The dose has started.", lambda: dose_service.start_dose(
+        visit, infusion_minutes=form.proposal(form.route), shown_order_id=form.dose_order.data or 0,
         actor=current_actor(), now=utcnow()), forms={"start": form})
 
 
 @bp.route("/sessions/<int:session_id>/infusion/dose-order", methods=["POST"])
 @requires(can_order_dose)
 def order_dose(session_id):
-    session = _session_or_404(session_id)
-    form = DoseOrderForm.for_session(session)
-    return _attempt(session, form, "The new dose is ordered for this session.", lambda: dose.order_dose(
-        session, dose=form.dose.data, reason=form.reason.data, physician=current_user._get_current_object(),
+    visit = session_or_404(session_id)
+    form = DoseOrderForm.for_session(visit)
+    return _attempt(visit, form, "The new dose is ordered for this session.", lambda: order_service.order_dose(
+        visit, dose=form.dose.data, reason=form.reason.data, physician=current_user._get_current_object(),
         password=form.password.data, now=utcnow(), ip=request.remote_addr), forms={"order": form},
-        next_url=url_for("infusion.page", session_id=session.id, _anchor="start-gate"))
+        next_url=url_for("infusion.page", session_id=visit.id, _anchor="start-gate"))
 
 
 @bp.route("/sessions/<int:session_id>/infusion/overrides/<gate>/<code>", methods=["POST"])
 @requires(can_override_finding)
 def override(session_id, gate, code):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     if gate not in GATES:
         abort(404)
     form = OverrideForm.for_finding(gate, code)
     # On a refusal the page shows the finding again, for the same time (and the pending discharge
     # answers), with this form's errors.
-    shown = {"start": StartDoseForm.for_session(session, formdata=None, infusion_minutes=form.infusion_minutes.data)}
-    return _attempt(session, form, "The override is recorded.", lambda: service.override_finding(
-        session, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
+    shown = {"start": StartDoseForm.for_session(visit, formdata=None, infusion_minutes=form.infusion_minutes.data)}
+    return _attempt(visit, form, "The override is recorded.", lambda: gate_service.override_finding(
+        visit, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
         reason=form.reason.data, now=utcnow(), ip=request.remote_addr, shown_order_id=form.dose_order.data or 0,
         infusion_minutes=form.infusion_minutes.data, moaas=form.moaas.data),
-        forms={**shown, "overrides": {(gate, code): form}}, next_url=_page_url(session, form, gate))
+        forms={**shown, "overrides": {(gate, code): form}}, next_url=_page_url(visit, form, gate))
 
 
 @bp.route("/sessions/<int:session_id>/infusion/controlled-substance", methods=["POST"])
 @requires(can_advance_session)
 def controlled_substance(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = ControlledSubstanceForm(prefix="cs")
-    return _attempt(session, form, "The controlled-substance record is complete.",
-                    lambda: service.record_controlled_substance(session, **form.values(), actor=current_actor(),
+    return _attempt(visit, form, "The controlled-substance record is complete.",
+                    lambda: dose_service.record_controlled_substance(visit, **form.values(), actor=current_actor(),
                                                                 now=utcnow()), forms={"controlled": form})
 
 
 @bp.route("/sessions/<int:session_id>/infusion/vitals", methods=["POST"])
 @requires(can_advance_session)
 def vitals(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = VitalsForm(prefix="vitals")
-    return _attempt(session, form, "The reading is recorded.", lambda: service.record_vitals(
-        session, **form.values(), actor=current_actor(), now=utcnow()), forms={"vitals": form})
+    return _attempt(visit, form, "The reading is recorded.", lambda: vitals_service.record_vitals(
+        visit, **form.values(), actor=current_actor(), now=utcnow()), forms={"vitals": form})
 
 
 @bp.route("/sessions/<int:session_id>/infusion/alerts/<int:alert_id>/acknowledge", methods=["POST"])
 @requires(can_advance_session)
 def acknowledge(session_id, alert_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     alert = db.session.get(InChairAlert, alert_id)
-    if alert is None or alert.session_id != session.id:
+    if alert is None or alert.session_id != visit.id:
         abort(404)
     form = AcknowledgeForm.for_alert(alert)
-    return _attempt(session, form, "The alert is acknowledged.", lambda: service.acknowledge_alert(
+    return _attempt(visit, form, "The alert is acknowledged.", lambda: vitals_service.acknowledge_alert(
         alert, action=form.action.data, note=form.note.data, drug_given=form.drug_given.data,
         actor=current_actor(), now=utcnow()), forms={"acknowledge": {alert.id: form}})
 
@@ -143,86 +131,86 @@ def acknowledge(session_id, alert_id):
 @bp.route("/sessions/<int:session_id>/infusion/end", methods=["POST"])
 @requires(can_advance_session)
 def end(session_id):
-    session = _session_or_404(session_id)
-    return _attempt(session, None, "The infusion has ended; the recovery observation has started.",
-                    lambda: service.end_infusion(session, actor=current_actor(), now=utcnow()))
+    visit = session_or_404(session_id)
+    return _attempt(visit, None, "The infusion has ended; the recovery observation has started.",
+                    lambda: dose_service.end_infusion(visit, actor=current_actor(), now=utcnow()))
 
 
 @bp.route("/sessions/<int:session_id>/infusion/resume", methods=["POST"])
 @requires(can_advance_session)
 def resume(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = ResumeForm(prefix="resume")
-    return _attempt(session, form, "The infusion has resumed.", lambda: service.resume_infusion(
-        session, note=form.note.data, actor=current_actor(), now=utcnow()), forms={"resume": form})
+    return _attempt(visit, form, "The infusion has resumed.", lambda: vitals_service.resume_infusion(
+        visit, note=form.note.data, actor=current_actor(), now=utcnow()), forms={"resume": form})
 
 
 @bp.route("/sessions/<int:session_id>/infusion/discharge", methods=["POST"])
 @requires(can_advance_session)
 def discharge(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = DischargeForm(prefix="discharge")
-    return _attempt(session, form, "The patient is discharged.", lambda: service.discharge(
-        session, **form.values(), actor=current_actor(), now=utcnow()), forms={"discharge": form})
+    return _attempt(visit, form, "The patient is discharged.", lambda: discharge_service.discharge(
+        visit, **form.values(), actor=current_actor(), now=utcnow()), forms={"discharge": form})
 
 
-def _attempt(session, form, done, call, forms=None, next_url=None):
+def _attempt(visit, form, done, call, forms=None, next_url=None):
     """Validate, call one service, commit and redirect; or show the page again with the errors (400)."""
     forms = forms or {}
     if form is not None and not form.validate():
-        return _render(session, status=400, **forms)
+        return _render(visit, status=400, **forms)
     try:
         call()
     except (DomainError, ChecklistError, BookingError) as error:
         commit_audit_only(error)
-        return _refused(session.id, form, forms, error)
+        return _refused(visit.id, form, forms, error)
     except (IntegrityError, StaleDataError):
         db.session.rollback()
-        return _refused(session.id, form, forms, service.InfusionError(CONFLICT))
+        return _refused(visit.id, form, forms, DomainError([Problem(None, CONFLICT)]))
     db.session.commit()
     flash(done, "success")
-    return redirect(next_url or url_for("infusion.page", session_id=session.id))
+    return redirect(next_url or url_for("infusion.page", session_id=visit.id))
 
 
 def _refused(session_id, form, forms, error):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     general = []
     for field, message in getattr(error, "errors", [(getattr(error, "field", None), str(error))]):
         target = form[field] if form is not None and field in form else None
         (target.errors if target is not None else general).append(message)
-    return _render(session, status=400, errors=general, refused=getattr(error, "findings", ()), **forms)
+    return _render(visit, status=400, errors=general, refused=getattr(error, "findings", ()), **forms)
 
 
-def _page_url(session, form, gate):
+def _page_url(visit, form, gate):
     """Back to the page showing the same proposed time, so the override is seen covering it."""
     if gate != "start" or form.infusion_minutes.data is None:
-        return url_for("infusion.page", session_id=session.id, _anchor=f"{gate}-gate")
-    return url_for("infusion.page", session_id=session.id, _anchor="start-gate",
+        return url_for("infusion.page", session_id=visit.id, _anchor=f"{gate}-gate")
+    return url_for("infusion.page", session_id=visit.id, _anchor="start-gate",
                    **{"start-infusion_minutes": form.infusion_minutes.data})
 
 
-def _render(session, status=200, errors=(), refused=(), **submitted):
+def _render(visit, status=200, errors=(), refused=(), **submitted):
     """The page, with any just-submitted form in place of a blank one (to show its errors)."""
-    route = session.series.protocol.route
-    start = submitted.get("start") or StartDoseForm.for_session(session, formdata=None)
+    route = visit.series.protocol.route
+    start = submitted.get("start") or StartDoseForm.for_session(visit, formdata=None)
     minutes = start.proposal(route) if not start.errors else None
     posted = submitted.get("discharge")
     answers = posted.values() if posted and not posted.errors else {}
-    view = service.chair_view(session, now=utcnow(), infusion_minutes=minutes, **answers)
+    view = page_service.chair_view(visit, now=utcnow(), infusion_minutes=minutes, **answers)
     # A refused discharge's answers stay in the form (for the nurse and for the physician), never retyped.
     discharge_form = posted or DischargeForm(prefix="discharge", formdata=None,
                                              data=view.discharge_answers if view.pending else None)
     if view.plan is not None:
         start.dose_order.data = view.plan.order_id  # the dose this page shows, whatever was posted
     forms = {"start": start, "discharge": discharge_form,
-             "order": submitted.get("order") or DoseOrderForm.for_session(session, formdata=None),
+             "order": submitted.get("order") or DoseOrderForm.for_session(visit, formdata=None),
              "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
              "resume": submitted.get("resume") or ResumeForm(prefix="resume", formdata=None),
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
              "overrides": _override_forms(view, minutes, submitted.get("overrides", {})),
              "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)
                              or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts}}
-    return render_template("infusion/page.html", view=view, session=session, forms=forms, errors=errors,
+    return render_template("infusion/page.html", view=view, session=visit, forms=forms, errors=errors,
                            refused=refused), status
 
 

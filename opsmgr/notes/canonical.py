@@ -19,7 +19,7 @@ from opsmgr.checklist.models import ChecklistResponse, FindingOverride
 from opsmgr.extensions import db
 from opsmgr.infusion import models as infusion
 from opsmgr.notes.models import AdverseEvent, SessionNote
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 
 FORMAT = "opsmgr.session/2"
 #: The parts of the aggregate: (name, model, one row or many). Each has a session_id column.
@@ -43,11 +43,13 @@ NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "si
                            "content_hash", "signed_content"})
 
 
-#: What each older format left out: parts, and columns by table. Format 1: before dose orders and
-#: pending discharge assessments.
+#: What each older format left out: parts, and columns by table. Format 1: before dose orders,
+#: pending discharge assessments and the no-escort arrangement.
 FORMATS = {
     "opsmgr.session/2": {"parts": frozenset(), "columns": {}},
-    "opsmgr.session/1": {"parts": frozenset({"dose_orders", "discharge_assessments"}), "columns": {"dose_record": {"dose_order_id"}}},
+    "opsmgr.session/1": {"parts": frozenset({"dose_orders", "discharge_assessments"}),
+                         "columns": {"dose_record": {"dose_order_id"},
+                                     "checklist_response": {"escort_arrangement"}}},
 }
 
 

@@ -13,12 +13,12 @@ from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
 from opsmgr.infusion.models import InChairAlert
 from opsmgr.notes import canonical
-from opsmgr.notes.lock import SIGNED_MESSAGE
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.permissions import can_add_addendum, can_sign_note
 from opsmgr.policy.service import current_policy
 from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_age
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.lock import SIGNED_MESSAGE
+from opsmgr.sessions.models import InfusionSession
 
 #: Copied by "start from the last session": the set and setting that tend to repeat.
 CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "lighting", "room", "support_person")
@@ -44,12 +44,12 @@ class StaleNote(NoteError):
         self.note = note
 
 
-def note_for(session):
-    return db.session.scalar(select(SessionNote).where(SessionNote.session_id == session.id))
+def note_for(visit):
+    return db.session.scalar(select(SessionNote).where(SessionNote.session_id == visit.id))
 
 
-def adverse_events_for(session):
-    return db.session.scalars(select(AdverseEvent).where(AdverseEvent.session_id == session.id)
+def adverse_events_for(visit):
+    return db.session.scalars(select(AdverseEvent).where(AdverseEvent.session_id == visit.id)
                               .order_by(AdverseEvent.onset_at, AdverseEvent.id)).all()
 
 
@@ -60,37 +60,37 @@ def addenda_for(note):
                               .order_by(NoteAddendum.signed_at, NoteAddendum.id)).all()
 
 
-def _audit(action, session, actor, now, outcome="ok", **details):
-    record(action, actor=actor, now=now, outcome=outcome, object_type="session_note", object_id=session.id,
-           patient_id=session.patient_id, details=details or None)
+def _audit(action, visit, actor, now, outcome="ok", **details):
+    record(action, actor=actor, now=now, outcome=outcome, object_type="session_note", object_id=visit.id,
+           patient_id=visit.patient_id, details=details or None)
 
 
-def _refuse_if_signed(note, session):
+def _refuse_if_signed(note, visit):
     if note is not None and note.is_signed:
-        raise RecordLocked("infusion_session", session.id, SIGNED_MESSAGE)
+        raise RecordLocked("infusion_session", visit.id, SIGNED_MESSAGE)
 
 
-def checklist_intention(session):
-    return db.session.scalar(select(ChecklistResponse.intention).where(ChecklistResponse.session_id == session.id)) \
+def checklist_intention(visit):
+    return db.session.scalar(select(ChecklistResponse.intention).where(ChecklistResponse.session_id == visit.id)) \
         or ""
 
 
-def _new_note(session, actor, now):
-    note = SessionNote(session_id=session.id, status="draft", intention=checklist_intention(session),
+def _new_note(visit, actor, now):
+    note = SessionNote(session_id=visit.id, status="draft", intention=checklist_intention(visit),
                        created_at=now, created_by_id=actor.user_id, updated_at=now, updated_by_id=actor.user_id)
     db.session.add(note)
     return note
 
 
-def save_draft(session, values, *, expected_version, actor, now):
+def save_draft(visit, values, *, expected_version, actor, now):
     """Write the changed fields. ``expected_version`` is the version the user's text started from
     (None for a note that did not exist yet); any other saved version is a conflict."""
-    note = note_for(session)
-    _refuse_if_signed(note, session)
+    note = note_for(visit)
+    _refuse_if_signed(note, visit)
     if note is None:
         if expected_version not in (None, 0):
             raise NoteError("This note no longer exists.")
-        note = _new_note(session, actor, now)
+        note = _new_note(visit, actor, now)
     elif expected_version != note.version:
         raise StaleNote(note)
     changed = sorted(name for name, value in values.items() if getattr(note, name) != value)
@@ -99,52 +99,52 @@ def save_draft(session, values, *, expected_version, actor, now):
     if changed or note.id is None:
         note.updated_at, note.updated_by_id = now, actor.user_id
         db.session.flush()
-        _audit("note.drafted", session, actor, now, fields=changed, status=note.status, version=note.version)
+        _audit("note.drafted", visit, actor, now, fields=changed, status=note.status, version=note.version)
     return note
 
 
-def previous_note(session):
+def previous_note(visit):
     """The patient's most recent earlier session note, if any."""
     return db.session.scalar(
         select(SessionNote).join(InfusionSession, InfusionSession.id == SessionNote.session_id)
-        .where(InfusionSession.patient_id == session.patient_id, InfusionSession.starts_at < session.starts_at)
+        .where(InfusionSession.patient_id == visit.patient_id, InfusionSession.starts_at < visit.starts_at)
         .order_by(InfusionSession.starts_at.desc()).limit(1))
 
 
-def start_from_last(session, *, expected_version, actor, now):
+def start_from_last(visit, *, expected_version, actor, now):
     """Copy the previous note's set and setting into the fields still empty (never over typed text)."""
-    previous = previous_note(session)
+    previous = previous_note(visit)
     if previous is None:
         raise NoteError("There is no earlier note for this patient to start from.")
-    note = note_for(session)
-    _refuse_if_signed(note, session)
+    note = note_for(visit)
+    _refuse_if_signed(note, visit)
     current = {name: getattr(note, name) if note is not None else None for name in CARRIED_FIELDS}
     values = {name: getattr(previous, name) for name in CARRIED_FIELDS
               if current[name] in (None, "") and getattr(previous, name) not in (None, "")}
-    note = save_draft(session, values, expected_version=expected_version, actor=actor, now=now)
+    note = save_draft(visit, values, expected_version=expected_version, actor=actor, now=now)
     note.copied_from_session_id = previous.session_id
     db.session.flush()
-    _audit("note.started_from_last", session, actor, now, copied=sorted(values), source_session=previous.session_id)
+    _audit("note.started_from_last", visit, actor, now, copied=sorted(values), source_session=previous.session_id)
     return note
 
 
-def add_adverse_event(session, values, *, actor, now):
-    _refuse_if_signed(note_for(session), session)
+def add_adverse_event(visit, values, *, actor, now):
+    _refuse_if_signed(note_for(visit), visit)
     alert = db.session.get(InChairAlert, values["alert_id"]) if values.get("alert_id") else None
-    if values.get("alert_id") and (alert is None or alert.session_id != session.id):
+    if values.get("alert_id") and (alert is None or alert.session_id != visit.id):
         raise NoteError("That alert does not belong to this session.", "alert_id")
-    event = AdverseEvent(session_id=session.id, recorded_at=now, recorded_by_id=actor.user_id, **values)
+    event = AdverseEvent(session_id=visit.id, recorded_at=now, recorded_by_id=actor.user_id, **values)
     db.session.add(event)
     db.session.flush()
-    _audit("note.adverse_event_added", session, actor, now, adverse_event=event.id, kind=event.kind)
+    _audit("note.adverse_event_added", visit, actor, now, adverse_event=event.id, kind=event.kind)
     return event
 
 
-def remove_adverse_event(session, event, *, actor, now):
-    _refuse_if_signed(note_for(session), session)
+def remove_adverse_event(visit, event, *, actor, now):
+    _refuse_if_signed(note_for(visit), visit)
     db.session.delete(event)
     db.session.flush()
-    _audit("note.adverse_event_removed", session, actor, now, adverse_event=event.id, kind=event.kind)
+    _audit("note.adverse_event_removed", visit, actor, now, adverse_event=event.id, kind=event.kind)
 
 
 def _values(note):
@@ -152,10 +152,10 @@ def _values(note):
                                                           "post_session_state", "narrative")}
 
 
-def complete_note(session, *, expected_version, actor, now):
+def complete_note(visit, *, expected_version, actor, now):
     """Mark the note complete: it goes on the physicians' unsigned list."""
-    note = note_for(session)
-    _refuse_if_signed(note, session)
+    note = note_for(visit)
+    _refuse_if_signed(note, visit)
     if note is None:
         raise NoteError("Write the note before marking it complete.")
     # A newer version saved by the same person (their own last autosave, sent as the page closed)
@@ -164,43 +164,43 @@ def complete_note(session, *, expected_version, actor, now):
         raise StaleNote(note)
     if note.status == "complete":
         raise NoteError("This note is already complete and waiting for a physician's signature.")
-    problems = completion_problems(_values(note), session_status=session.status)
+    problems = completion_problems(_values(note), session_status=visit.status)
     if problems:
         raise NoteError("The note cannot be marked complete yet.", problems=problems)
     note.status, note.completed_at, note.completed_by_id = "complete", now, actor.user_id
     note.updated_at, note.updated_by_id = now, actor.user_id
     db.session.flush()
-    _audit("note.completed", session, actor, now, version=note.version)
+    _audit("note.completed", visit, actor, now, version=note.version)
     return note
 
 
-def sign_note(session, *, physician, password, expected_version, ip, now):
+def sign_note(visit, *, physician, password, expected_version, ip, now):
     """Sign with the physician's password: freezes the note and the whole session, hashed."""
     actor = actor_for(physician, ip)
     if not can_sign_note(physician, None):
         raise NoteError("Only a physician can sign session notes.")
     # Lock the session row first, so nothing joins the aggregate between reading it and signing it,
     # and a second physician signing at the same moment waits, then reads the note as signed.
-    db.session.execute(select(InfusionSession.id).where(InfusionSession.id == session.id).with_for_update())
-    note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == session.id)
+    db.session.execute(select(InfusionSession.id).where(InfusionSession.id == visit.id).with_for_update())
+    note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == visit.id)
                              .execution_options(populate_existing=True))
-    _refuse_if_signed(note, session)
+    _refuse_if_signed(note, visit)
     if note is None:
         raise NoteError("There is no note to sign.")
-    problems = signing_problems(status=note.status, session_status=session.status,
+    problems = signing_problems(status=note.status, session_status=visit.status,
                                 expected_version=expected_version, version=note.version)
     if problems:
-        _audit("note.sign_refused", session, actor, now, outcome="denied", reason=problems[0].message)
+        _audit("note.sign_refused", visit, actor, now, outcome="denied", reason=problems[0].message)
         raise NoteError(problems[0].message, problems[0].field, problems=problems, audited=True)
     if not reauthenticate(physician, password, ip=ip, now=now, purpose="note.sign"):
         raise NoteError("That password is not correct.", "password")
     db.session.flush()
-    content, digest = canonical.aggregate_hash(session.id)
+    content, digest = canonical.aggregate_hash(visit.id)
     note.status, note.signed_at, note.signed_by_id = "signed", now, physician.id
     note.signer_name, note.signer_credentials = physician.full_name, physician.credentials or ""
     note.signed_content, note.content_hash = content, digest
     db.session.flush()
-    _audit("note.signed", session, actor, now, sha256=digest)
+    _audit("note.signed", visit, actor, now, sha256=digest)
     return note
 
 
@@ -219,12 +219,12 @@ def addendum_digest(note, *, author_id, author_name, author_credentials, reason,
     return canonical.sha256_hex(canonical.canonical_bytes(document))
 
 
-def add_addendum(session, *, author, password, reason, body, event_at, ip, now):
+def add_addendum(visit, *, author, password, reason, body, event_at, ip, now):
     """Append a signed addendum to a signed note; the original is never touched."""
     actor = actor_for(author, ip)
     if not can_add_addendum(author, None):
         raise NoteError("Your role cannot add addenda.")
-    note = note_for(session)
+    note = note_for(visit)
     if note is None or not note.is_signed:
         raise NoteError("Addenda are for signed notes; edit the draft instead.")
     if event_at is not None and event_at > now:
@@ -233,11 +233,11 @@ def add_addendum(session, *, author, password, reason, body, event_at, ip, now):
         raise NoteError("That password is not correct.", "password")
     fields = {"author_id": author.id, "author_name": author.full_name, "author_credentials": author.credentials or "",
               "reason": reason, "body": body, "event_at": event_at, "signed_at": now}
-    addendum = NoteAddendum(session_id=session.id, note_id=note.id, content_hash=addendum_digest(note, **fields),
+    addendum = NoteAddendum(session_id=visit.id, note_id=note.id, content_hash=addendum_digest(note, **fields),
                             **fields)
     db.session.add(addendum)
     db.session.flush()
-    _audit("note.addendum_signed", session, actor, now, addendum=addendum.id, sha256=addendum.content_hash,
+    _audit("note.addendum_signed", visit, actor, now, addendum=addendum.id, sha256=addendum.content_hash,
            late_entry=event_at is not None)
     return addendum
 
@@ -264,7 +264,7 @@ class UnsignedQueue(list):
 
 
 def status_by_session(session_ids):
-    """{session id: note status} for the given sessions, in one query (for boards and lists)."""
+    """{visit id: note status} for the given sessions, in one query (for boards and lists)."""
     if not session_ids:
         return {}
     rows = db.session.execute(select(SessionNote.session_id, SessionNote.status)

@@ -9,7 +9,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
-from opsmgr.infusion.service import alerts_for, load_session
+from opsmgr.infusion.service import alerts_for
 from opsmgr.notes import service
 from opsmgr.notes.forms import (
     AE_KIND_LABELS,
@@ -24,16 +24,14 @@ from opsmgr.notes.forms import (
 from opsmgr.notes.models import AdverseEvent
 from opsmgr.notes.prompts import prompts_for
 from opsmgr.permissions import can_add_addendum, can_sign_note, can_view_note, can_write_note
+from opsmgr.sessions.record import load_record
+from opsmgr.sessions.service import session_or_404
 
 bp = Blueprint("notes", __name__)
 
 NOT_SAVED = "Not saved: correct the fields marked below. Everything you typed is still in the form."
 CONCURRENT = ("Someone else saved this note at the same moment. Nothing of yours was overwritten: their text and "
               "yours are shown side by side.")
-
-
-def _session_or_404(session_id):
-    return load_session(session_id) or abort(404)
 
 
 def _version(note):
@@ -53,25 +51,25 @@ def _expected_version(form):
 @requires(can_view_note)
 def note_page(session_id):
     """The note: read it (GET), or save the whole draft (POST, the form's own Save button)."""
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     if request.method == "POST":
-        return _save(session)
-    note = service.note_for(session)
+        return _save(visit)
+    note = service.note_for(visit)
     form = NoteForm(formdata=None, obj=note, data={"version": _version(note)})
     if note is None:
-        form.intention.data = service.checklist_intention(session)
-    return _render(session, note, form)
+        form.intention.data = service.checklist_intention(visit)
+    return _render(visit, note, form)
 
 
-def _save(session):
-    if not can_write_note(current_user, session):
+def _save(visit):
+    if not can_write_note(current_user, visit):
         abort(403)
-    session_id = session.id
+    session_id = visit.id
     form = NoteForm()
     if not form.validate_on_submit():
-        return _render(session, service.note_for(session), form, status=400, problem=NOT_SAVED)
+        return _render(visit, service.note_for(visit), form, status=400, problem=NOT_SAVED)
     try:
-        service.save_draft(session, form.values(), expected_version=_expected_version(form), actor=current_actor(),
+        service.save_draft(visit, form.values(), expected_version=_expected_version(form), actor=current_actor(),
                            now=utcnow())
     except service.StaleNote as error:
         return _conflict(session_id, form, str(error))
@@ -79,7 +77,7 @@ def _save(session):
         return _conflict(session_id, form, CONCURRENT)
     except service.NoteError as error:
         db.session.rollback()
-        return _render(session, service.note_for(session), form, status=409, problem=str(error))
+        return _render(visit, service.note_for(visit), form, status=409, problem=str(error))
     db.session.commit()
     flash("Draft saved.", "success")
     return redirect(url_for("notes.page", session_id=session_id))
@@ -89,12 +87,12 @@ def _save(session):
 @requires(can_write_note)
 def autosave(session_id):
     """The page's script saves here as the user types: JSON in reply, never a page."""
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = NoteForm()
     if not form.validate_on_submit():
         return jsonify(status="invalid", errors={name: errors for name, errors in form.errors.items()}), 400
     try:
-        note = service.save_draft(session, form.values(), expected_version=_expected_version(form),
+        note = service.save_draft(visit, form.values(), expected_version=_expected_version(form),
                                   actor=current_actor(), now=utcnow())
     except service.StaleNote as error:
         db.session.rollback()
@@ -125,7 +123,7 @@ def _shown(value):
 
 
 def _conflict_json(session_id, form, message):
-    note = service.note_for(_session_or_404(session_id))
+    note = service.note_for(session_or_404(session_id))
     if note is None:
         return jsonify(status="refused", message="This note no longer exists."), 409
     return jsonify(status="conflict", message=message, version=note.version,
@@ -135,21 +133,21 @@ def _conflict_json(session_id, form, message):
 def _conflict(session_id, form, message):
     """Nothing saved: the user's text stays in the form, the saved text beside each field that differs."""
     db.session.rollback()
-    session = _session_or_404(session_id)
-    note = service.note_for(session)
+    visit = session_or_404(session_id)
+    note = service.note_for(visit)
     theirs = _theirs(note, form) if note is not None else {}
     form.version.data = _version(note)  # saving again now is a conscious overwrite of what is shown
-    return _render(session, note, form, status=409, problem=message, theirs=theirs)
+    return _render(visit, note, form, status=409, problem=message, theirs=theirs)
 
 
 @bp.route("/sessions/<int:session_id>/note/start-from-last", methods=["POST"], endpoint="start_from_last")
 @requires(can_write_note)
 def start_from_last(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = CompleteForm()
     form.validate_on_submit()
     try:
-        service.start_from_last(session, expected_version=_expected_version(form), actor=current_actor(),
+        service.start_from_last(visit, expected_version=_expected_version(form), actor=current_actor(),
                                 now=utcnow())
     except service.NoteError as error:
         db.session.rollback()
@@ -164,12 +162,12 @@ def start_from_last(session_id):
 @bp.route("/sessions/<int:session_id>/note/adverse-events", methods=["POST"], endpoint="add_adverse_event")
 @requires(can_write_note)
 def add_adverse_event(session_id):
-    session = _session_or_404(session_id)
-    form = AdverseEventForm(prefix="ae").with_alerts(alerts_for(session))
+    visit = session_or_404(session_id)
+    form = AdverseEventForm(prefix="ae").with_alerts(alerts_for(visit))
     if form.validate_on_submit():
-        day = session.starts_at.astimezone(clinic_zone()).date()
+        day = visit.starts_at.astimezone(clinic_zone()).date()
         try:
-            service.add_adverse_event(session, form.values(day), actor=current_actor(), now=utcnow())
+            service.add_adverse_event(visit, form.values(day), actor=current_actor(), now=utcnow())
         except service.NoteError as error:
             db.session.rollback()
             form[error.field or "kind"].errors = [*form[error.field or "kind"].errors, str(error)]
@@ -177,8 +175,8 @@ def add_adverse_event(session_id):
             db.session.commit()
             flash("Adverse event recorded.", "success")
             return redirect(url_for("notes.page", session_id=session_id, _anchor="adverse-events"))
-    note = service.note_for(session)
-    return _render(session, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}), status=400,
+    note = service.note_for(visit)
+    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}), status=400,
                    ae_form=form, problem="The adverse event was not recorded: correct the fields marked below.")
 
 
@@ -186,11 +184,11 @@ def add_adverse_event(session_id):
           endpoint="remove_adverse_event")
 @requires(can_write_note)
 def remove_adverse_event(session_id, event_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     event = db.session.get(AdverseEvent, event_id)
-    if event is None or event.session_id != session.id:
+    if event is None or event.session_id != visit.id:
         abort(404)
-    service.remove_adverse_event(session, event, actor=current_actor(), now=utcnow())
+    service.remove_adverse_event(visit, event, actor=current_actor(), now=utcnow())
     db.session.commit()
     flash("Adverse event removed from the draft.", "success")
     return redirect(url_for("notes.page", session_id=session_id, _anchor="adverse-events"))
@@ -199,11 +197,11 @@ def remove_adverse_event(session_id, event_id):
 @bp.route("/sessions/<int:session_id>/note/complete", methods=["POST"], endpoint="complete")
 @requires(can_write_note)
 def complete(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = CompleteForm()
     form.validate_on_submit()
     try:
-        service.complete_note(session, expected_version=_expected_version(form), actor=current_actor(), now=utcnow())
+        service.complete_note(visit, expected_version=_expected_version(form), actor=current_actor(), now=utcnow())
     except service.StaleNote:
         db.session.rollback()
         flash("Not marked complete: a colleague changed this note after you opened it. Read the current text "
@@ -211,8 +209,8 @@ def complete(session_id):
         return redirect(url_for("notes.page", session_id=session_id))
     except service.NoteError as error:
         db.session.rollback()
-        note = service.note_for(session)
-        return _render(session, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
+        note = service.note_for(visit)
+        return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
                        status=409, problem=str(error), completion_problems=error.problems)
     db.session.commit()
     flash("Note marked complete. It is now on the physicians' list to sign.", "success")
@@ -222,11 +220,11 @@ def complete(session_id):
 @bp.route("/sessions/<int:session_id>/note/sign", methods=["POST"], endpoint="sign")
 @requires(can_sign_note)
 def sign(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = SignForm()
     if form.validate_on_submit():
         try:
-            service.sign_note(session, physician=current_user._get_current_object(), password=form.password.data,
+            service.sign_note(visit, physician=current_user._get_current_object(), password=form.password.data,
                               expected_version=_expected_version(form), ip=request.remote_addr, now=utcnow())
         except service.NoteError as error:
             commit_audit_only(error)
@@ -235,19 +233,19 @@ def sign(session_id):
             db.session.commit()
             flash("Signed. The note and the whole session record are now locked.", "success")
             return redirect(url_for("notes.page", session_id=session_id))
-    note = service.note_for(session)
-    return _render(session, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
+    note = service.note_for(visit)
+    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
                    status=400, sign_form=form)
 
 
 @bp.route("/sessions/<int:session_id>/note/addenda", methods=["POST"], endpoint="add_addendum")
 @requires(can_add_addendum)
 def add_addendum(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = AddendumForm()
     if form.validate_on_submit():
         try:
-            service.add_addendum(session, author=current_user._get_current_object(), password=form.password.data,
+            service.add_addendum(visit, author=current_user._get_current_object(), password=form.password.data,
                                  reason=form.reason.data, body=form.body.data, event_at=form.event_at(),
                                  ip=request.remote_addr, now=utcnow())
         except service.NoteError as error:
@@ -257,34 +255,34 @@ def add_addendum(session_id):
             db.session.commit()
             flash("Addendum signed and added.", "success")
             return redirect(url_for("notes.page", session_id=session_id, _anchor="addenda"))
-    note = service.note_for(session)
-    return _render(session, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
+    note = service.note_for(visit)
+    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
                    status=400, addendum_form=form)
 
 
-def _render(session, note, form, *, status=200, problem=None, theirs=None, completion_problems=(),
+def _render(visit, note, form, *, status=200, problem=None, theirs=None, completion_problems=(),
             ae_form=None, sign_form=None, addendum_form=None):
     now = utcnow()
-    alerts = alerts_for(session)
-    for name, prompt in prompts_for(session.series.protocol).items():
+    alerts = alerts_for(visit)
+    for name, prompt in prompts_for(visit.series.protocol).items():
         if not form[name].description:
             form[name].description = prompt
     signed = note is not None and note.is_signed
     html = render_template(
-        "notes/page.html", session=session, patient=session.patient, note=note, form=form, groups=FIELD_GROUPS,
+        "notes/page.html", session=visit, patient=visit.patient, note=note, form=form, groups=FIELD_GROUPS,
         problem=problem, theirs=theirs or {},
-        completion_problems=completion_problems, adverse_events=service.adverse_events_for(session), alerts=alerts,
+        completion_problems=completion_problems, adverse_events=service.adverse_events_for(visit), alerts=alerts,
         ae_form=ae_form or AdverseEventForm(prefix="ae", formdata=None).with_alerts(alerts),
         complete_form=CompleteForm(formdata=None, data={"version": _version(note)}),
         sign_form=sign_form or SignForm(formdata=None, data={"version": _version(note)}),
         addendum_form=addendum_form or AddendumForm(formdata=None), addenda=service.addenda_for(note),
         verified=service.verify_signature(note) if signed else None,
-        previous=service.previous_note(session) if not signed else None,
-        editable=not signed and can_write_note(current_user, session),
+        previous=service.previous_note(visit) if not signed else None,
+        editable=not signed and can_write_note(current_user, visit),
         may_sign=can_sign_note(current_user, note) and note is not None and note.status == "complete",
         may_amend=signed and can_add_addendum(current_user, note),
-        ae_kind_labels=AE_KIND_LABELS, ae_outcome_labels=AE_OUTCOME_LABELS)
-    record("note.viewed", actor=current_actor(), now=now, object_type="session_note", object_id=session.id,
-           patient_id=session.patient_id, details={"status": note.status if note else "none", "http": status})
+        ae_kind_labels=AE_KIND_LABELS, ae_outcome_labels=AE_OUTCOME_LABELS, record=load_record(visit.id))
+    record("note.viewed", actor=current_actor(), now=now, object_type="session_note", object_id=visit.id,
+           patient_id=visit.patient_id, details={"status": note.status if note else "none", "http": status})
     db.session.commit()
     return html, status

@@ -183,8 +183,8 @@ def load_chart(patient_id, *, clinical=True):
 
     Without `clinical`, weights, medications, contraindications, allergies and consent are not loaded at all.
     """
-    from opsmgr.schedule.models import InfusionSession
     from opsmgr.series.models import InfusionSeries
+    from opsmgr.sessions.models import InfusionSession
 
     if clinical:
         background = (selectinload(Patient.weights), selectinload(Patient.medications),

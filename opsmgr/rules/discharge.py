@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from opsmgr.rules.findings import Finding, Severity
 from opsmgr.rules.monitoring import Reading
+from opsmgr.rules.severities import apply_severities
 
 #: What the patient is told before leaving after IV ketamine (rule 14; ketwell, RCEM, §1.10).
 DISCHARGE_INSTRUCTIONS = (
@@ -66,10 +67,10 @@ def evaluate_discharge(answers: DischargeAnswers, *, now: datetime, policy) -> t
     """Everything that still stops this discharge; empty when the patient may leave."""
     if answers.route not in ("iv", "esketamine"):
         raise ValueError(f"unknown route {answers.route!r}")
-    return (*_observation_findings(answers, now, policy),
-            *_vitals_findings(answers, policy),
-            *_mental_status_findings(answers.moaas, policy),
-            *_record_findings(answers))
+    return apply_severities((*_observation_findings(answers, now, policy),
+                             *_vitals_findings(answers, policy),
+                             *_mental_status_findings(answers.moaas, policy),
+                             *_record_findings(answers)), policy)
 
 
 def observation_ends_at(answers: DischargeAnswers, policy) -> datetime | None:
@@ -146,7 +147,8 @@ def _mental_status_findings(moaas, policy):
 def _record_findings(answers):
     if answers.escort_present is not True:
         yield Finding("ESCORT_NOT_PRESENT", Severity.ABSOLUTE,
-                      "The patient leaves only with a responsible adult, who must be here.")
+                      "The patient leaves only with a responsible adult (or the ride home a physician accepted at "
+                      "the checklist), who must be here.")
     if answers.instructions_given is not True:
         yield Finding("INSTRUCTIONS_NOT_GIVEN", Severity.ABSOLUTE,
                       "Give the discharge instructions: " + " ".join(discharge_instructions(answers.route)))

@@ -23,8 +23,9 @@ from opsmgr.rules.session_states import (
     SessionState,
     transition_problem,
 )
-from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting, InfusionSession
+from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 
 ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
 
@@ -194,93 +195,93 @@ def book_session(*, series_id, chair_id, day, start_time, actor, now):
     ends_at = starts_at + timedelta(minutes=series.protocol.chair_minutes)
     _check_free(clinic, (), series.patient_id, chair_id, starts_at, ends_at)
     sequence = max((s.sequence for s in series.sessions), default=0) + 1
-    session = InfusionSession(series=series, patient_id=series.patient_id, chair_id=chair_id, sequence=sequence,
+    visit = InfusionSession(series=series, patient_id=series.patient_id, chair_id=chair_id, sequence=sequence,
                               starts_at=starts_at, ends_at=ends_at, status=SessionState.SCHEDULED.value)
-    db.session.add(session)
+    db.session.add(visit)
     db.session.flush()
-    record("session.booked", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
+    record("session.booked", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
            patient_id=series.patient_id, details={"chair_id": chair_id, "starts_at": starts_at.isoformat()})
-    return session
+    return visit
 
 
-def move_session(session, *, chair_id, day, start_time, shift_rest, actor, now):
+def move_session(visit, *, chair_id, day, start_time, shift_rest, actor, now):
     """Move one scheduled session; optionally shift the later scheduled ones by the same days.
 
     All new places are worked out first, then written one row at a time in the direction of
     travel, so no row ever lands on a place another session of the series still holds.
     """
-    if session.state not in MOVABLE_STATES:
-        raise BookingError(f"A session that is {session.state.label.lower()} cannot be moved.")
+    if visit.state not in MOVABLE_STATES:
+        raise BookingError(f"A session that is {visit.state.label.lower()} cannot be moved.")
     clinic = load_clinic(lock=True)
-    _lock_patient(session.patient_id)
+    _lock_patient(visit.patient_id)
     zone = _zone(clinic)
-    old_start = session.starts_at
+    old_start = visit.starts_at
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
-    duration = session.ends_at - session.starts_at
+    duration = visit.ends_at - visit.starts_at
     delta_days = (day - old_start.astimezone(zone).date()).days
-    later = [s for s in session.series.sessions if s.sequence > session.sequence and s.state in MOVABLE_STATES] \
+    later = [s for s in visit.series.sessions if s.sequence > visit.sequence and s.state in MOVABLE_STATES] \
         if shift_rest and delta_days else []
-    exclude = (session.id, *(s.id for s in later))
-    _check_free(clinic, exclude, session.patient_id, chair_id, starts_at, starts_at + duration)
-    plan = [(session, chair_id, starts_at)]
-    plan += _plan_shift(clinic, session, later, delta_days, (chair_id, starts_at, starts_at + duration), exclude)
+    exclude = (visit.id, *(s.id for s in later))
+    _check_free(clinic, exclude, visit.patient_id, chair_id, starts_at, starts_at + duration)
+    plan = [(visit, chair_id, starts_at)]
+    plan += _plan_shift(clinic, visit, later, delta_days, (chair_id, starts_at, starts_at + duration), exclude)
     forward = starts_at > old_start
     for item, new_chair, new_start in sorted(plan, key=lambda step: step[0].sequence, reverse=forward):
         length = item.ends_at - item.starts_at
         item.chair_id, item.starts_at, item.ends_at = new_chair, new_start, new_start + length
         db.session.flush()
-    record("session.moved", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
-           patient_id=session.patient_id, details={"from": old_start.isoformat(), "to": starts_at.isoformat(),
+    record("session.moved", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
+           patient_id=visit.patient_id, details={"from": old_start.isoformat(), "to": starts_at.isoformat(),
                                                    "chair_id": chair_id, "shifted": [s.id for s in later]})
-    return [session.id, *(s.id for s in later)]
+    return [visit.id, *(s.id for s in later)]
 
 
-def move_to_today(session, *, actor, now):
+def move_to_today(visit, *, actor, now):
     """Move a session booked on another day to today's earliest free start from now, on its own
     chair when that one is free then: the patient is here, so the nurse can check them in.
 
     Only this session moves (the rest of the series keeps its days), through move_session and so
     through every booking check: chair and patient free, clinic hours, turnover.
     """
-    if session.state not in MOVABLE_STATES:
-        raise BookingError(f"A session that is {session.state.label.lower()} cannot be moved.")
+    if visit.state not in MOVABLE_STATES:
+        raise BookingError(f"A session that is {visit.state.label.lower()} cannot be moved.")
     clinic = load_clinic(lock=True)
-    _lock_patient(session.patient_id)
+    _lock_patient(visit.patient_id)
     today = scheduling.clinic_day(now, clinic.zone)
-    if scheduling.clinic_day(session.starts_at, clinic.zone) == today:
+    if scheduling.clinic_day(visit.starts_at, clinic.zone) == today:
         raise BookingError("This session is already booked for today.")
-    chair_id, starts_at = _first_free_today(clinic, session, today, now)
-    move_session(session, chair_id=chair_id, day=today, start_time=as_local(starts_at, clinic.zone).time(),
+    chair_id, starts_at = _first_free_today(clinic, visit, today, now)
+    move_session(visit, chair_id=chair_id, day=today, start_time=as_local(starts_at, clinic.zone).time(),
                  shift_rest=False, actor=actor, now=now)
-    return session
+    return visit
 
 
-def _first_free_today(clinic, session, today, now):
+def _first_free_today(clinic, visit, today, now):
     """(chair id, start) of the earliest free place today from now (next quarter hour), own chair first."""
     hours = clinic.hours_on(today)
     if hours is None:
         raise BookingError("The clinic is closed today, so the session cannot be moved to today.")
     opens, closes = hours
-    duration = session.ends_at - session.starts_at
+    duration = visit.ends_at - visit.starts_at
     minutes = int(duration.total_seconds() // 60)
     earliest = max(opens, scheduling.round_up(now, timedelta(minutes=15)))
     if earliest + duration > closes:
         raise BookingError(f"A {minutes}-minute session no longer fits before closing today "
                            f"({as_local(closes, clinic.zone):%H:%M}).")
-    chairs = (session.chair_id, *[c for c in clinic.chair_ids if c != session.chair_id]) \
-        if session.chair_id in clinic.chair_ids else clinic.chair_ids
+    chairs = (visit.chair_id, *[c for c in clinic.chair_ids if c != visit.chair_id]) \
+        if visit.chair_id in clinic.chair_ids else clinic.chair_ids
     busy_by_chair, busy_by_patient = _busy(earliest - clinic.turnover, closes + clinic.turnover,
-                                           exclude_ids=(session.id,))
+                                           exclude_ids=(visit.id,))
     request = scheduling.SlotRequest(preferred=earliest, opens=earliest, closes=closes, duration=duration,
                                      turnover=clinic.turnover)
-    found = scheduling.find_slot(request, chairs, busy_by_chair, busy_by_patient.get(session.patient_id, []))
+    found = scheduling.find_slot(request, chairs, busy_by_chair, busy_by_patient.get(visit.patient_id, []))
     if found is None:
         raise BookingError(f"No chair is free today from {as_local(earliest, clinic.zone):%H:%M} to closing "
                            f"for {minutes} minutes. A coordinator can book another time.")
     return found
 
 
-def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
+def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
     """New (session, chair, start) for each later session, moved by delta_days onto open days."""
     if not later:
         return []
@@ -292,7 +293,7 @@ def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
     busy_by_chair, busy_by_patient = _busy(window_start, window_end, exclude_ids=exclude)
     moved_chair, moved_start, moved_end = moved_slot
     busy_by_chair.setdefault(moved_chair, []).append((moved_start, moved_end))
-    patient_busy = busy_by_patient.get(session.patient_id, []) + [(moved_start, moved_end)]
+    patient_busy = busy_by_patient.get(visit.patient_id, []) + [(moved_start, moved_end)]
     plan = []
     for item, day in zip(later, new_days, strict=True):
         duration = item.ends_at - item.starts_at
@@ -309,7 +310,7 @@ def _plan_shift(clinic, session, later, delta_days, moved_slot, exclude):
     return plan
 
 
-def change_status(session, target, *, reason, actor, now, gate_passed=False):
+def change_status(visit, target, *, reason, actor, now, gate_passed=False):
     """Move a session through the state machine; an illegal step is refused with the reason.
 
     Gated states (cleared, infusing, discharged) are entered only by the gate services, which
@@ -321,31 +322,31 @@ def change_status(session, target, *, reason, actor, now, gate_passed=False):
     if target in GATED_STATES and not gate_passed:
         raise BookingError(f"'{target.label}' is set by its own step (checklist, start of dose or discharge), "
                            "where the safety checks run; it cannot be set directly.")
-    problem = transition_problem(session.state, target, reason)
+    problem = transition_problem(visit.state, target, reason)
     if problem:
         raise BookingError(problem, field="reason" if "reason" in problem else None)
     if target == SessionState.CHECKED_IN and not gate_passed:
-        problem = other_day_problem(session, now)
+        problem = other_day_problem(visit, now)
         if problem:
             raise OtherDay(problem)
-    old = session.status
-    session.status, session.status_reason, session.status_changed_at = target.value, reason.strip()[:300], now
-    series = session.series
+    old = visit.status
+    visit.status, visit.status_reason, visit.status_changed_at = target.value, reason.strip()[:300], now
+    series = visit.series
     if target == SessionState.CHECKED_IN and series.status == "planned":
         series.status = "active"
     if all(s.state in {SessionState.DISCHARGED, SessionState.CANCELLED, SessionState.NO_SHOW}
            for s in series.sessions) and series.status in {"planned", "active"}:
         series.status = "completed"
     db.session.flush()
-    record(f"session.{target.value}", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
-           patient_id=session.patient_id, details={"from": old, "to": target.value})
+    record(f"session.{target.value}", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
+           patient_id=visit.patient_id, details={"from": old, "to": target.value})
 
 
-def other_day_problem(session, now):
+def other_day_problem(visit, now):
     """Why `session` cannot be checked in or have its checklist changed at `now`: it is booked for
     another clinic day. None on its own day."""
-    return scheduling.booked_day_problem(session.starts_at, now, current_app.config["CLINIC_TIMEZONE"],
-                                         movable=session.state in MOVABLE_STATES)
+    return scheduling.booked_day_problem(visit.starts_at, now, current_app.config["CLINIC_TIMEZONE"],
+                                         movable=visit.state in MOVABLE_STATES)
 
 
 def stop_series(series, *, reason, actor, now):
@@ -356,10 +357,10 @@ def stop_series(series, *, reason, actor, now):
         raise BookingError("Give a reason for stopping the series.", field="reason")
     series.status, series.stop_reason = "stopped", reason.strip()[:300]
     cancelled = []
-    for session in series.sessions:
-        if session.state == SessionState.SCHEDULED:
-            session.status, session.status_reason, session.status_changed_at = "cancelled", "Series stopped", now
-            cancelled.append(session.id)
+    for visit in series.sessions:
+        if visit.state == SessionState.SCHEDULED:
+            visit.status, visit.status_reason, visit.status_changed_at = "cancelled", "Series stopped", now
+            cancelled.append(visit.id)
     db.session.flush()
     record("series.stopped", actor=actor, now=now, object_type="infusion_series", object_id=series.id,
            patient_id=series.patient_id, details={"cancelled_sessions": cancelled})

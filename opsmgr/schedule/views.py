@@ -5,14 +5,14 @@ from types import SimpleNamespace
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
-from opsmgr.infusion.service import vitals_due_for
+from opsmgr.infusion.vitals import vitals_due_for
 from opsmgr.notes.service import status_by_session
 from opsmgr.permissions import (
     can_advance_session,
@@ -26,8 +26,9 @@ from opsmgr.rules.notes import next_step
 from opsmgr.rules.session_states import GATED_STATES, TRANSITIONS, SessionState
 from opsmgr.schedule import service
 from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
-from opsmgr.schedule.models import Chair, InfusionSession
+from opsmgr.schedule.models import Chair
 from opsmgr.series.models import InfusionSeries
+from opsmgr.sessions.service import session_or_404
 
 bp = Blueprint("schedule", __name__)
 
@@ -46,11 +47,11 @@ def _chairs():
     return db.session.scalars(select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)).all()
 
 
-def allowed_targets(user, session):
+def allowed_targets(user, visit):
     """The states this user may move the session to next (for buttons)."""
-    return [target for target in sorted(TRANSITIONS[session.state], key=list(SessionState).index)
+    return [target for target in sorted(TRANSITIONS[visit.state], key=list(SessionState).index)
             if target not in GATED_STATES and target != SessionState.CHECKLIST
-            and STATUS_PERMISSION.get(target, can_advance_session)(user, session)]
+            and STATUS_PERMISSION.get(target, can_advance_session)(user, visit)]
 
 
 @bp.route("/today")
@@ -60,13 +61,13 @@ def board():
     today = _today()
     sessions = service.sessions_between(*service.local_day_bounds(today, zone))
     by_chair = {chair.id: [] for chair in _chairs()}
-    for session in sessions:
-        by_chair.setdefault(session.chair_id, []).append(session)
+    for visit in sessions:
+        by_chair.setdefault(visit.chair_id, []).append(visit)
     chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
     vitals_due = vitals_due_for(sessions, utcnow())
     html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
                            next_step=next_step, allowed_targets=allowed_targets, status_form=StatusForm(),
-                           note_status=status_by_session([session.id for session in sessions]))
+                           note_status=status_by_session([visit.id for visit in sessions]))
     record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
     db.session.commit()
     return html
@@ -85,9 +86,9 @@ def week():
     chairs = _chairs()
     cells = {}
     sessions = service.sessions_between(start, end)
-    for session in sessions:
-        local_day = service.as_local(session.starts_at, zone).date()
-        cells.setdefault((local_day, session.chair_id), []).append(session)
+    for visit in sessions:
+        local_day = service.as_local(visit.starts_at, zone).date()
+        cells.setdefault((local_day, visit.chair_id), []).append(visit)
     html = render_template("schedule/week.html", form=form, days=days, chairs=chairs, cells=cells, monday=monday,
                            previous_week=monday - timedelta(days=7), next_week=monday + timedelta(days=7),
                            today=_today())
@@ -124,7 +125,7 @@ def book():
     form.set_series(_open_series())
     if request.method == "POST" and form.validate():
         try:
-            session = service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
+            visit = service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
                                            day=form.day.data, start_time=form.start_time.data,
                                            actor=current_actor(), now=utcnow())
         except service.BookingError as error:
@@ -132,43 +133,35 @@ def book():
             getattr(form, error.field or "start_time").errors.append(str(error))
         else:
             db.session.commit()
-            flash(f"Session {session.sequence} of the series booked.", "success")
+            flash(f"Session {visit.sequence} of the series booked.", "success")
             return redirect(url_for("schedule.week", start=form.day.data.isoformat()))
     return render_template("schedule/book.html", form=form)
 
 
-def _session_or_404(session_id):
-    return db.session.scalar(
-        select(InfusionSession).where(InfusionSession.id == session_id)
-        .options(selectinload(InfusionSession.patient), selectinload(InfusionSession.chair),
-                 selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol))
-    ) or abort(404)
-
-
-def _render_session(session, move_form=None, status_form=None, code=200, day_refused=False, move_error=None):
+def _render_session(visit, move_form=None, status_form=None, code=200, day_refused=False, move_error=None):
     """The session page; `day_refused`: a check-in was just refused for the day, `move_error`: why
     moving it to today was refused (both shown next to the "Move it to today" button)."""
     zone = current_app.config["CLINIC_TIMEZONE"]
-    local = service.as_local(session.starts_at, zone)
-    move_form = move_form or MoveForm(chair_id=session.chair_id, day=local.date(), start_time=local.time())
+    local = service.as_local(visit.starts_at, zone)
+    move_form = move_form or MoveForm(chair_id=visit.chair_id, day=local.date(), start_time=local.time())
     move_form.set_chairs(_chairs())
-    note_status = status_by_session([session.id]).get(session.id)
-    other_day = service.other_day_problem(session, utcnow()) if session.state == SessionState.SCHEDULED else None
-    html = render_template("schedule/session.html", session=session, move_form=move_form,
-                           status_form=status_form or StatusForm(), targets=allowed_targets(current_user, session),
+    note_status = status_by_session([visit.id]).get(visit.id)
+    other_day = service.other_day_problem(visit, utcnow()) if visit.state == SessionState.SCHEDULED else None
+    html = render_template("schedule/session.html", session=visit, move_form=move_form,
+                           status_form=status_form or StatusForm(), targets=allowed_targets(current_user, visit),
                            allowed_targets=allowed_targets, other_day=other_day, day_refused=day_refused,
                            move_error=move_error,
-                           next_action=next_step(session.state, note_status), note_status=note_status)
+                           next_action=next_step(visit.state, note_status), note_status=note_status)
     return html, code
 
 
 @bp.route("/sessions/<int:session_id>")
 @requires(can_view_schedule)
 def session_detail(session_id):
-    session = _session_or_404(session_id)
-    html, code = _render_session(session)
+    visit = session_or_404(session_id)
+    html, code = _render_session(visit)
     record("session.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_session",
-           object_id=session.id, patient_id=session.patient_id)
+           object_id=visit.id, patient_id=visit.patient_id)
     db.session.commit()
     return html, code
 
@@ -176,47 +169,47 @@ def session_detail(session_id):
 @bp.route("/sessions/<int:session_id>/move", methods=["POST"])
 @requires(can_move_session)
 def move(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = MoveForm()
     form.set_chairs(_chairs())
     if form.validate_on_submit():
         try:
-            moved = service.move_session(session, chair_id=form.chair_id.data, day=form.day.data,
+            moved = service.move_session(visit, chair_id=form.chair_id.data, day=form.day.data,
                                          start_time=form.start_time.data, shift_rest=form.shift_rest.data,
                                          actor=current_actor(), now=utcnow())
         except service.BookingError as error:
             db.session.rollback()
-            session = _session_or_404(session_id)
+            visit = session_or_404(session_id)
             getattr(form, error.field or "day").errors.append(str(error))
         else:
             db.session.commit()
             flash(f"Session moved{f'; {len(moved) - 1} later sessions shifted' if len(moved) > 1 else ''}.",
                   "success")
             return redirect(url_for("schedule.session_detail", session_id=session_id))
-    return _render_session(session, move_form=form, code=400)
+    return _render_session(visit, move_form=form, code=400)
 
 
 @bp.route("/sessions/<int:session_id>/status", methods=["POST"])
 @requires(can_view_schedule)
 def change_status(session_id):
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     form = StatusForm()
     if not form.validate_on_submit() or form.target.data not in SessionState.__members__.values():
-        return _render_session(session, status_form=form, code=400)
+        return _render_session(visit, status_form=form, code=400)
     target = SessionState(form.target.data)
-    if not STATUS_PERMISSION.get(target, can_advance_session)(current_user, session):
+    if not STATUS_PERMISSION.get(target, can_advance_session)(current_user, visit):
         abort(403)
     try:
-        service.change_status(session, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())
+        service.change_status(visit, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())
     except service.OtherDay:
         db.session.rollback()
-        return _render_session(_session_or_404(session_id), code=400, day_refused=True)
+        return _render_session(session_or_404(session_id), code=400, day_refused=True)
     except service.BookingError as error:
         db.session.rollback()
         form.reason.errors.append(str(error))
-        return _render_session(_session_or_404(session_id), status_form=form, code=400)
+        return _render_session(session_or_404(session_id), status_form=form, code=400)
     db.session.commit()
-    flash(f"{session.patient.display_name}: {target.label}.", "success")
+    flash(f"{visit.patient.display_name}: {target.label}.", "success")
     return redirect(_back_to(session_id))
 
 
@@ -224,14 +217,14 @@ def change_status(session_id):
 @requires(can_advance_session)
 def move_to_today(session_id):
     """The patient came on another day than booked: whoever checks them in moves the session to today."""
-    session = _session_or_404(session_id)
+    visit = session_or_404(session_id)
     try:
-        service.move_to_today(session, actor=current_actor(), now=utcnow())
+        service.move_to_today(visit, actor=current_actor(), now=utcnow())
     except service.BookingError as error:
         db.session.rollback()
-        return _render_session(_session_or_404(session_id), code=409, move_error=str(error))
+        return _render_session(session_or_404(session_id), code=409, move_error=str(error))
     db.session.commit()
-    flash(f"Moved to today, {session.starts_at.astimezone(clinic_zone()):%H:%M} on {session.chair.name}. "
+    flash(f"Moved to today, {visit.starts_at.astimezone(clinic_zone()):%H:%M} on {visit.chair.name}. "
           "Check the patient in when they are ready.", "success")
     return redirect(url_for("schedule.session_detail", session_id=session_id))
 

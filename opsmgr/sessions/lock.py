@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from opsmgr.core.errors import RecordLocked
 from opsmgr.notes.canonical import LOCKED_MODELS
 from opsmgr.notes.models import SessionNote
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 
 SIGNED_MESSAGE = ("This session's record was signed by a physician and can no longer change. "
                   "Corrections go in an addendum to the note.")
@@ -33,12 +33,12 @@ def _session_ids(obj):
 
 
 @event.listens_for(Session, "before_flush")
-def refuse_changes_to_signed_sessions(session, flush_context, instances):
+def refuse_changes_to_signed_sessions(orm_session, flush_context, instances):
     touched = set()
-    for obj in chain(session.new, session.dirty, session.deleted):
+    for obj in chain(orm_session.new, orm_session.dirty, orm_session.deleted):
         if not isinstance(obj, LOCKED_MODELS):
             continue
-        if obj in session.dirty and obj not in session.deleted and not session.is_modified(obj):
+        if obj in orm_session.dirty and obj not in orm_session.deleted and not orm_session.is_modified(obj):
             continue
         if isinstance(obj, SessionNote) and _committed(obj, "signed_at") is not None:
             raise RecordLocked("infusion_session", obj.session_id, SIGNED_MESSAGE)
@@ -46,8 +46,8 @@ def refuse_changes_to_signed_sessions(session, flush_context, instances):
     touched.discard(None)
     if not touched:
         return
-    with session.no_autoflush:
-        signed = session.execute(
+    with orm_session.no_autoflush:
+        signed = orm_session.execute(
             select(SessionNote.session_id).where(SessionNote.session_id.in_(touched),
                                                  SessionNote.signed_at.is_not(None)).limit(1)
         ).scalar()

@@ -17,7 +17,7 @@ from opsmgr.core.clock import clinic_zone
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.rules.findings import resolution_problem
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.models import PhysicianTask
 
 
@@ -30,14 +30,14 @@ def _audit(event, task, actor, now, **details):
            patient_id=task.patient_id, details={"session_id": task.session_id, "code": task.code, **details})
 
 
-def raise_task(session, finding, *, actor, now):
+def raise_task(visit, finding, *, actor, now):
     """The task `finding` asks for, raised now and due today (clinic time); the existing one if
     this session already has a task for this code, open or resolved."""
-    existing = db.session.scalar(select(PhysicianTask).where(PhysicianTask.session_id == session.id,
+    existing = db.session.scalar(select(PhysicianTask).where(PhysicianTask.session_id == visit.id,
                                                              PhysicianTask.code == finding.code))
     if existing is not None:
         return existing
-    task = PhysicianTask(session_id=session.id, patient_id=session.patient_id, code=finding.code,
+    task = PhysicianTask(session_id=visit.id, patient_id=visit.patient_id, code=finding.code,
                          kind=finding.values["task"], message=finding.message[:300], created_at=now,
                          due_on=now.astimezone(clinic_zone()).date())
     db.session.add(task)
@@ -46,9 +46,9 @@ def raise_task(session, finding, *, actor, now):
     return task
 
 
-def raise_tasks(session, findings, *, actor, now):
+def raise_tasks(visit, findings, *, actor, now):
     """Raise the task of every finding that asks for one (see raise_task)."""
-    return [raise_task(session, finding, actor=actor, now=now) for finding in findings if "task" in finding.values]
+    return [raise_task(visit, finding, actor=actor, now=now) for finding in findings if "task" in finding.values]
 
 
 def resolve_task(task, *, actor, note, now):

@@ -17,7 +17,7 @@ from opsmgr.extensions import db
 from opsmgr.infusion.models import DischargeAssessment
 from opsmgr.rules.findings import open_findings
 from opsmgr.rules.session_states import SessionState
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 
 #: Before the dose, a checklist finding waits for the physician in these states.
 CHECKLIST_STATES = (SessionState.CHECKED_IN.value, SessionState.CHECKLIST.value)

@@ -16,7 +16,7 @@ from opsmgr.auth.models import StaffUser
 from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.core.clock import system_now
 from opsmgr.extensions import db
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from tests.browser.conftest import DEMO_PASSWORD, TIMEOUT_MS, migrated_app, seed_staff_and_three_chairs, serving
 from tests.factories import create_patient, order_series
 

@@ -1,17 +1,22 @@
 """An automated WCAG 2.1 A/AA audit with axe-core of the pages each role works in, on a tablet (768x1024).
 
 One server with the demo clinic (`flask demo seed`) on a clock at CLOCKED_START clinic time today, so the
-board has sessions at every stage. The fixture adds what the seed leaves out: a dose and two readings (one
-raising an alert) for the infusing session, and notes written, completed, signed and given an addendum
-through the notes service. Each role signs in once; every page opens in a context of its own with
-``bypass_csp=True`` (axe is injected, which the app's CSP forbids), collapsed sections are unfolded, and
-the test fails with axe's list of violations: rule, impact, the elements and what to fix.
+board has sessions at every stage. The fixture adds what the seed leaves out: a reading raising an alert
+for the infusing session; notes written, completed, signed and given an addendum through the notes
+service; a second session in recovery (the 16:00 booster, taken there by the demo's own chair steps); then,
+six minutes on, when the recovery observation is over, that session's discharge refused for MOAA/S 4 and
+kept as a pending assessment waiting for the physician. The next week's booking of another patient is
+audited as a session booked on another day (at CLOCKED_START no chair is free today, so "Move it to
+today" is refused: that refusal is audited too, and changes nothing). Each role signs in once; every page
+opens in a context of its own with ``bypass_csp=True`` (axe is injected, which the app's CSP forbids),
+collapsed sections are unfolded, and the test fails with axe's list of violations: rule, impact, the
+elements and what to fix.
 
 A rule is only ever disabled for one page, with the reason next to it (none is, today). axe finds what
 a machine can; keyboard order, focus visibility and meaning beyond colour still need a person's check.
 """
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -20,11 +25,17 @@ from sqlalchemy import select
 from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.core.clock import system_now
+from opsmgr.demo.chair import AtTheChair
 from opsmgr.extensions import db
+from opsmgr.infusion import discharge as discharge_service
+from opsmgr.infusion import gate as gate_service
 from opsmgr.infusion import service as infusion
+from opsmgr.infusion import vitals as vitals_service
 from opsmgr.notes import service as notes
 from opsmgr.patients.models import Patient
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.rules.session_states import SessionState
+from opsmgr.schedule.service import local_day_bounds
+from opsmgr.sessions.models import InfusionSession
 from tests.browser.a11y import report, violations
 from tests.browser.conftest import (
     CLINIC_ZONE,
@@ -43,6 +54,12 @@ TABLET = {"width": 768, "height": 1024}
 #: The demo clinic's patients (opsmgr/demo/service.py) whose pages are audited.
 CHECKED_IN, CLEARED, INFUSING, RECOVERY = "DEMO-0006", "DEMO-0007", "DEMO-0005", "DEMO-0008"
 DISCHARGED_TODAY, WITH_ALERTS = "DEMO-0004", "DEMO-0009"
+#: DEMO-0009's 16:00 booster, taken to recovery, whose discharge waits for the physician; DEMO-0010's
+#: booster a week from today (a session booked on another day).
+PENDING_DISCHARGE, BOOKED_NEXT_WEEK = "DEMO-0009", "DEMO-0010"
+#: The recovery sessions' observation ends 5 minutes after the seed's clock (demo.chair): the pending
+#: assessment is made past it, so the discharge form is offered and only the MOAA/S waits.
+AFTER_THE_OBSERVATION_MINUTES = 6
 NOTE = {"mindset": "Calm, a little tired after the drive.", "intention": "To sleep through the night again.",
         "dissociation_clinician": 5, "post_session_state": "Oriented, steady gait, escort driving.",
         "narrative": "Settled quickly; mild nausea at 20 minutes that passed without treatment."}
@@ -55,6 +72,7 @@ class Clinic:
 
 
 def _today_session(patient_id, today):
+    """The patient's session on `today` (or any other clinic day), and all their sessions in order."""
     sessions = db.session.scalars(select(InfusionSession).where(InfusionSession.patient_id == patient_id)
                                   .order_by(InfusionSession.starts_at)).all()
     return next(s for s in sessions if s.starts_at.astimezone(CLINIC_ZONE).date() == today), sessions
@@ -65,8 +83,25 @@ def _dose_and_readings(clock, session_id):
     raises an alert, so the page shows one waiting to be acknowledged."""
     nurse = actor_for(db.session.scalar(select(StaffUser).where(StaffUser.username == "nurse")))
     session = db.session.get(InfusionSession, session_id)
-    infusion.record_vitals(session, systolic=185, diastolic=112, heart_rate=80, spo2=97, moaas=5,
-                           taken_at=clock().replace(second=0, microsecond=0), actor=nurse, now=clock())
+    vitals_service.record_vitals(session, systolic=185, diastolic=112, heart_rate=80, spo2=97, moaas=5,
+                                 taken_at=clock().replace(second=0, microsecond=0), actor=nurse, now=clock())
+
+
+def _pending_discharge(clock, session_id, today):
+    """A second session in recovery, by the demo's chair steps (so it has its checklist, dose,
+    controlled substance and readings), then a discharge past the observation with MOAA/S 4: refused,
+    and kept as the pending assessment the physician sees."""
+    session = db.session.get(InfusionSession, session_id)
+    day_starts_at = local_day_bounds(today, CLINIC_ZONE.key)[0]
+    AtTheChair(clock(), {"physician": DEMO_PASSWORD}, day_starts_at=day_starts_at).hold(session, SessionState.RECOVERY)
+    clock.advance(minutes=AFTER_THE_OBSERVATION_MINUTES)
+    nurse = actor_for(db.session.scalar(select(StaffUser).where(StaffUser.username == "nurse")))
+    with pytest.raises(infusion.InfusionError):
+        discharge_service.discharge(session, moaas=4, escort_present=True, instructions_given=True,
+                                    condition="Drowsy, opens his eyes to his name; escort here.", actor=nurse,
+                                    now=clock())
+    assert [f.code for f in gate_service.discharge_gate(session, now=clock(), **gate_service.assessment_answers(
+        gate_service.pending_assessment(session))).open] == ["MENTAL_STATUS_NOT_BASELINE"]
 
 
 def _notes(clock, signed_id, complete_id, draft_id):
@@ -106,6 +141,9 @@ def clinic(tmp_path_factory):
         today_session, course = _today_session(patient[DISCHARGED_TODAY], today)
         ids["draft"], (ids["signed"], ids["complete"]) = today_session.id, [s.id for s in course[:2]]
         _notes(clock, ids["signed"], ids["complete"], ids["draft"])
+        ids["pending"] = _today_session(patient[PENDING_DISCHARGE], today)[0].id
+        _pending_discharge(clock, ids["pending"], today)
+        ids["other_day"] = _today_session(patient[BOOKED_NEXT_WEEK], today + timedelta(days=7))[0].id
 
     app = migrated_app(folder, "a11y", seed, CLOCK=clock)
     with serving(app) as url:
@@ -159,6 +197,28 @@ def bad_note(page):
     expect(page.get_by_text("Enter a whole number from 0 to 10.")).to_be_visible()
 
 
+def pending_for_the_physician(page):
+    """The nurse's answers, the override form and the filled discharge form, all at once."""
+    expect(page.get_by_role("button", name="Override MENTAL_STATUS_NOT_BASELINE")).to_be_visible()
+    expect(page.get_by_label("Mental status (MOAA/S)")).to_have_value("4")
+
+
+def move_refused(page):
+    page.get_by_role("button", name="Move it to today").click()
+    expect(page.get_by_test_id("move-to-today-error")).to_contain_text("Not moved: No chair is free today")
+
+
+def bad_dose_order(page):
+    """The physician's dose order refused for its dose (esketamine: 28 to 84 mg), the form open with the
+    field error (refused by the form, before the password is checked)."""
+    page.get_by_text("Change this session's dose (physician)").click()
+    page.get_by_label("New dose (mg)").fill("100")
+    page.get_by_label("Reason for the change").fill("Partial response at 56 mg.")
+    page.locator("#order-password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Order this dose").click()
+    expect(page.get_by_label("New dose (mg)")).to_have_attribute("aria-invalid", "true")
+
+
 @dataclass(frozen=True)
 class Audited:
     """One page as one role sees it (role None: signed out). ``path`` takes the clinic's ids; ``shows`` is
@@ -188,15 +248,25 @@ PAGES = (
             bad_checklist),
     Audited("nurse-infusion", "nurse", "/sessions/{infusing}/infusion", "Acknowledge alert"),
     Audited("physician-start-gate", "physician", "/sessions/{cleared}/infusion", "Start gate"),
-    Audited("nurse-discharge-gate", "nurse", "/sessions/{recovery}/infusion", "Condition at discharge"),
+    Audited("physician-dose-order-error", "physician", "/sessions/{cleared}/infusion",
+            "Enter a dose between 28 and 84 mg.", bad_dose_order),
+    Audited("nurse-discharge-gate", "nurse", "/sessions/{recovery}/infusion",
+            "Is the escort here to take the patient home?"),
+    Audited("physician-pending-discharge", "physician", "/sessions/{pending}/infusion", "Waiting for a physician",
+            pending_for_the_physician),
+    Audited("nurse-session-other-day", "nurse", "/sessions/{other_day}", "Move it to today first."),
+    Audited("nurse-session-move-refused", "nurse", "/sessions/{other_day}", "Move it to today first.", move_refused),
     Audited("nurse-note-draft", "nurse", "/sessions/{draft}/note", "Mark complete"),
     Audited("nurse-note-error", "nurse", "/sessions/{draft}/note", "Mark complete", bad_note),
     Audited("physician-note-signed", "physician", "/sessions/{signed}/note", "Sign and add addendum"),
     Audited("physician-to-sign", "physician", "/signing", "Review and sign"),
+    Audited("physician-waiting", "physician", "/signing", "Waiting for your override (1)"),
     Audited("admin-staff", "admin", "/admin/staff", "Demo Nurse (fictional)"),
     Audited("admin-clinic", "admin", "/admin/clinic/", "Window chair"),
     Audited("admin-policy", "admin", "/admin/policy/", "Save as a new version"),
-    Audited("admin-audit", "admin", "/admin/audit/", "demo.seeded"),
+    # The chair's steps the fixture adds push the seed's own events off the first page: filtered to them.
+    Audited("admin-audit", "admin", "/admin/audit/?username=demo-seed", "demo.seeded"),
+    Audited("admin-audit-denied", "admin", "/admin/audit/?outcome=denied", "discharge.refused"),
 )
 
 

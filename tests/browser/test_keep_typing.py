@@ -11,7 +11,7 @@ from opsmgr.auth.models import StaffSession, StaffUser
 from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.core.clock import system_now
 from opsmgr.extensions import db
-from opsmgr.schedule.models import InfusionSession
+from opsmgr.sessions.models import InfusionSession
 from tests.browser.notes_fixtures import fill_sign_in, new_person, serve_with_app, sign_in
 
 pytestmark = pytest.mark.browser

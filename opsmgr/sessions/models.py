@@ -1,0 +1,50 @@
+"""The infusion session: the root of the aggregate that the checklist, the dose, the vitals, the
+discharge and the note hang from (their rows carry its id and are locked with it once signed)."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from opsmgr.core.db import UTCDateTime
+from opsmgr.extensions import db
+from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
+from opsmgr.schedule.models import Chair
+
+STATE_VALUES = tuple(state.value for state in SessionState)
+_ACTIVE_SQL = "status IN (" + ", ".join(sorted(f"'{s.value}'" for s in ACTIVE_STATES)) + ")"
+
+
+class InfusionSession(db.Model):
+    """One planned or held session of a series, on one chair."""
+
+    __tablename__ = "infusion_session"
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATE_VALUES!r}", name="status_known"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_it_ends"),
+        # Belt and braces with the row locks in the booking service: one live session per chair start.
+        Index("uq_infusion_session_chair_start_active", "chair_id", "starts_at", unique=True,
+              sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
+        Index("ix_infusion_session_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("infusion_series.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    chair_id: Mapped[int] = mapped_column(ForeignKey("chair.id"), index=True)
+    sequence: Mapped[int]
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default=SessionState.SCHEDULED.value)
+    status_reason: Mapped[str] = mapped_column(String(300), default="")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(default=1)
+
+    series = relationship("InfusionSeries", back_populates="sessions")
+    patient = relationship("Patient")
+    chair: Mapped[Chair] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def state(self):
+        return SessionState(self.status)
