@@ -1,0 +1,8 @@
+"""Scheduled work for the outbox: send what is due."""
+from opsmgr.core.clock import utcnow
+from opsmgr.outbox.service import default_worker_id, dispatch_due
+
+
+def dispatch_outbox():
+    """Claim, send and record every due message; dispatch_due commits each claim and result itself."""
+    dispatch_due(utcnow(), worker_id=default_worker_id())
