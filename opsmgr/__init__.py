@@ -66,9 +66,10 @@ def register_blueprints(app):
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
     from opsmgr.tasks.views import bp as tasks_bp
+    from opsmgr.worklists.views import bp as worklists_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
-                      feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp):
+                      worklists_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp):
         app.register_blueprint(blueprint)
 
 

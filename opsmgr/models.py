@@ -6,8 +6,10 @@ def import_all():
     import opsmgr.auth.models  # noqa: F401
     import opsmgr.checklist.models  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
+    import opsmgr.gates.models  # noqa: F401
     import opsmgr.infusion.models  # noqa: F401
     import opsmgr.notes.models  # noqa: F401
+    import opsmgr.outbox.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.policy.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401

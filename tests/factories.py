@@ -1,10 +1,18 @@
 """Plain factory functions for test data, built through the services."""
 import itertools
 from dataclasses import dataclass
+from datetime import date, time
+
+from sqlalchemy import select
 
 from opsmgr.audit.service import Actor
 from opsmgr.auth import service
 from opsmgr.extensions import db
+from opsmgr.patients import service as patients
+from opsmgr.patients.models import Patient
+from opsmgr.schedule.models import Chair
+from opsmgr.series import service as series_service
+from opsmgr.series.models import Protocol
 
 FACTORY_ACTOR = Actor(user_id=None, username="test-factory", role=None)
 _numbers = itertools.count(1)
@@ -28,10 +36,6 @@ def create_user(*, role, username, password, now, **fields):
 
 def create_patient(*, now, mrn=None, legal_name=None, **fields):
     """A registered patient (through the service); returns the Patient row."""
-    from datetime import date
-
-    from opsmgr.patients import service as patients
-
     number = next(_numbers)
     values = {
         "mrn": mrn or f"MRN{number:05d}", "legal_name": legal_name or f"Test Patient {number}",
@@ -48,8 +52,6 @@ def create_patient(*, now, mrn=None, legal_name=None, **fields):
 
 def create_chairs(count=3):
     """Active chairs named Chair 1..n; returns their ids."""
-    from opsmgr.schedule.models import Chair
-
     chairs = [Chair(name=f"Chair {i}", position=i, is_active=True) for i in range(1, count + 1)]
     db.session.add_all(chairs)
     db.session.commit()
@@ -58,20 +60,13 @@ def create_chairs(count=3):
 
 def order_series(*, patient_id, now, start_on, protocol_code="iv-induction", preferred_time="09:00",
                  planned_count=None, ordered_by_id=None):
-    """Order a series through the booking service as a physician would; returns the series."""
-    from datetime import time
-
-    from sqlalchemy import select
-
-    from opsmgr.schedule import service as schedule
-    from opsmgr.series.models import Protocol
-
+    """Order a series through the series service as a physician would; returns the series."""
     protocol = db.session.scalar(select(Protocol).where(Protocol.code == protocol_code, Protocol.is_current))
     if ordered_by_id is None:
         ordered_by_id = create_user(role="physician", username=None, password="physician passphrase",
                                     now=now).id
     actor = Actor(user_id=ordered_by_id, username="test-physician", role="physician")
-    series = schedule.order_series(
+    series = series_service.order_series(
         patient_id=patient_id, protocol_id=protocol.id, indication="trd",
         dose_mg_per_kg=protocol.dose_mg_per_kg, dose_mg=protocol.dose_mg,
         planned_count=planned_count or protocol.planned_count, start_on=start_on,
@@ -83,14 +78,6 @@ def order_series(*, patient_id, now, start_on, protocol_code="iv-induction", pre
 
 def build_world(app, clock, patient_name="World Patient"):
     """Objects every URL can point at: chairs, a patient with a medication, a series of sessions."""
-    from datetime import date
-
-    from sqlalchemy import select
-
-    from opsmgr.patients import service as patients
-    from opsmgr.patients.models import Patient
-    from opsmgr.series.models import Protocol
-
     with app.app_context():
         chairs = create_chairs(2)
         patient = create_patient(now=clock(), legal_name=patient_name)

@@ -19,6 +19,7 @@ from opsmgr.extensions import db
 from opsmgr.rules.scheduling import next_open_day
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.service import BookingError
+from opsmgr.series import service as series_service
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions.models import InfusionSession
 from tests.factories import create_chairs, create_patient, create_user, order_series
@@ -69,7 +70,7 @@ def protocol_id(code):
 def order_directly(*, patient_id, physician_id, now, start_on, code="iv-induction", preferred=NINE):
     """Call the service as the view does (no commit), for the races."""
     protocol = db.session.get(Protocol, protocol_id(code))
-    return schedule.order_series(
+    return series_service.order_series(
         patient_id=patient_id, protocol_id=protocol.id, indication="trd", dose_mg_per_kg=protocol.dose_mg_per_kg,
         dose_mg=protocol.dose_mg, planned_count=protocol.planned_count, start_on=start_on, preferred_time=preferred,
         reevaluate_on=None, actor=Actor(physician_id, "physician", "physician"), now=now, today=now.date())
@@ -644,7 +645,7 @@ def test_stop_series_cancels_the_remaining_scheduled_sessions(app, clock):
         series = new_series(clock)
         first = series.sessions[0]
         advance(first, clock, "checked_in")
-        schedule.stop_series(series, reason="  Adverse reaction  ", actor=COORDINATOR, now=clock())
+        series_service.stop_series(series, reason="  Adverse reaction  ", actor=COORDINATOR, now=clock())
         db.session.commit()
         assert series.status == "stopped" and series.stop_reason == "Adverse reaction"
         assert first.status == "checked_in"
@@ -653,7 +654,7 @@ def test_stop_series_cancels_the_remaining_scheduled_sessions(app, clock):
         (row,) = audit_rows("series.stopped")
         assert row.object_id == str(series.id) and row.patient_id == series.patient_id
         with pytest.raises(BookingError, match="already stopped"):
-            schedule.stop_series(series, reason="again", actor=COORDINATOR, now=clock())
+            series_service.stop_series(series, reason="again", actor=COORDINATOR, now=clock())
 
 
 @pytest.mark.parametrize("reason", ["", "  \n "])
@@ -662,7 +663,7 @@ def test_stop_series_needs_a_reason(app, clock, reason):
         create_chairs(1)
         series = new_series(clock)
         with pytest.raises(BookingError) as refused:
-            schedule.stop_series(series, reason=reason, actor=COORDINATOR, now=clock())
+            series_service.stop_series(series, reason=reason, actor=COORDINATOR, now=clock())
         assert refused.value.field == "reason"
         assert series.status == "planned"
         assert {s.status for s in series.sessions} == {"scheduled"}
@@ -672,7 +673,7 @@ def test_no_booking_on_a_stopped_series(app, clock):
     with app.app_context():
         chairs = create_chairs(1)
         series = new_series(clock)
-        schedule.stop_series(series, reason="Stopped by physician", actor=COORDINATOR, now=clock())
+        series_service.stop_series(series, reason="Stopped by physician", actor=COORDINATOR, now=clock())
         with pytest.raises(BookingError) as refused:
             book(series, chairs[0], date(2026, 12, 15), NINE, clock)
         assert refused.value.field == "series_id"
@@ -813,10 +814,6 @@ def test_naive_datetimes_are_refused(app, clock):
 
 
 def test_a_booster_gets_a_default_re_evaluation_date_from_its_protocol(app, clock):
-    from datetime import date, timedelta
-
-    from tests.factories import create_chairs, create_patient, order_series
-
     with app.app_context():
         create_chairs(1)
         patient = create_patient(now=clock())

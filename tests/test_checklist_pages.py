@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select, update
 
 from opsmgr.audit.models import AuditEvent
-from opsmgr.checklist.models import ChecklistResponse, FindingOverride
+from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.extensions import db
+from opsmgr.gates.models import FindingOverride
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.schedule import service as schedule

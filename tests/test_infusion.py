@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.checklist import service as checklist
-from opsmgr.checklist.models import FindingOverride
 from opsmgr.extensions import db
+from opsmgr.gates.models import FindingOverride
 from opsmgr.infusion import gate as gate_service
 from opsmgr.infusion import vitals as vitals_service
 from opsmgr.infusion.models import (

@@ -9,9 +9,9 @@ from sqlalchemy import delete, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError
 
 from opsmgr.audit.models import AuditEvent
-from opsmgr.checklist.models import FindingOverride
 from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
+from opsmgr.gates.models import FindingOverride
 from opsmgr.infusion.models import DischargeAssessment, DoseOrder, InChairAlert, InfusionEvent
 from opsmgr.notes import canonical
 from opsmgr.notes import service as notes

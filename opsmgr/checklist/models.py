@@ -1,4 +1,4 @@
-"""The checklist answers and the overrides of one infusion session.
+"""The checklist answers of one infusion session (the overrides: opsmgr.gates).
 
 These rows, with the dose, controlled-substance, vitals, alert and discharge rows of the same
 session, form one aggregate that the notes feature will freeze and hash when a physician signs.
@@ -7,13 +7,11 @@ Every answer column is nullable: nothing is pre-filled, and an unanswered item i
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from opsmgr.core.db import UTCDateTime
 from opsmgr.extensions import db
-
-GATES = ("start", "discharge")
 
 
 class ChecklistResponse(db.Model):
@@ -75,23 +73,3 @@ class ChecklistResponse(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
-
-
-class FindingOverride(db.Model):
-    """A physician's override of one finding at one gate, after re-entering their password."""
-
-    __tablename__ = "finding_override"
-    __table_args__ = (
-        UniqueConstraint("session_id", "gate", "code", name="uq_finding_override_session_gate_code"),
-        CheckConstraint(f"gate IN {GATES!r}", name="gate_known"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
-    gate: Mapped[str] = mapped_column(String(10))
-    code: Mapped[str] = mapped_column(String(60))
-    #: The finding as it stood when overridden (severity, message, values).
-    finding: Mapped[dict] = mapped_column(JSON)
-    reason: Mapped[str] = mapped_column(String(500))
-    physician_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,28 +6,38 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from opsmgr.audit.service import SYSTEM, record
-from opsmgr.checklist.models import ChecklistResponse, FindingOverride
+from opsmgr.auth.models import StaffUser
+from opsmgr.auth.service import actor_for
+from opsmgr.checklist.models import ChecklistResponse
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
+from opsmgr.gates import service as gates
+from opsmgr.gates.models import FindingOverride
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import checklist as rules
 from opsmgr.rules.findings import (
     Finding,
     Outcome,
-    Override,
+    Problem,
     Severity,
     open_findings,
     outcome_of,
-    override_problem,
 )
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.service import change_status, other_day_problem
+from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.service import raise_tasks
 
 
-class ChecklistError(ValueError):
+class ChecklistError(DomainError):
+    """A refused checklist step: a message and the field it concerns (None: the form)."""
+
     def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+        super().__init__([Problem(field, message)])
+
+
+#: The start gate before any checklist answer is saved.
+NOT_STARTED = Finding("CHECKLIST_NOT_STARTED", Severity.ABSOLUTE, "The pre-session checklist has not been done.")
 
 
 class StaleChecklist(ChecklistError):
@@ -80,22 +90,13 @@ def _tuple(value):
     return None if value is None else tuple(value)
 
 
-def finding_to_dict(finding):
-    return {"code": finding.code, "severity": finding.severity.value, "message": finding.message,
-            "values": finding.values}
-
-
-def finding_from_dict(data):
-    return Finding(data["code"], Severity(data["severity"]), data["message"], data.get("values", {}))
-
-
 def evaluate(response, session, *, now, actor=SYSTEM):
     """Evaluate the answers under the current policy, keep the result on the response, and raise
     the physician tasks the findings ask for (PHQ-9 item 9, an elevated suicide-risk screen)."""
     version, policy = current_policy()
     findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
     response.policy_version, response.outcome = version, outcome_of(findings).value
-    response.findings, response.evaluated_at = [finding_to_dict(f) for f in findings], now
+    response.findings, response.evaluated_at = [gates.finding_to_dict(f) for f in findings], now
     db.session.flush()
     raise_tasks(session, findings, actor=actor, now=now)
     return findings
@@ -116,92 +117,13 @@ def save_answers(session, values, *, expected_version, actor, now):
     return response, findings
 
 
-def overrides_for(session, gate):
-    return db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session.id,
-                                                            FindingOverride.gate == gate)
-                              .order_by(FindingOverride.id)).all()
-
-
-#: Findings about a reading (or an arrangement): an override covers the values the physician saw, not a
-#: new reading (a BP overridden at 150/95 is open again at 172/99, and needs the physician again; so is
-#: a ride home accepted as "medical transport" and then changed to "a taxi").
-READING_BOUND_CODES = frozenset({"BP_SOFT_GATE", "BP_HARD_GATE", "HEART_RATE_OUT_OF_RANGE", "SPO2_LOW",
-                                 "ESCORT_ALTERNATIVE_ARRANGEMENT"})
-
-
-def covering_overrides(session, gate, findings, bound_codes=frozenset(), rows=None):
-    """The override rows that cover a finding as it stands now: by code, and for reading-bound
-    codes (and ``bound_codes``) only while the finding's values are those the physician saw."""
-    bound = READING_BOUND_CODES | set(bound_codes)
-    by_code = {f.code: f for f in findings}
-    rows = overrides_for(session, gate) if rows is None else rows
-    return tuple(row for row in rows if row.code in by_code and (
-        row.code not in bound or row.finding.get("values") == finding_to_dict(by_code[row.code])["values"]))
-
-
-def as_overrides(rows):
-    return tuple(Override(code=row.code, by_role="physician", reason=row.reason) for row in rows)
-
-
-def record_override(session, *, gate, finding, physician, password, reason, now, ip=None, replace=False):
-    """A physician overrides one finding after re-entering their password; audited either way.
-
-    With `replace`, an earlier override of the same code (given for other values) is superseded.
-    """
-    from opsmgr.auth.service import actor_for, reauthenticate
-
-    actor = actor_for(physician, ip)
-    if not reauthenticate(physician, password, ip=ip, now=now, purpose=f"override:{gate}"):
-        record("override.refused", actor=actor, now=now, outcome="denied", object_type="infusion_session",
-               object_id=session.id, patient_id=session.patient_id, details={"code": finding.code, "gate": gate,
-                                                                              "reason": "password"})
-        raise ChecklistError("The password is not correct; the override was not recorded.", field="password")
-    problem = override_problem(finding, role=physician.role, reason=reason)
-    if problem:
-        raise ChecklistError(problem, field="reason")
-    existing = db.session.scalar(select(FindingOverride).where(
-        FindingOverride.session_id == session.id, FindingOverride.gate == gate, FindingOverride.code == finding.code))
-    if existing is not None and not replace:
-        raise ChecklistError("This finding is already overridden.")
-    if existing is not None:
-        was = [f"{name}={value}" for name, value in (existing.finding.get("values") or {}).items()]
-        db.session.delete(existing)
-        db.session.flush()
-        record("override.superseded", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
-               patient_id=session.patient_id, details={"code": existing.code, "gate": gate, "was": was})
-    row = FindingOverride(session_id=session.id, gate=gate, code=finding.code, finding=finding_to_dict(finding),
-                          reason=reason.strip()[:500], physician_id=physician.id, created_at=now)
-    db.session.add(row)
-    db.session.flush()
-    record("override.recorded", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
-           patient_id=session.patient_id, details={"code": finding.code, "gate": gate,
-                                                   "severity": finding.severity.value})
-    return row
-
-
-@dataclass(frozen=True)
-class GateResult:
-    findings: tuple
-    overrides: tuple
-    open: tuple
-    policy_version: int
-    evaluated_at: datetime
-
-    @property
-    def may_proceed(self):
-        return not self.open
-
-
 def start_gate(session, *, now):
-    """Re-evaluate the checklist now (vitals go stale) and say whether the dose may start."""
+    """Re-evaluate the checklist now (vitals go stale) and store it; the Gate says whether the dose may start."""
     response = response_for(session, now=now)
     if response is None:
-        missing = Finding("CHECKLIST_NOT_STARTED", Severity.ABSOLUTE, "The pre-session checklist has not been done.")
         version, _ = current_policy()
-        return GateResult((missing,), (), (missing,), version, now)
-    findings = evaluate(response, session, now=now)
-    overrides = as_overrides(covering_overrides(session, "start", findings))
-    return GateResult(findings, overrides, open_findings(findings, overrides), response.policy_version, now)
+        return gates.decide(session, "start", (NOT_STARTED,), version)
+    return gates.decide(session, "start", evaluate(response, session, now=now), response.policy_version)
 
 
 # --- The checklist page: fill, override, and what the nurse compares against ----------------------
@@ -250,8 +172,7 @@ def _clear_when_nothing_open(session, findings, *, actor, now):
     """Enter 'cleared' through the gate; a session already cleared keeps its status (the start re-checks)."""
     if session.state != SessionState.CHECKLIST:
         return
-    overrides = as_overrides(covering_overrides(session, "start", findings))
-    if open_findings(findings, overrides):
+    if not gates.decide(session, "start", findings, None).may_proceed:
         return
     reason = "Cleared by physician override" if any(f.stops_start for f in findings) else ""
     change_status(session, SessionState.CLEARED, reason=reason, actor=actor, now=now, gate_passed=True)
@@ -259,24 +180,15 @@ def _clear_when_nothing_open(session, findings, *, actor, now):
 
 def override_finding(session, *, code, physician, password, reason, now, ip=None):
     """A physician overrides one open finding of the current evaluation (never an absolute one)."""
-    from opsmgr.auth.service import actor_for
-
     _fillable(session)
     response = response_for(session, now=now)
     if response is None:
         raise ChecklistError("The checklist has not been saved yet: there is nothing to override.")
-    findings = current_findings(response, session, now=now)
-    rows = overrides_for(session, "start")
-    overrides = as_overrides(covering_overrides(session, "start", findings, rows=rows))
-    finding = next((f for f in open_findings(findings, overrides) if f.code == code), None)
-    if finding is None:
-        raise ChecklistError("That finding is not open any more (the answers may have changed). "
-                             "Review the current findings.")
-    if finding.severity == Severity.ABSOLUTE:
-        raise ChecklistError(f"{finding.message} This finding cannot be overridden by anyone.")
-    row = record_override(session, gate="start", finding=finding, physician=physician, password=password,
-                          reason=reason, now=now, ip=ip, replace=any(r.code == code for r in rows))
-    _clear_when_nothing_open(session, findings, actor=actor_for(physician, ip), now=now)
+    version, _ = current_policy()
+    decided = gates.decide(session, "start", current_findings(response, session, now=now), version)
+    row = gates.override(session, decided, code=code, physician=physician, password=password, reason=reason,
+                         now=now, ip=ip)
+    _clear_when_nothing_open(session, decided.findings, actor=actor_for(physician, ip), now=now)
     return row
 
 
@@ -288,9 +200,7 @@ class OverrideView:
 
 def override_views(session, gate="start"):
     """The session's overrides at a gate, by code, with the physician's name (two statements)."""
-    from opsmgr.auth.models import StaffUser
-
-    rows = overrides_for(session, gate)
+    rows = gates.overrides_for(session, gate)
     ids = {row.physician_id for row in rows}
     names = {row.id: row.full_name for row in db.session.execute(
         select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(ids)))} if ids else {}
@@ -319,8 +229,6 @@ class PreviousVisit:
 
 def previous_visit(session, *, zone):
     """The patient's last held session before this one, its checklist, and the medication changes since."""
-    from opsmgr.sessions.models import InfusionSession
-
     previous = db.session.scalar(
         select(InfusionSession).where(InfusionSession.patient_id == session.patient_id,
                                       InfusionSession.starts_at < session.starts_at,
@@ -370,10 +278,10 @@ def evaluation_for(session, response, *, now):
     version, policy = current_policy()
     findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
     views = override_views(session)
-    covering = {row.id for row in covering_overrides(session, "start", findings,
+    covering = {row.id for row in gates.covering_overrides(session, "start", findings,
                                                       rows=[view.row for view in views.values()])}
     overrides = {code: view for code, view in views.items() if view.row.id in covering}
-    still_open = open_findings(findings, as_overrides(view.row for view in overrides.values()))
+    still_open = open_findings(findings, gates.as_overrides(view.row for view in overrides.values()))
     tasks = tuple((f.values["task"], f) for f in findings if "task" in f.values)
     scores = {name: f.values for name, code in (("phq9", "PHQ9_SCORE"), ("gad7", "GAD7_SCORE"))
               for f in findings if f.code == code}

@@ -1,9 +1,7 @@
 """The pre-session checklist page: the nurse's answers, the evaluation, and physician overrides."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
@@ -11,14 +9,13 @@ from opsmgr.checklist import service
 from opsmgr.checklist.forms import ANSWER_LABELS, LABELS, ChecklistForm, OverrideForm, shown
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
+from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
-from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_override_finding
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.service import other_day_problem
-from opsmgr.series.models import InfusionSeries
-from opsmgr.sessions.models import InfusionSession
+from opsmgr.sessions.service import session_or_404
 
 bp = Blueprint("checklist", __name__)
 
@@ -32,13 +29,7 @@ PREVIOUS_ITEMS = ("medication_changes", "new_diagnoses", "pregnancy_status", "ca
 
 
 def _session_or_404(session_id):
-    patient = selectinload(InfusionSession.patient)
-    return db.session.scalar(
-        select(InfusionSession).where(InfusionSession.id == session_id)
-        .options(patient.selectinload(Patient.medications), patient.selectinload(Patient.weights),
-                 selectinload(InfusionSession.chair),
-                 selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol))
-    ) or abort(404)
+    return session_or_404(session_id, history=True)
 
 
 @bp.route("/sessions/<int:session_id>/checklist", methods=["GET", "POST"], endpoint="form")
@@ -88,7 +79,7 @@ def override(session_id):
             service.override_finding(session, code=form.code.data, physician=current_user._get_current_object(),
                                      password=form.password.data, reason=form.reason.data, now=utcnow(),
                                      ip=request.remote_addr)
-        except service.ChecklistError as error:
+        except DomainError as error:
             commit_audit_only(error)
             form[error.field or "code"].errors.append(str(error))
         else:

@@ -3,8 +3,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import Actor
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 
 CSP = "; ".join([
@@ -55,6 +58,22 @@ def safe_next(target):
     if "\\" in target:
         return None
     return target
+
+
+def attempt(call, *, done, refused, conflict=None):
+    """One user action is one transaction: run the service call, then commit and answer `done(result)`.
+    A refusal (DomainError) keeps only what it audited and answers `refused(error)`; a concurrent write
+    (a unique index, a stale version) rolls back and answers `conflict(error)` (else `refused`)."""
+    try:
+        result = call()
+    except (IntegrityError, StaleDataError) as error:
+        db.session.rollback()
+        return (conflict or refused)(error)
+    except DomainError as error:
+        commit_audit_only(error)
+        return refused(error)
+    db.session.commit()
+    return done(result)
 
 
 def commit_audit_only(error):

@@ -29,6 +29,7 @@ from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.models import Chair, ClinicDay
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.series.service import stop_series
 from opsmgr.sessions.models import InfusionSession
 
 DEMO_ACTOR = Actor(user_id=None, username="demo-seed", role=None, ip=None)
@@ -241,9 +242,9 @@ class _Seed:
         """Two sessions, then the physician stopped the series for blood pressure."""
         start = self._prev_open(self.today - timedelta(days=24))
         series = self.course(patient, "iv-induction", self.dates_around(start, 1, "iv-induction"), discharged=2)
-        schedule.stop_series(series, reason="Blood pressure above 180/110 before session 3 on two readings; "
-                                            "referred to primary care before any further dosing.",
-                             actor=DEMO_ACTOR, now=self.now)
+        stop_series(series, reason="Blood pressure above 180/110 before session 3 on two readings; "
+                                   "referred to primary care before any further dosing.",
+                    actor=DEMO_ACTOR, now=self.now)
 
     def planned(self, patient, values):
         """Ordered, not started: the whole course ahead."""

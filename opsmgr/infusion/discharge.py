@@ -1,13 +1,8 @@
 """The discharge, through its gate; a refusal keeps the answers for the physician."""
-
-
-from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
+from opsmgr.gates.service import finding_to_dict
 from opsmgr.infusion.gate import discharge_gate, refuse
-from opsmgr.infusion.models import (
-    DischargeAssessment,
-    DischargeRecord,
-)
+from opsmgr.infusion.models import DischargeAssessment, DischargeRecord
 from opsmgr.infusion.service import InfusionError, S, audit
 from opsmgr.schedule.service import change_status
 
@@ -23,7 +18,7 @@ def discharge(visit, *, moaas, escort_present, instructions_given, condition, ac
     if not gate.may_proceed:
         db.session.add(DischargeAssessment(
             session_id=visit.id, moaas=moaas, escort_present=escort_present, instructions_given=instructions_given,
-            condition=condition.strip()[:300], open_findings=[checklist.finding_to_dict(f) for f in gate.open],
+            condition=condition.strip()[:300], open_findings=[finding_to_dict(f) for f in gate.open],
             policy_version=gate.policy_version, assessed_at=now, assessed_by_id=actor.user_id))
         db.session.flush()
         refuse("discharge.refused", visit, gate, actor, now, "The patient was not discharged")

@@ -1,16 +1,18 @@
-"""The start and discharge gates, decided on the server, and a physician's override of one finding.
+"""The start and discharge gates at the chair, decided on the server through the one Gate
+(opsmgr.gates): the findings of the checklist and the dose, or of the discharge, and a physician's
+override of one of them.
 
-Overrides of dose and discharge findings cover a finding only as it stood when the physician
-overrode it (same code and same values): an override of 0.8 mg/kg does not cover 0.95 mg/kg.
-Checklist findings keep the checklist's rule (same code). A refused discharge keeps the nurse's
-answers (a pending assessment); the discharge gate and its overrides read them until discharge.
+Dose and discharge findings are bound: an override covers a finding only as it stood when the
+physician overrode it (same code and same values): an override of 0.8 mg/kg does not cover 0.95
+mg/kg. A refused discharge keeps the nurse's answers (a pending assessment); the discharge gate and
+its overrides read them until discharge.
 """
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
+from opsmgr.gates import service as gates
 from opsmgr.infusion.models import (
     DischargeAssessment,
 )
@@ -29,34 +31,13 @@ from opsmgr.policy.service import current_policy
 from opsmgr.rules import discharge as discharge_rules
 from opsmgr.rules import dosing
 from opsmgr.rules.checklist import evaluate_readiness
-from opsmgr.rules.findings import Finding, Severity, open_findings
-
-# --- gates ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    findings: tuple
-    open: tuple
-    #: The FindingOverride rows that cover a finding now.
-    overrides: tuple
-    policy_version: int
-
-    @property
-    def may_proceed(self):
-        return not self.open
-
-
-def _gate(visit, gate, findings, bound_codes, version):
-    """Open findings after overrides: by code; readings and `bound_codes` only as they stood."""
-    rows = checklist.covering_overrides(visit, gate, findings, bound_codes)
-    return Gate(tuple(findings), open_findings(findings, checklist.as_overrides(rows)), rows, version)
+from opsmgr.rules.findings import Finding, Severity
 
 
 def _checklist_findings(visit, response, now, policy):
     """As checklist.start_gate evaluates them, without storing the evaluation (for showing)."""
     if response is None:
-        return (Finding("CHECKLIST_NOT_STARTED", Severity.ABSOLUTE, "The pre-session checklist has not been done."),)
+        return (checklist.NOT_STARTED,)
     return evaluate_readiness(checklist.answers_from(response, visit), now=now, policy=policy)
 
 
@@ -77,7 +58,7 @@ def start_gate(visit, *, now, infusion_minutes=None, persist=False, order=None):
     plan = plan_dose(visit, response, infusion_minutes=infusion_minutes, order=order)
     dose_found = dosing.dose_findings(route=plan.route, mg_per_kg=plan.mg_per_kg, dose_mg=plan.dose_mg,
                                       infusion_minutes=plan.infusion_minutes, policy=policy)
-    return _gate(visit, "start", (*found, *dose_found), {f.code for f in dose_found}, version), plan
+    return gates.decide(visit, "start", (*found, *dose_found), version, {f.code for f in dose_found}), plan
 
 
 def discharge_gate(visit, *, now, moaas=None, escort_present=None, instructions_given=None, condition=""):
@@ -97,7 +78,7 @@ def discharge_gate(visit, *, now, moaas=None, escort_present=None, instructions_
         Finding("ALERT_UNACKNOWLEDGED", Severity.ABSOLUTE, f"Acknowledge the alert first: {alert.message}",
                 {"alert_id": alert.id}) for alert in alerts_for(visit) if alert.acknowledged_at is None)
     findings = (*found, *unacknowledged)
-    return _gate(visit, "discharge", findings, {f.code for f in findings}, version)
+    return gates.decide(visit, "discharge", findings, version, {f.code for f in findings})
 
 
 def refuse(action, visit, gate, actor, now, what):
@@ -125,15 +106,8 @@ def override_finding(visit, *, gate, code, physician, password, reason, now, ip=
         pending = pending_assessment(visit)
         answers = assessment_answers(pending) if pending is not None else {"moaas": moaas}
         result = discharge_gate(visit, now=now, **answers)
-    finding = next((f for f in result.open if f.code == code), None)
-    if finding is None:
-        raise InfusionError("This finding is not open: it is no longer raised, or it is already overridden.")
-    if finding.severity == Severity.ABSOLUTE:
-        raise InfusionError(f"{finding.code}: {finding.message} This finding cannot be overridden by anyone.")
-    return checklist.record_override(visit, gate=gate, finding=finding, physician=physician, password=password,
-                                     reason=reason, now=now, ip=ip, replace=True)
-
-
+    return gates.override(visit, result, code=code, physician=physician, password=password, reason=reason,
+                          now=now, ip=ip)
 
 
 def pending_assessment(visit):

@@ -2,32 +2,20 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from opsmgr.checklist import service as checklist
-from opsmgr.checklist.models import FindingOverride
-from opsmgr.extensions import db
-from opsmgr.infusion.gate import Gate, assessment_answers, discharge_gate, pending_assessment, start_gate
-from opsmgr.infusion.models import (
-    ControlledSubstanceEntry,
-    DischargeRecord,
-)
-from opsmgr.infusion.orders import DosePlan, orders_for
+from opsmgr.gates.service import Gate
+from opsmgr.infusion.gate import assessment_answers, discharge_gate, start_gate
+from opsmgr.infusion.orders import DosePlan
 from opsmgr.infusion.service import (
     BEFORE_THE_DOSE,
     S,
-    alerts_for,
-    dose_for,
-    events_for,
-    one_row,
     pauses_for,
-    readings_for,
 )
 from opsmgr.infusion.vitals import next_vitals_due
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import discharge as discharge_rules
 from opsmgr.rules import monitoring
-from opsmgr.sessions.record import staff_names
+from opsmgr.sessions.record import load_record
 
 # --- the page ------------------------------------------------------------------------------------
 
@@ -105,13 +93,15 @@ class ChairView:
 
 def chair_view(visit, *, now, infusion_minutes=None, moaas=None, escort_present=None,
                instructions_given=None, condition=""):
-    """The page's data; the start gate is shown for the dose in force over the proposed time, the
-    discharge gate for the answers given (else a refused discharge's pending answers). Nothing is stored."""
-    dose, readings, alerts = dose_for(visit), tuple(readings_for(visit)), tuple(alerts_for(visit))
+    """The page's data: the session's rows as recorded (load_record), the start gate for the dose in
+    force over the proposed time, and the discharge gate for the answers given (else a refused
+    discharge's pending answers), both decided now. Nothing is stored."""
+    record = load_record(visit.id)
+    dose, readings, alerts, events = record.dose, record.vitals, record.alerts, record.infusion_events
     start = plan = discharge_result = None
     if dose is None and visit.state in BEFORE_THE_DOSE:
         start, plan = start_gate(visit, now=now, infusion_minutes=infusion_minutes)
-    pending = pending_assessment(visit)
+    pending = record.discharge_assessments[-1] if visit.state == S.RECOVERY and record.discharge_assessments else None
     answers = {"moaas": moaas, "escort_present": escort_present, "instructions_given": instructions_given,
                "condition": condition}
     if pending is not None and moaas is None and escort_present is None and instructions_given is None:
@@ -120,11 +110,7 @@ def chair_view(visit, *, now, infusion_minutes=None, moaas=None, escort_present=
     if visit.state == S.RECOVERY:
         discharge_result = discharge_gate(visit, now=now, **answers)
         ride_home = _ride_home(checklist.response_for(visit, now=now))
-    orders = tuple(orders_for(visit))
-    overrides = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == visit.id)
-                                   .order_by(FindingOverride.id)).all()
-    controlled, discharged = one_row(ControlledSubstanceEntry, visit), one_row(DischargeRecord, visit)
-    events = tuple(events_for(visit))
+    controlled, discharged = record.controlled_substance, record.discharge
     found = pauses_for(dose, events) if dose else ()
     return ChairView(
         visit=visit, route=visit.series.protocol.route, dose=dose, plan=plan, start=start,
@@ -132,11 +118,11 @@ def chair_view(visit, *, now, infusion_minutes=None, moaas=None, escort_present=
         alerts=alerts, events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
         next_due=next_vitals_due(visit, now) if dose else None, discharge=discharge_result,
         discharged=discharged, instructions=discharge_rules.discharge_instructions(visit.series.protocol.route),
-        overrides=tuple(overrides), orders=orders, ride_home=ride_home, pending=pending,
+        overrides=record.overrides, orders=record.dose_orders, ride_home=ride_home, pending=pending,
         discharge_answers=answers,
         discharge_waiting_on=discharge_rules.waiting_on(discharge_result.open) if discharge_result else (),
         discharge_unanswered=discharge_rules.unanswered(discharge_result.open, answers) if discharge_result else (),
-        staff=staff_names([dose, controlled, discharged, pending, *readings, *alerts, *overrides, *orders, *events]))
+        staff=record.staff)
 
 
 def _ride_home(response):

@@ -5,13 +5,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
-from opsmgr.checklist.models import GATES
-from opsmgr.checklist.service import ChecklistError
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import commit_audit_only, current_actor
 from opsmgr.extensions import db
+from opsmgr.gates.models import GATES
 from opsmgr.infusion import discharge as discharge_service
 from opsmgr.infusion import dose as dose_service
 from opsmgr.infusion import gate as gate_service
@@ -161,7 +160,7 @@ def _attempt(visit, form, done, call, forms=None, next_url=None):
         return _render(visit, status=400, **forms)
     try:
         call()
-    except (DomainError, ChecklistError, BookingError) as error:
+    except (DomainError, BookingError) as error:
         commit_audit_only(error)
         return _refused(visit.id, form, forms, error)
     except (IntegrityError, StaleDataError):

@@ -15,8 +15,9 @@ from decimal import Decimal
 
 from sqlalchemy import inspect, select
 
-from opsmgr.checklist.models import ChecklistResponse, FindingOverride
+from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.extensions import db
+from opsmgr.gates.models import FindingOverride
 from opsmgr.infusion import models as infusion
 from opsmgr.notes.models import AdverseEvent, SessionNote
 from opsmgr.sessions.models import InfusionSession

@@ -10,12 +10,14 @@ from opsmgr.audit.service import record
 from opsmgr.auth.service import actor_for, reauthenticate
 from opsmgr.checklist.models import ChecklistResponse
 from opsmgr.core.errors import RecordLocked
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.infusion.models import InChairAlert
 from opsmgr.notes import canonical
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.permissions import can_add_addendum, can_sign_note
 from opsmgr.policy.service import current_policy
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_age
 from opsmgr.sessions.lock import SIGNED_MESSAGE
 from opsmgr.sessions.models import InfusionSession
@@ -24,15 +26,15 @@ from opsmgr.sessions.models import InfusionSession
 CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "lighting", "room", "support_person")
 
 
-class NoteError(Exception):
-    """A refused note action: a message for the user, and the field it belongs to if any; `audited`
-    refusals wrote their audit event, which the request boundary commits."""
+class NoteError(DomainError):
+    """A refused note action: a message for the user and the field it belongs to, or the `problems`
+    that keep a note from completion; `audited` refusals wrote their audit event."""
 
     def __init__(self, message, field=None, *, problems=(), audited=False):
-        super().__init__(message)
+        super().__init__(problems or [Problem(field, message)], audited=audited, message=message)
         self.field = field
-        self.problems = tuple(problems)
-        self.audited = audited
+        #: What keeps a note from completion, each at its field (empty for other refusals).
+        self.completion = tuple(problems)
 
 
 class StaleNote(NoteError):

@@ -1,13 +1,11 @@
 """The session-note page: the draft (saved as the user types), completion, signing and addenda."""
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import commit_audit_only, current_actor
+from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
 from opsmgr.infusion.service import alerts_for
 from opsmgr.notes import service
@@ -68,19 +66,16 @@ def _save(visit):
     form = NoteForm()
     if not form.validate_on_submit():
         return _render(visit, service.note_for(visit), form, status=400, problem=NOT_SAVED)
-    try:
-        service.save_draft(visit, form.values(), expected_version=_expected_version(form), actor=current_actor(),
-                           now=utcnow())
-    except service.StaleNote as error:
-        return _conflict(session_id, form, str(error))
-    except (StaleDataError, IntegrityError):
-        return _conflict(session_id, form, CONCURRENT)
-    except service.NoteError as error:
-        db.session.rollback()
+
+    def refused(error):
+        if isinstance(error, service.StaleNote):
+            return _conflict(session_id, form, str(error))
         return _render(visit, service.note_for(visit), form, status=409, problem=str(error))
-    db.session.commit()
-    flash("Draft saved.", "success")
-    return redirect(url_for("notes.page", session_id=session_id))
+
+    return attempt(lambda: service.save_draft(visit, form.values(), expected_version=_expected_version(form),
+                                              actor=current_actor(), now=utcnow()),
+                   done=lambda _: _done("Draft saved.", session_id), refused=refused,
+                   conflict=lambda _: _conflict(session_id, form, CONCURRENT))
 
 
 @bp.route("/sessions/<int:session_id>/note/autosave", methods=["POST"], endpoint="autosave")
@@ -91,21 +86,19 @@ def autosave(session_id):
     form = NoteForm()
     if not form.validate_on_submit():
         return jsonify(status="invalid", errors={name: errors for name, errors in form.errors.items()}), 400
-    try:
-        note = service.save_draft(visit, form.values(), expected_version=_expected_version(form),
-                                  actor=current_actor(), now=utcnow())
-    except service.StaleNote as error:
-        db.session.rollback()
-        return _conflict_json(session_id, form, str(error))
-    except (StaleDataError, IntegrityError):
-        db.session.rollback()
-        return _conflict_json(session_id, form, CONCURRENT)
-    except service.NoteError as error:
-        db.session.rollback()
+
+    def refused(error):
+        if isinstance(error, service.StaleNote):
+            return _conflict_json(session_id, form, str(error))
         return jsonify(status="refused", message=str(error)), 409
-    db.session.commit()
-    saved_at = note.updated_at.astimezone(clinic_zone()).strftime("%H:%M:%S")
-    return jsonify(status="saved", version=note.version, saved_at=saved_at)
+
+    def saved(note):
+        saved_at = note.updated_at.astimezone(clinic_zone()).strftime("%H:%M:%S")
+        return jsonify(status="saved", version=note.version, saved_at=saved_at)
+
+    return attempt(lambda: service.save_draft(visit, form.values(), expected_version=_expected_version(form),
+                                              actor=current_actor(), now=utcnow()),
+                   done=saved, refused=refused, conflict=lambda _: _conflict_json(session_id, form, CONCURRENT))
 
 
 def _theirs(note, form):
@@ -146,17 +139,12 @@ def start_from_last(session_id):
     visit = session_or_404(session_id)
     form = CompleteForm()
     form.validate_on_submit()
-    try:
-        service.start_from_last(visit, expected_version=_expected_version(form), actor=current_actor(),
-                                now=utcnow())
-    except service.NoteError as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return redirect(url_for("notes.page", session_id=session_id))
-    db.session.commit()
-    flash("Set and setting copied from the last session into the empty fields. Review them before completing.",
-          "info")
-    return redirect(url_for("notes.page", session_id=session_id))
+    copied = ("Set and setting copied from the last session into the empty fields. Review them before "
+              "completing.")
+    return attempt(lambda: service.start_from_last(visit, expected_version=_expected_version(form),
+                                                   actor=current_actor(), now=utcnow()),
+                   done=lambda _: _done(copied, session_id, "info"),
+                   refused=lambda error: _done(str(error), session_id, "danger"))
 
 
 @bp.route("/sessions/<int:session_id>/note/adverse-events", methods=["POST"], endpoint="add_adverse_event")
@@ -166,18 +154,17 @@ def add_adverse_event(session_id):
     form = AdverseEventForm(prefix="ae").with_alerts(alerts_for(visit))
     if form.validate_on_submit():
         day = visit.starts_at.astimezone(clinic_zone()).date()
-        try:
-            service.add_adverse_event(visit, form.values(day), actor=current_actor(), now=utcnow())
-        except service.NoteError as error:
-            db.session.rollback()
-            form[error.field or "kind"].errors = [*form[error.field or "kind"].errors, str(error)]
-        else:
-            db.session.commit()
-            flash("Adverse event recorded.", "success")
-            return redirect(url_for("notes.page", session_id=session_id, _anchor="adverse-events"))
-    note = service.note_for(visit)
-    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}), status=400,
-                   ae_form=form, problem="The adverse event was not recorded: correct the fields marked below.")
+        return attempt(lambda: service.add_adverse_event(visit, form.values(day), actor=current_actor(), now=utcnow()),
+                       done=lambda _: _done("Adverse event recorded.", session_id, anchor="adverse-events"),
+                       refused=lambda error: _ae_refused(visit, form, error))
+    return _ae_refused(visit, form)
+
+
+def _ae_refused(visit, form, error=None):
+    if error is not None:
+        form[error.field or "kind"].errors = [*form[error.field or "kind"].errors, str(error)]
+    return _render(visit, *_saved_note(visit), status=400, ae_form=form,
+                   problem="The adverse event was not recorded: correct the fields marked below.")
 
 
 @bp.route("/sessions/<int:session_id>/note/adverse-events/<int:event_id>/remove", methods=["POST"],
@@ -200,21 +187,18 @@ def complete(session_id):
     visit = session_or_404(session_id)
     form = CompleteForm()
     form.validate_on_submit()
-    try:
-        service.complete_note(visit, expected_version=_expected_version(form), actor=current_actor(), now=utcnow())
-    except service.StaleNote:
-        db.session.rollback()
-        flash("Not marked complete: a colleague changed this note after you opened it. Read the current text "
-              "below, then mark it complete.", "danger")
-        return redirect(url_for("notes.page", session_id=session_id))
-    except service.NoteError as error:
-        db.session.rollback()
-        note = service.note_for(visit)
-        return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
-                       status=409, problem=str(error), completion_problems=error.problems)
-    db.session.commit()
-    flash("Note marked complete. It is now on the physicians' list to sign.", "success")
-    return redirect(url_for("notes.page", session_id=session_id))
+
+    def refused(error):
+        if isinstance(error, service.StaleNote):
+            return _done("Not marked complete: a colleague changed this note after you opened it. Read the current "
+                         "text below, then mark it complete.", session_id, "danger")
+        return _render(visit, *_saved_note(visit), status=409, problem=str(error),
+                       completion_problems=error.completion)
+
+    return attempt(lambda: service.complete_note(visit, expected_version=_expected_version(form),
+                                                 actor=current_actor(), now=utcnow()),
+                   done=lambda _: _done("Note marked complete. It is now on the physicians' list to sign.", session_id),
+                   refused=refused)
 
 
 @bp.route("/sessions/<int:session_id>/note/sign", methods=["POST"], endpoint="sign")
@@ -223,19 +207,18 @@ def sign(session_id):
     visit = session_or_404(session_id)
     form = SignForm()
     if form.validate_on_submit():
-        try:
-            service.sign_note(visit, physician=current_user._get_current_object(), password=form.password.data,
-                              expected_version=_expected_version(form), ip=request.remote_addr, now=utcnow())
-        except service.NoteError as error:
-            commit_audit_only(error)
-            form._fields.get(error.field, form.password).errors.append(str(error))
-        else:
-            db.session.commit()
-            flash("Signed. The note and the whole session record are now locked.", "success")
-            return redirect(url_for("notes.page", session_id=session_id))
-    note = service.note_for(visit)
-    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
-                   status=400, sign_form=form)
+        return attempt(lambda: service.sign_note(
+            visit, physician=current_user._get_current_object(), password=form.password.data,
+            expected_version=_expected_version(form), ip=request.remote_addr, now=utcnow()),
+            done=lambda _: _done("Signed. The note and the whole session record are now locked.", session_id),
+            refused=lambda error: _sign_refused(visit, form, error))
+    return _sign_refused(visit, form)
+
+
+def _sign_refused(visit, form, error=None):
+    if error is not None:
+        form._fields.get(error.field, form.password).errors.append(str(error))
+    return _render(visit, *_saved_note(visit), status=400, sign_form=form)
 
 
 @bp.route("/sessions/<int:session_id>/note/addenda", methods=["POST"], endpoint="add_addendum")
@@ -244,20 +227,29 @@ def add_addendum(session_id):
     visit = session_or_404(session_id)
     form = AddendumForm()
     if form.validate_on_submit():
-        try:
-            service.add_addendum(visit, author=current_user._get_current_object(), password=form.password.data,
-                                 reason=form.reason.data, body=form.body.data, event_at=form.event_at(),
-                                 ip=request.remote_addr, now=utcnow())
-        except service.NoteError as error:
-            commit_audit_only(error)
-            form._fields.get(error.field, form.body).errors.append(str(error))
-        else:
-            db.session.commit()
-            flash("Addendum signed and added.", "success")
-            return redirect(url_for("notes.page", session_id=session_id, _anchor="addenda"))
+        return attempt(lambda: service.add_addendum(
+            visit, author=current_user._get_current_object(), password=form.password.data, reason=form.reason.data,
+            body=form.body.data, event_at=form.event_at(), ip=request.remote_addr, now=utcnow()),
+            done=lambda _: _done("Addendum signed and added.", session_id, anchor="addenda"),
+            refused=lambda error: _addendum_refused(visit, form, error))
+    return _addendum_refused(visit, form)
+
+
+def _addendum_refused(visit, form, error=None):
+    if error is not None:
+        form._fields.get(error.field, form.body).errors.append(str(error))
+    return _render(visit, *_saved_note(visit), status=400, addendum_form=form)
+
+
+def _saved_note(visit):
+    """(note, its form) as saved: the page shown beside another form's refusal."""
     note = service.note_for(visit)
-    return _render(visit, note, NoteForm(formdata=None, obj=note, data={"version": _version(note)}),
-                   status=400, addendum_form=form)
+    return note, NoteForm(formdata=None, obj=note, data={"version": _version(note)})
+
+
+def _done(message, session_id, category="success", anchor=None):
+    flash(message, category)
+    return redirect(url_for("notes.page", session_id=session_id, _anchor=anchor))
 
 
 def _render(visit, note, form, *, status=200, problem=None, theirs=None, completion_problems=(),

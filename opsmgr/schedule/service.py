@@ -1,4 +1,5 @@
-"""Booking sessions on chairs: order a series, book, move (and shift the rest), cancel, advance.
+"""Booking sessions on chairs: book, move (and shift the rest), cancel, advance; and the booking
+helpers ordering a series shares (load_clinic, lock_patient, busy_intervals, free_slot).
 
 Double booking is prevented by the database, not only the form: every booking change first
 locks the chairs and the patient (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write
@@ -7,6 +8,7 @@ A partial unique index on (chair, start) of live sessions is the last line of de
 """
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -15,19 +17,27 @@ from sqlalchemy.orm import joinedload
 from opsmgr.audit.service import record
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
+from opsmgr.permissions import can_advance_session, can_cancel_session, can_mark_no_show
 from opsmgr.rules import scheduling
 from opsmgr.rules.session_states import (
     ACTIVE_STATES,
     GATED_STATES,
     MOVABLE_STATES,
+    TRANSITIONS,
     SessionState,
     transition_problem,
 )
 from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
-from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
 
 ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
+
+#: Which permission allows entering each state; any other state needs can_advance_session.
+STATUS_PERMISSION = {
+    SessionState.CANCELLED: can_cancel_session,
+    SessionState.NO_SHOW: can_mark_no_show,
+}
 
 
 class BookingError(ValueError):
@@ -65,6 +75,7 @@ class Clinic:
 
 
 def load_clinic(lock=False):
+    """The clinic's calendar; `lock` locks the active chairs first (every booking change does)."""
     chairs = select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)
     if lock:
         chairs = chairs.with_for_update()
@@ -75,14 +86,20 @@ def load_clinic(lock=False):
                   zone=current_app.config["CLINIC_TIMEZONE"])
 
 
-def _lock_patient(patient_id):
+def active_chairs():
+    """The active chairs in board order."""
+    return db.session.scalars(select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)).all()
+
+
+def lock_patient(patient_id):
+    """The patient, locked for the rest of the transaction: one booking change per patient at a time."""
     patient = db.session.scalar(select(Patient).where(Patient.id == patient_id).with_for_update())
     if patient is None:
         raise BookingError("That patient does not exist.")
     return patient
 
 
-def _busy(start, end, exclude_ids=()):
+def busy_intervals(start, end, exclude_ids=()):
     """Live sessions overlapping [start, end): (by chair, by patient) interval lists."""
     rows = db.session.execute(
         select(InfusionSession.id, InfusionSession.chair_id, InfusionSession.patient_id,
@@ -99,7 +116,8 @@ def _busy(start, end, exclude_ids=()):
     return by_chair, by_patient
 
 
-def _slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, patient_busy):
+def free_slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, patient_busy):
+    """(chair id, start) of the first free place on `day` from the preferred local time, or None."""
     hours = clinic.hours_on(day)
     if hours is None:
         return None
@@ -110,59 +128,6 @@ def _slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, patient_
     return scheduling.find_slot(request, chairs, busy_by_chair, patient_busy)
 
 
-def order_series(*, patient_id, protocol_id, indication, dose_mg_per_kg, dose_mg, planned_count, start_on,
-                 preferred_time, reevaluate_on, actor, now, today):
-    """A physician's order: the series and its planned sessions on free chairs, with plan warnings."""
-    problem = scheduling.start_problem(start_on, today)
-    if problem:
-        raise BookingError(problem, field="start_on")
-    protocol = db.session.get(Protocol, protocol_id)
-    if protocol is None or not protocol.is_current:
-        raise BookingError("Choose a current protocol.", field="protocol_id")
-    clinic = load_clinic(lock=True)
-    patient = _lock_patient(patient_id)
-    if not clinic.chair_ids:
-        raise BookingError("The clinic has no active chairs; an administrator adds them under Clinic.")
-    if not clinic.open_weekdays:
-        raise BookingError("The clinic has no open days; an administrator sets the hours under Clinic.")
-    dates = scheduling.plan_dates(start_on, scheduling.phases_from(protocol.phases), planned_count,
-                                  clinic.open_weekdays)
-    if reevaluate_on is None and protocol.reevaluate_after_days:
-        # Boosters: unless the physician chose a date, re-evaluate the protocol's interval after the last session.
-        reevaluate_on = dates[-1] + timedelta(days=protocol.reevaluate_after_days)
-    duration = timedelta(minutes=protocol.chair_minutes)
-    first, last = scheduling.local_to_utc(dates[0], time.min, clinic.zone), \
-        scheduling.local_to_utc(dates[-1] + timedelta(days=1), time.min, clinic.zone)
-    busy_by_chair, busy_by_patient = _busy(first - timedelta(days=1), last + timedelta(days=1))
-    patient_busy = busy_by_patient.get(patient.id, [])
-    series = InfusionSeries(patient_id=patient.id, protocol=protocol, indication=indication,
-                            dose_mg_per_kg=dose_mg_per_kg, dose_mg=dose_mg, planned_count=planned_count,
-                            start_on=start_on, preferred_time=preferred_time.strftime("%H:%M"),
-                            reevaluate_on=reevaluate_on, status="planned", ordered_by_id=actor.user_id,
-                            ordered_at=now, warnings=[])
-    db.session.add(series)
-    for sequence, day in enumerate(dates, start=1):
-        found = _slot(clinic, day, preferred_time, duration, clinic.chair_ids, busy_by_chair, patient_busy)
-        if found is None:
-            raise BookingError(f"No chair is free on {day:%A %d %B %Y} for {protocol.chair_minutes} minutes "
-                               "within clinic hours. Choose another start date or time.", field="start_on")
-        chair_id, starts_at = found
-        ends_at = starts_at + duration
-        busy_by_chair.setdefault(chair_id, []).append((starts_at, ends_at))
-        patient_busy.append((starts_at, ends_at))
-        series.sessions.append(InfusionSession(patient_id=patient.id, chair_id=chair_id, sequence=sequence,
-                                               starts_at=starts_at, ends_at=ends_at,
-                                               status=SessionState.SCHEDULED.value))
-    warnings = scheduling.plan_warnings(dates, max_gap_days=protocol.max_gap_days,
-                                        max_span_days=protocol.max_span_days)
-    series.warnings = [{"code": w.code, "message": w.message} for w in warnings]
-    db.session.flush()
-    record("series.ordered", actor=actor, now=now, object_type="infusion_series", object_id=series.id,
-           patient_id=patient.id, details={"protocol": protocol.code, "protocol_version": protocol.version,
-                                           "sessions": len(dates), "warnings": [w.code for w in warnings]})
-    return series
-
-
 def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
     local_day = starts_at.astimezone(_zone(clinic)).date()
     hours = clinic.hours_on(local_day)
@@ -170,7 +135,8 @@ def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
         raise BookingError("That time is outside clinic hours.", field="start_time")
     if chair_id not in clinic.chair_ids:
         raise BookingError("Choose an active chair.", field="chair_id")
-    by_chair, by_patient = _busy(starts_at - clinic.turnover, ends_at + clinic.turnover, exclude_ids=exclude_ids)
+    by_chair, by_patient = busy_intervals(starts_at - clinic.turnover, ends_at + clinic.turnover,
+                                          exclude_ids=exclude_ids)
     if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
         raise BookingError("That chair is already booked at this time (including turnover). "
                            "Someone may have just booked it; choose another time or chair.", field="chair_id")
@@ -179,8 +145,6 @@ def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
 
 
 def _zone(clinic):
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(clinic.zone)
 
 
@@ -190,7 +154,7 @@ def book_session(*, series_id, chair_id, day, start_time, actor, now):
     series = db.session.get(InfusionSeries, series_id)
     if series is None or series.status in {"completed", "stopped"}:
         raise BookingError("Choose a planned or active series.", field="series_id")
-    _lock_patient(series.patient_id)
+    lock_patient(series.patient_id)
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
     ends_at = starts_at + timedelta(minutes=series.protocol.chair_minutes)
     _check_free(clinic, (), series.patient_id, chair_id, starts_at, ends_at)
@@ -213,7 +177,7 @@ def move_session(visit, *, chair_id, day, start_time, shift_rest, actor, now):
     if visit.state not in MOVABLE_STATES:
         raise BookingError(f"A session that is {visit.state.label.lower()} cannot be moved.")
     clinic = load_clinic(lock=True)
-    _lock_patient(visit.patient_id)
+    lock_patient(visit.patient_id)
     zone = _zone(clinic)
     old_start = visit.starts_at
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
@@ -246,7 +210,7 @@ def move_to_today(visit, *, actor, now):
     if visit.state not in MOVABLE_STATES:
         raise BookingError(f"A session that is {visit.state.label.lower()} cannot be moved.")
     clinic = load_clinic(lock=True)
-    _lock_patient(visit.patient_id)
+    lock_patient(visit.patient_id)
     today = scheduling.clinic_day(now, clinic.zone)
     if scheduling.clinic_day(visit.starts_at, clinic.zone) == today:
         raise BookingError("This session is already booked for today.")
@@ -270,8 +234,8 @@ def _first_free_today(clinic, visit, today, now):
                            f"({as_local(closes, clinic.zone):%H:%M}).")
     chairs = (visit.chair_id, *[c for c in clinic.chair_ids if c != visit.chair_id]) \
         if visit.chair_id in clinic.chair_ids else clinic.chair_ids
-    busy_by_chair, busy_by_patient = _busy(earliest - clinic.turnover, closes + clinic.turnover,
-                                           exclude_ids=(visit.id,))
+    busy_by_chair, busy_by_patient = busy_intervals(earliest - clinic.turnover, closes + clinic.turnover,
+                                                    exclude_ids=(visit.id,))
     request = scheduling.SlotRequest(preferred=earliest, opens=earliest, closes=closes, duration=duration,
                                      turnover=clinic.turnover)
     found = scheduling.find_slot(request, chairs, busy_by_chair, busy_by_patient.get(visit.patient_id, []))
@@ -290,7 +254,7 @@ def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
     new_days = scheduling.shifted_dates(old_days, delta_days, clinic.open_weekdays)
     window_start = scheduling.local_to_utc(min(new_days), time.min, clinic.zone)
     window_end = scheduling.local_to_utc(max(new_days) + timedelta(days=1), time.min, clinic.zone)
-    busy_by_chair, busy_by_patient = _busy(window_start, window_end, exclude_ids=exclude)
+    busy_by_chair, busy_by_patient = busy_intervals(window_start, window_end, exclude_ids=exclude)
     moved_chair, moved_start, moved_end = moved_slot
     busy_by_chair.setdefault(moved_chair, []).append((moved_start, moved_end))
     patient_busy = busy_by_patient.get(visit.patient_id, []) + [(moved_start, moved_end)]
@@ -298,8 +262,8 @@ def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
     for item, day in zip(later, new_days, strict=True):
         duration = item.ends_at - item.starts_at
         chairs = (item.chair_id, *[c for c in clinic.chair_ids if c != item.chair_id])
-        found = _slot(clinic, day, item.starts_at.astimezone(zone).time(), duration, chairs, busy_by_chair,
-                      patient_busy)
+        found = free_slot(clinic, day, item.starts_at.astimezone(zone).time(), duration, chairs, busy_by_chair,
+                          patient_busy)
         if found is None:
             raise BookingError(f"Session {item.sequence} cannot be shifted to {day:%A %d %B}: no chair is free. "
                                "Nothing was moved; move the sessions one by one instead.")
@@ -308,6 +272,18 @@ def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
         patient_busy.append((starts_at, starts_at + duration))
         plan.append((item, chair_id, starts_at))
     return plan
+
+
+def may_set_status(user, visit, target):
+    """Whether this user may move the session to `target` (its permission, not the state machine)."""
+    return STATUS_PERMISSION.get(target, can_advance_session)(user, visit)
+
+
+def allowed_targets(user, visit):
+    """The states this user may move the session to next (for buttons)."""
+    return [target for target in sorted(TRANSITIONS[visit.state], key=list(SessionState).index)
+            if target not in GATED_STATES and target != SessionState.CHECKLIST
+            and may_set_status(user, visit, target)]
 
 
 def change_status(visit, target, *, reason, actor, now, gate_passed=False):
@@ -349,23 +325,6 @@ def other_day_problem(visit, now):
                                          movable=visit.state in MOVABLE_STATES)
 
 
-def stop_series(series, *, reason, actor, now):
-    """Stop a series: its future scheduled sessions are cancelled with the same reason."""
-    if series.status in {"completed", "stopped"}:
-        raise BookingError(f"This series is already {series.status}.")
-    if not reason.strip():
-        raise BookingError("Give a reason for stopping the series.", field="reason")
-    series.status, series.stop_reason = "stopped", reason.strip()[:300]
-    cancelled = []
-    for visit in series.sessions:
-        if visit.state == SessionState.SCHEDULED:
-            visit.status, visit.status_reason, visit.status_changed_at = "cancelled", "Series stopped", now
-            cancelled.append(visit.id)
-    db.session.flush()
-    record("series.stopped", actor=actor, now=now, object_type="infusion_series", object_id=series.id,
-           patient_id=series.patient_id, details={"cancelled_sessions": cancelled})
-
-
 def sessions_between(start, end, chair_id=None):
     """Sessions starting in [start, end) with patient, chair and protocol joined in (one statement
     whatever the number: selectinload would batch the IN list every 500 rows)."""
@@ -385,6 +344,4 @@ def local_day_bounds(day: date, zone: str):
 
 
 def as_local(moment: datetime, zone: str):
-    from zoneinfo import ZoneInfo
-
     return moment.astimezone(ZoneInfo(zone))

@@ -1,5 +1,5 @@
-"""The chair board, the week calendar, booking and session actions."""
-from datetime import time, timedelta
+"""Booking a session and the session page with its actions: move, change status, move to today."""
+from datetime import time
 from types import SimpleNamespace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,96 +12,25 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
-from opsmgr.infusion.vitals import vitals_due_for
 from opsmgr.notes.service import status_by_session
-from opsmgr.permissions import (
-    can_advance_session,
-    can_book_sessions,
-    can_cancel_session,
-    can_mark_no_show,
-    can_move_session,
-    can_view_schedule,
-)
+from opsmgr.patients.models import Patient
+from opsmgr.permissions import can_advance_session, can_book_sessions, can_move_session, can_view_schedule
 from opsmgr.rules.notes import next_step
-from opsmgr.rules.session_states import GATED_STATES, TRANSITIONS, SessionState
+from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service
-from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm, WeekForm
-from opsmgr.schedule.models import Chair
+from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.service import session_or_404
 
 bp = Blueprint("schedule", __name__)
-
-#: Which permission allows entering each state.
-STATUS_PERMISSION = {
-    SessionState.CANCELLED: can_cancel_session,
-    SessionState.NO_SHOW: can_mark_no_show,
-}
 
 
 def _today():
     return utcnow().astimezone(clinic_zone()).date()
 
 
-def _chairs():
-    return db.session.scalars(select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)).all()
-
-
-def allowed_targets(user, visit):
-    """The states this user may move the session to next (for buttons)."""
-    return [target for target in sorted(TRANSITIONS[visit.state], key=list(SessionState).index)
-            if target not in GATED_STATES and target != SessionState.CHECKLIST
-            and STATUS_PERMISSION.get(target, can_advance_session)(user, visit)]
-
-
-@bp.route("/today")
-@requires(can_view_schedule)
-def board():
-    zone = current_app.config["CLINIC_TIMEZONE"]
-    today = _today()
-    sessions = service.sessions_between(*service.local_day_bounds(today, zone))
-    by_chair = {chair.id: [] for chair in _chairs()}
-    for visit in sessions:
-        by_chair.setdefault(visit.chair_id, []).append(visit)
-    chairs = {chair.id: chair for chair in _chairs()} | {s.chair_id: s.chair for s in sessions}
-    vitals_due = vitals_due_for(sessions, utcnow())
-    html = render_template("schedule/board.html", today=today, by_chair=by_chair, chairs=chairs, vitals_due=vitals_due,
-                           next_step=next_step, allowed_targets=allowed_targets, status_form=StatusForm(),
-                           note_status=status_by_session([visit.id for visit in sessions]))
-    record("board.viewed", actor=current_actor(), now=utcnow(), details={"sessions": len(sessions)})
-    db.session.commit()
-    return html
-
-
-@bp.route("/schedule")
-@requires(can_view_schedule)
-def week():
-    zone = current_app.config["CLINIC_TIMEZONE"]
-    form = WeekForm(request.args)
-    anchor = form.start.data if form.validate() and form.start.data else _today()
-    monday = anchor - timedelta(days=anchor.weekday())
-    days = [monday + timedelta(days=i) for i in range(7)]
-    start, _ = service.local_day_bounds(monday, zone)
-    _, end = service.local_day_bounds(days[-1], zone)
-    chairs = _chairs()
-    cells = {}
-    sessions = service.sessions_between(start, end)
-    for visit in sessions:
-        local_day = service.as_local(visit.starts_at, zone).date()
-        cells.setdefault((local_day, visit.chair_id), []).append(visit)
-    html = render_template("schedule/week.html", form=form, days=days, chairs=chairs, cells=cells, monday=monday,
-                           previous_week=monday - timedelta(days=7), next_week=monday + timedelta(days=7),
-                           today=_today())
-    record("calendar.viewed", actor=current_actor(), now=utcnow(),
-           details={"week": monday.isoformat(), "sessions": len(sessions)})
-    db.session.commit()
-    return html
-
-
 def _open_series():
     """Planned and active series with patient and protocol, in one statement, by patient name."""
-    from opsmgr.patients.models import Patient
-
     rows = db.session.execute(
         select(InfusionSeries, Patient).join(Patient, Patient.id == InfusionSeries.patient_id)
         .where(InfusionSeries.status.in_(("planned", "active")))
@@ -114,7 +43,7 @@ def _open_series():
 @bp.route("/schedule/book", methods=["GET", "POST"])
 @requires(can_book_sessions)
 def book():
-    chairs = _chairs()
+    chairs = service.active_chairs()
     form = BookForm(formdata=request.form if request.method == "POST" else request.args,
                     meta={"csrf": request.method == "POST"})
     if request.method == "GET" and not request.args.get("day"):
@@ -134,7 +63,7 @@ def book():
         else:
             db.session.commit()
             flash(f"Session {visit.sequence} of the series booked.", "success")
-            return redirect(url_for("schedule.week", start=form.day.data.isoformat()))
+            return redirect(url_for("worklists.week", start=form.day.data.isoformat()))
     return render_template("schedule/book.html", form=form)
 
 
@@ -144,12 +73,13 @@ def _render_session(visit, move_form=None, status_form=None, code=200, day_refus
     zone = current_app.config["CLINIC_TIMEZONE"]
     local = service.as_local(visit.starts_at, zone)
     move_form = move_form or MoveForm(chair_id=visit.chair_id, day=local.date(), start_time=local.time())
-    move_form.set_chairs(_chairs())
+    move_form.set_chairs(service.active_chairs())
     note_status = status_by_session([visit.id]).get(visit.id)
     other_day = service.other_day_problem(visit, utcnow()) if visit.state == SessionState.SCHEDULED else None
     html = render_template("schedule/session.html", session=visit, move_form=move_form,
-                           status_form=status_form or StatusForm(), targets=allowed_targets(current_user, visit),
-                           allowed_targets=allowed_targets, other_day=other_day, day_refused=day_refused,
+                           status_form=status_form or StatusForm(),
+                           targets=service.allowed_targets(current_user, visit),
+                           allowed_targets=service.allowed_targets, other_day=other_day, day_refused=day_refused,
                            move_error=move_error,
                            next_action=next_step(visit.state, note_status), note_status=note_status)
     return html, code
@@ -171,7 +101,7 @@ def session_detail(session_id):
 def move(session_id):
     visit = session_or_404(session_id)
     form = MoveForm()
-    form.set_chairs(_chairs())
+    form.set_chairs(service.active_chairs())
     if form.validate_on_submit():
         try:
             moved = service.move_session(visit, chair_id=form.chair_id.data, day=form.day.data,
@@ -197,7 +127,7 @@ def change_status(session_id):
     if not form.validate_on_submit() or form.target.data not in SessionState.__members__.values():
         return _render_session(visit, status_form=form, code=400)
     target = SessionState(form.target.data)
-    if not STATUS_PERMISSION.get(target, can_advance_session)(current_user, visit):
+    if not service.may_set_status(current_user, visit, target):
         abort(403)
     try:
         service.change_status(visit, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())

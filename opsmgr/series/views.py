@@ -12,7 +12,8 @@ from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_order_series, can_stop_series, can_view_patients
-from opsmgr.schedule import service as schedule
+from opsmgr.schedule.service import BookingError
+from opsmgr.series import service
 from opsmgr.series.forms import SeriesOrderForm, StopSeriesForm
 from opsmgr.series.models import InfusionSeries, Protocol
 
@@ -33,7 +34,7 @@ def order(patient_id):
     if form.validate_on_submit():
         protocol = next(p for p in protocols if p.id == form.protocol_id.data)
         try:
-            series = schedule.order_series(
+            series = service.order_series(
                 patient_id=patient.id, protocol_id=protocol.id, indication=form.indication.data,
                 dose_mg_per_kg=form.dose_mg_per_kg.data if form.dose_mg_per_kg.data is not None
                 else protocol.dose_mg_per_kg,
@@ -41,7 +42,7 @@ def order(patient_id):
                 planned_count=form.planned_count.data or protocol.planned_count, start_on=form.start_on.data,
                 preferred_time=form.preferred_time.data, reevaluate_on=form.reevaluate_on.data,
                 actor=current_actor(), now=utcnow(), today=utcnow().astimezone(clinic_zone()).date())
-        except schedule.BookingError as error:
+        except BookingError as error:
             db.session.rollback()
             getattr(form, error.field or "start_on").errors.append(str(error))
         else:
@@ -74,8 +75,8 @@ def stop(series_id):
     form = StopSeriesForm()
     if form.validate_on_submit():
         try:
-            schedule.stop_series(series, reason=form.reason.data, actor=current_actor(), now=utcnow())
-        except schedule.BookingError as error:
+            service.stop_series(series, reason=form.reason.data, actor=current_actor(), now=utcnow())
+        except BookingError as error:
             db.session.rollback()
             form.reason.errors.append(str(error))
         else:

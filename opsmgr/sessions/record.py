@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from opsmgr.auth.models import StaffUser
-from opsmgr.checklist.service import finding_from_dict
 from opsmgr.extensions import db
+from opsmgr.gates.service import finding_from_dict
 from opsmgr.notes.canonical import load_aggregate
 from opsmgr.notes.models import NoteAddendum
 from opsmgr.series.models import InfusionSeries

@@ -3,13 +3,13 @@ from flask import Blueprint, abort, flash, redirect, url_for
 
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.views import physician_home_page
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.permissions import can_resolve_physician_task
 from opsmgr.tasks import service
 from opsmgr.tasks.forms import ResolveForm
 from opsmgr.tasks.models import PhysicianTask
+from opsmgr.worklists.views import physician_home_page
 
 bp = Blueprint("tasks", __name__)
 
@@ -28,5 +28,5 @@ def resolve(task_id):
         else:
             db.session.commit()
             flash("The task is resolved.", "success")
-            return redirect(url_for("core.physician_home", _anchor="tasks"))
+            return redirect(url_for("worklists.physician_home", _anchor="tasks"))
     return physician_home_page(status=400, task_forms={task_id: form})
