@@ -83,29 +83,29 @@ def can_book_sessions(user):
     return _has_role(user, Role.COORDINATOR, Role.PHYSICIAN)
 
 
-def can_move_session(user, session=None):
+def can_move_session(user, visit=None):
     return _has_role(user, Role.COORDINATOR, Role.PHYSICIAN)
 
 
-def can_cancel_session(user, session=None):
+def can_cancel_session(user, visit=None):
     return _has_role(user, *PATIENT_FACING)
 
 
-def can_mark_no_show(user, session=None):
+def can_mark_no_show(user, visit=None):
     return _has_role(user, *PATIENT_FACING)
 
 
-def can_advance_session(user, session=None):
+def can_advance_session(user, visit=None):
     """Check-in and the steps at the chair: nurses and physicians."""
     return _has_role(user, *CLINICAL)
 
 
-def can_override_finding(user, session=None):
+def can_override_finding(user, visit=None):
     """Only a physician overrides a checklist or gate finding (one at a time, with a reason and their password)."""
     return _has_role(user, Role.PHYSICIAN)
 
 
-def can_order_dose(user, session=None):
+def can_order_dose(user, visit=None):
     """A session's own dose, in place of the series dose, is ordered by a physician."""
     return _has_role(user, Role.PHYSICIAN)
 
@@ -124,7 +124,7 @@ def can_use_calendar_feed(user):
     return _has_role(user, *PATIENT_FACING)
 
 
-def can_see_note_status(user, session=None):
+def can_see_note_status(user, visit=None):
     """That a note exists and its status: the care team, coordinators included."""
     return _has_role(user, *PATIENT_FACING)
 
@@ -134,7 +134,7 @@ def can_view_note(user, note=None):
     return _has_role(user, *CLINICAL)
 
 
-def can_write_note(user, session=None):
+def can_write_note(user, visit=None):
     """Draft, edit and mark complete: nurses and physicians."""
     return _has_role(user, *CLINICAL)
 

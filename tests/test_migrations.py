@@ -77,7 +77,7 @@ def test_sqlite_runs_wal_with_foreign_keys_full_sync_and_a_busy_timeout(tmp_path
 def test_every_locked_table_has_its_triggers_at_head(fresh_app):
     """A later batch migration on SQLite recreates tables and would silently drop their triggers:
     at head, every table of the signed-session aggregate must still be guarded."""
-    from opsmgr.notes.canonical import LOCKED_MODELS
+    from opsmgr.sessions.record import LOCKED_MODELS
 
     assert cli(fresh_app, "db", "upgrade")[0] == 0
     with fresh_app.app_context(), db.engine.connect() as conn:

@@ -13,9 +13,9 @@ from opsmgr.core.errors import RecordLocked
 from opsmgr.extensions import db
 from opsmgr.gates.models import FindingOverride
 from opsmgr.infusion.models import DischargeAssessment, DoseOrder, InChairAlert, InfusionEvent
-from opsmgr.notes import canonical
 from opsmgr.notes import service as notes
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
+from opsmgr.sessions import record as canonical
 from opsmgr.sessions.models import InfusionSession
 from tests.conftest import PASSWORD
 from tests.factories import FACTORY_ACTOR, create_chairs

@@ -6,8 +6,8 @@ import pytest
 
 from opsmgr.audit.service import SYSTEM
 from opsmgr.extensions import db
-from opsmgr.notes import canonical
 from opsmgr.policy.service import revise_policy
+from opsmgr.sessions import record as canonical
 from opsmgr.sessions.record import load_record
 from tests.conftest import PASSWORD
 from tests.factories import create_chairs

@@ -18,7 +18,7 @@ depends_on = None
 # A signed session is frozen in the database itself: no row of its aggregate may be inserted,
 # changed or deleted, whatever the application does (the ORM guard in opsmgr.notes.lock refuses
 # first, with a message; these catch Core statements and raw SQL). Listed as (table, column
-# holding the session id). Keep in step with opsmgr.notes.canonical.PARTS.
+# holding the session id). Keep in step with opsmgr.sessions.record.PARTS.
 LOCKED = [
     ("checklist_response", "session_id"), ("finding_override", "session_id"), ("dose_record", "session_id"),
     ("controlled_substance_entry", "session_id"), ("vital_sign", "session_id"), ("in_chair_alert", "session_id"),

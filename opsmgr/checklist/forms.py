@@ -24,11 +24,12 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
+from opsmgr.checklist.labels import ANSWER_LABELS, PREGNANCY, shown
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.forms import BaseForm, clean_text
 from opsmgr.patients.forms import PHONE, finite, one_decimal, parsed
 from opsmgr.patients.models import MedicationClass
-from opsmgr.rules.findings import Severity, is_explained
+from opsmgr.rules.findings import is_explained
 
 #: How far back a typed time may lie: further is a typo in the date (vitals go stale in minutes).
 OLDEST_TIME = timedelta(days=7)
@@ -61,10 +62,6 @@ FREQUENCY = ("Not at all", "Several days", "More than half the days", "Nearly ev
 DIFFICULTY = ("Not difficult at all", "Somewhat difficult", "Very difficult", "Extremely difficult")
 
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
-PREGNANCY = [SelectChoice("test_negative", "Test today: negative"),
-             SelectChoice("reported_not_pregnant", "No test; the patient reports not being pregnant"),
-             SelectChoice("positive", "Positive (test or known pregnancy)"),
-             SelectChoice("unknown", "Unknown")]
 SUICIDE_RISK = [SelectChoice(value, value.capitalize()) for value in ("negative", "low", "moderate", "high")]
 WILLINGNESS = [SelectChoice("yes", "Yes: wants this treatment today, for themselves"),
                SelectChoice("unsure", "Unsure"), SelectChoice("no", "No")]
@@ -75,11 +72,6 @@ MEDICATION_ANSWER = [SelectChoice("none", "No changes since the last session"),
                      SelectChoice("changes", "Yes: listed below")]
 MEDICATION_CLASSES = [SelectChoice("", "Choose…")] + [SelectChoice(m.value, m.label) for m in MedicationClass]
 CHANGES = [SelectChoice("", "Choose…"), SelectChoice("started", "Started"), SelectChoice("stopped", "Stopped")]
-LABELS = {
-    "severity": {severity.value: severity.label for severity in Severity},
-    "pregnancy_status": {c.value: c.label for c in PREGNANCY},
-    "med_class": {m.value: m.label for m in MedicationClass},
-}
 YES_NO_QUESTIONS = ("new_diagnoses", "cardio_cerebrovascular_event", "psychosis_symptoms", "mania_symptoms",
                     "substance_use_in_window", "vascular_contraindication")
 
@@ -210,16 +202,16 @@ class ChecklistForm(BaseForm):
                               validators=[Length(max=2000)], render_kw={"rows": 3, "maxlength": 2000})
 
     @classmethod
-    def for_session(cls, session, response=None, **kwargs):
+    def for_session(cls, visit, response=None, **kwargs):
         """The form for this session's patient and route; on GET, filled from the saved answers only."""
         from_saved = "formdata" in kwargs and kwargs["formdata"] is None
         if from_saved:
-            kwargs["data"] = initial_data(response, session.patient)
+            kwargs["data"] = initial_data(response, visit.patient)
         form = cls(**kwargs)
-        patient = session.patient
+        patient = visit.patient
         if not patient.pregnancy_possible:
             del form.pregnancy_status
-        if session.series.protocol.route != "esketamine":
+        if visit.series.protocol.route != "esketamine":
             del form.vascular_contraindication
         if patient.weights:
             latest = patient.weights[0]
@@ -374,43 +366,6 @@ def initial_data(response, patient):
     if response.escort_arrangement:
         data["escort_source"], data["escort_arrangement"] = "none", response.escort_arrangement
     return data
-
-
-#: Labels for the conflict table.
-ANSWER_LABELS = {
-    "systolic": "Systolic", "diastolic": "Diastolic", "heart_rate": "Heart rate", "spo2": "SpO2",
-    "temperature_c": "Temperature (°C)", "respiratory_rate": "Respiratory rate",
-    "vitals_taken_at": "Vitals taken at", "weight_kg": "Weight (kg)", "medication_changes": "Medication changes",
-    "new_diagnoses": "New diagnoses", "pregnancy_status": "Pregnancy status",
-    "cardio_cerebrovascular_event": "Heart or stroke event", "psychosis_symptoms": "Psychosis symptoms",
-    "mania_symptoms": "Mania symptoms", "substance_use_in_window": "Alcohol or drugs in 24 h",
-    "vascular_contraindication": "Vascular contraindication", "last_solid_food_at": "Last solid food",
-    "last_clear_liquid_at": "Last clear liquid", "escort_name": "Escort's name", "escort_phone": "Escort's phone",
-    "escort_arrangement": "No escort today: the way home",
-    "consent_reconfirmed": "Consent reconfirmed", "phq9_items": "PHQ-9 items", "phq9_difficulty": "PHQ-9 difficulty",
-    "gad7_items": "GAD-7 items", "suicide_risk": "Suicide-risk screen", "willingness": "Willingness",
-    "intention": "Intention",
-}
-
-
-def shown(name, value):
-    """A stored or typed answer as text, for the conflict table and the previous session's answers."""
-    from opsmgr.core.templating import clinic_time
-
-    if value is None or value == "":
-        return "(not answered)"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if name.endswith("_at"):
-        return clinic_time(value)
-    if name == "medication_changes":
-        return "; ".join(f"{c['name']} ({LABELS['med_class'].get(c['med_class'], c['med_class'])}) {c['change']}"
-                         for c in value) or "No changes"
-    if name.endswith("_items"):
-        return ", ".join("–" if item is None else str(item) for item in value)
-    if name == "pregnancy_status":
-        return LABELS["pregnancy_status"].get(value, value)
-    return str(value)
 
 
 class OverrideForm(BaseForm):

@@ -44,19 +44,19 @@ class StaleChecklist(ChecklistError):
     """Someone else saved this checklist after the form was opened."""
 
 
-def response_for(session, *, now, create=False):
+def response_for(visit, *, now, create=False):
     """The session's checklist row (created empty on first use when `create`)."""
-    response = db.session.scalar(select(ChecklistResponse).where(ChecklistResponse.session_id == session.id))
+    response = db.session.scalar(select(ChecklistResponse).where(ChecklistResponse.session_id == visit.id))
     if response is None and create:
-        response = ChecklistResponse(session_id=session.id, findings=[], updated_at=now)
+        response = ChecklistResponse(session_id=visit.id, findings=[], updated_at=now)
         db.session.add(response)
         db.session.flush()
     return response
 
 
-def answers_from(response, session):
+def answers_from(response, visit):
     """The stored answers as the rules' plain input."""
-    patient, protocol = session.patient, session.series.protocol
+    patient, protocol = visit.patient, visit.series.protocol
     vitals = None
     if response.vitals_taken_at is not None or response.systolic is not None:
         vitals = rules.Vitals(
@@ -90,40 +90,40 @@ def _tuple(value):
     return None if value is None else tuple(value)
 
 
-def evaluate(response, session, *, now, actor=SYSTEM):
+def evaluate(response, visit, *, now, actor=SYSTEM):
     """Evaluate the answers under the current policy, keep the result on the response, and raise
     the physician tasks the findings ask for (PHQ-9 item 9, an elevated suicide-risk screen)."""
     version, policy = current_policy()
-    findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
+    findings = rules.evaluate_readiness(answers_from(response, visit), now=now, policy=policy)
     response.policy_version, response.outcome = version, outcome_of(findings).value
     response.findings, response.evaluated_at = [gates.finding_to_dict(f) for f in findings], now
     db.session.flush()
-    raise_tasks(session, findings, actor=actor, now=now)
+    raise_tasks(visit, findings, actor=actor, now=now)
     return findings
 
 
-def save_answers(session, values, *, expected_version, actor, now):
+def save_answers(visit, values, *, expected_version, actor, now):
     """Store answers (any subset: a nurse may come back later) and re-evaluate; refuse a stale form."""
-    response = response_for(session, now=now, create=True)
+    response = response_for(visit, now=now, create=True)
     if expected_version is not None and response.version != expected_version:
         raise StaleChecklist("Someone else saved this checklist while you were working on it. Nothing was "
                              "saved; the current answers are shown, with yours beside them.")
     for name, value in values.items():
         setattr(response, name, value)
     response.updated_at, response.updated_by_id = now, actor.user_id
-    findings = evaluate(response, session, now=now, actor=actor)
-    record("checklist.saved", actor=actor, now=now, object_type="infusion_session", object_id=session.id,
-           patient_id=session.patient_id, details={"fields": sorted(values), "outcome": response.outcome})
+    findings = evaluate(response, visit, now=now, actor=actor)
+    record("checklist.saved", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
+           patient_id=visit.patient_id, details={"fields": sorted(values), "outcome": response.outcome})
     return response, findings
 
 
-def start_gate(session, *, now):
+def start_gate(visit, *, now):
     """Re-evaluate the checklist now (vitals go stale) and store it; the Gate says whether the dose may start."""
-    response = response_for(session, now=now)
+    response = response_for(visit, now=now)
     if response is None:
         version, _ = current_policy()
-        return gates.decide(session, "start", (NOT_STARTED,), version)
-    return gates.decide(session, "start", evaluate(response, session, now=now), response.policy_version)
+        return gates.decide(visit, "start", (NOT_STARTED,), version)
+    return gates.decide(visit, "start", evaluate(response, visit, now=now), response.policy_version)
 
 
 # --- The checklist page: fill, override, and what the nurse compares against ----------------------
@@ -136,59 +136,59 @@ NOT_SAVED = 0
 HELD_STATES = (SessionState.INFUSING.value, SessionState.RECOVERY.value, SessionState.DISCHARGED.value)
 
 
-def _fillable(session):
-    if session.state not in FILLABLE_STATES:
+def _fillable(visit):
+    if visit.state not in FILLABLE_STATES:
         raise ChecklistError(f"The checklist can be changed only after check-in and before the dose starts; "
-                             f"this session is {session.state.label.lower()}.")
+                             f"this session is {visit.state.label.lower()}.")
 
 
-def current_findings(response, session, *, now):
+def current_findings(response, visit, *, now):
     """The findings the stored answers give now, without storing anything (vitals go stale)."""
     _, policy = current_policy()
-    return rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
+    return rules.evaluate_readiness(answers_from(response, visit), now=now, policy=policy)
 
 
-def fill_checklist(session, values, *, expected_version, actor, now):
+def fill_checklist(visit, values, *, expected_version, actor, now):
     """Save the nurse's answers: the first save moves a checked-in session to 'checklist', and a
     result with nothing open (cleared, or every open finding overridden) moves it to 'cleared'.
     Answers are taken only on the day the session is booked for (clinic time)."""
-    _fillable(session)
-    problem = other_day_problem(session, now)
+    _fillable(visit)
+    problem = other_day_problem(visit, now)
     if problem:
         raise ChecklistError(problem, field="day")
     if expected_version == NOT_SAVED:
-        if response_for(session, now=now) is not None:
+        if response_for(visit, now=now) is not None:
             raise StaleChecklist("Someone else started this checklist while you were working on it. Nothing "
                                  "was saved; the current answers are shown, with yours beside them.")
         expected_version = None
-    response, findings = save_answers(session, values, expected_version=expected_version, actor=actor, now=now)
-    if session.state == SessionState.CHECKED_IN:
-        change_status(session, SessionState.CHECKLIST, reason="", actor=actor, now=now)
-    _clear_when_nothing_open(session, findings, actor=actor, now=now)
+    response, findings = save_answers(visit, values, expected_version=expected_version, actor=actor, now=now)
+    if visit.state == SessionState.CHECKED_IN:
+        change_status(visit, SessionState.CHECKLIST, reason="", actor=actor, now=now)
+    _clear_when_nothing_open(visit, findings, actor=actor, now=now)
     return response, findings
 
 
-def _clear_when_nothing_open(session, findings, *, actor, now):
+def _clear_when_nothing_open(visit, findings, *, actor, now):
     """Enter 'cleared' through the gate; a session already cleared keeps its status (the start re-checks)."""
-    if session.state != SessionState.CHECKLIST:
+    if visit.state != SessionState.CHECKLIST:
         return
-    if not gates.decide(session, "start", findings, None).may_proceed:
+    if not gates.decide(visit, "start", findings, None).may_proceed:
         return
     reason = "Cleared by physician override" if any(f.stops_start for f in findings) else ""
-    change_status(session, SessionState.CLEARED, reason=reason, actor=actor, now=now, gate_passed=True)
+    change_status(visit, SessionState.CLEARED, reason=reason, actor=actor, now=now, gate_passed=True)
 
 
-def override_finding(session, *, code, physician, password, reason, now, ip=None):
+def override_finding(visit, *, code, physician, password, reason, now, ip=None):
     """A physician overrides one open finding of the current evaluation (never an absolute one)."""
-    _fillable(session)
-    response = response_for(session, now=now)
+    _fillable(visit)
+    response = response_for(visit, now=now)
     if response is None:
         raise ChecklistError("The checklist has not been saved yet: there is nothing to override.")
     version, _ = current_policy()
-    decided = gates.decide(session, "start", current_findings(response, session, now=now), version)
-    row = gates.override(session, decided, code=code, physician=physician, password=password, reason=reason,
+    decided = gates.decide(visit, "start", current_findings(response, visit, now=now), version)
+    row = gates.override(visit, decided, code=code, physician=physician, password=password, reason=reason,
                          now=now, ip=ip)
-    _clear_when_nothing_open(session, decided.findings, actor=actor_for(physician, ip), now=now)
+    _clear_when_nothing_open(visit, decided.findings, actor=actor_for(physician, ip), now=now)
     return row
 
 
@@ -198,9 +198,9 @@ class OverrideView:
     physician_name: str
 
 
-def override_views(session, gate="start"):
+def override_views(visit, gate="start"):
     """The session's overrides at a gate, by code, with the physician's name (two statements)."""
-    rows = gates.overrides_for(session, gate)
+    rows = gates.overrides_for(visit, gate)
     ids = {row.physician_id for row in rows}
     names = {row.id: row.full_name for row in db.session.execute(
         select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(ids)))} if ids else {}
@@ -219,7 +219,7 @@ class MedicationChangeOnRecord:
 class PreviousVisit:
     """What the contraindication recheck is compared with: the last session that was held."""
 
-    session: object
+    visit: object
     response: ChecklistResponse | None
     since: date | None
     #: Medications on the record started or stopped since the previous session (or, at the first
@@ -227,14 +227,14 @@ class PreviousVisit:
     medication_changes: tuple
 
 
-def previous_visit(session, *, zone):
+def previous_visit(visit, *, zone):
     """The patient's last held session before this one, its checklist, and the medication changes since."""
     previous = db.session.scalar(
-        select(InfusionSession).where(InfusionSession.patient_id == session.patient_id,
-                                      InfusionSession.starts_at < session.starts_at,
+        select(InfusionSession).where(InfusionSession.patient_id == visit.patient_id,
+                                      InfusionSession.starts_at < visit.starts_at,
                                       InfusionSession.status.in_(HELD_STATES))
         .order_by(InfusionSession.starts_at.desc()).limit(1))
-    medications = session.patient.medications
+    medications = visit.patient.medications
     if previous is None:
         current = tuple(MedicationChangeOnRecord(m.name, m.med_class, "current", m.started_on)
                         for m in medications if m.stopped_on is None)
@@ -271,14 +271,14 @@ class Evaluation:
         return self.outcome != Outcome.CLEARED and not self.open_codes
 
 
-def evaluation_for(session, response, *, now):
+def evaluation_for(visit, response, *, now):
     """The live evaluation of the saved answers (None before the first save); stores nothing."""
     if response is None:
         return None
     version, policy = current_policy()
-    findings = rules.evaluate_readiness(answers_from(response, session), now=now, policy=policy)
-    views = override_views(session)
-    covering = {row.id for row in gates.covering_overrides(session, "start", findings,
+    findings = rules.evaluate_readiness(answers_from(response, visit), now=now, policy=policy)
+    views = override_views(visit)
+    covering = {row.id for row in gates.covering_overrides(visit, "start", findings,
                                                       rows=[view.row for view in views.values()])}
     overrides = {code: view for code, view in views.items() if view.row.id in covering}
     still_open = open_findings(findings, gates.as_overrides(view.row for view in overrides.values()))

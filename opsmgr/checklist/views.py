@@ -1,16 +1,14 @@
 """The pre-session checklist page: the nurse's answers, the evaluation, and physician overrides."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
 from opsmgr.checklist import service
-from opsmgr.checklist.forms import ANSWER_LABELS, LABELS, ChecklistForm, OverrideForm, shown
+from opsmgr.checklist.forms import ChecklistForm, OverrideForm
+from opsmgr.checklist.labels import ANSWER_LABELS, LABELS, shown
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.refusals import DomainError
-from opsmgr.core.web import commit_audit_only, current_actor
+from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
 from opsmgr.permissions import can_advance_session, can_override_finding
 from opsmgr.rules.session_states import SessionState
@@ -35,78 +33,85 @@ def _session_or_404(session_id):
 @bp.route("/sessions/<int:session_id>/checklist", methods=["GET", "POST"], endpoint="form")
 @requires(can_advance_session)
 def checklist_form(session_id):
-    session = _session_or_404(session_id)
-    response = service.response_for(session, now=utcnow())
+    visit = _session_or_404(session_id)
+    response = service.response_for(visit, now=utcnow())
     if request.method == "GET":
-        return _page(session, ChecklistForm.for_session(session, response, formdata=None))
-    form = ChecklistForm.for_session(session, response)
+        return _page(visit, ChecklistForm.for_session(visit, response, formdata=None))
+    form = ChecklistForm.for_session(visit, response)
     if not form.validate_on_submit():
-        return _page(session, form, status=400, problem=NOT_SAVED)
-    try:
-        service.fill_checklist(session, form.changes(response, session.patient), expected_version=form.version.data,
-                               actor=current_actor(), now=utcnow())
-    except (service.StaleChecklist, StaleDataError, IntegrityError) as error:
-        return _conflict(session_id, form, error)
-    except service.ChecklistError as error:
-        db.session.rollback()
+        return _page(visit, form, status=400, problem=NOT_SAVED)
+
+    def refused(error):
+        if isinstance(error, service.StaleChecklist):
+            return _conflict(session_id, form, error)
+        visit = _session_or_404(session_id)
         if error.field == "day":  # the message stands beside the "Move it to today" action instead
-            return _page(_session_or_404(session_id), form, status=409, day_refused=True)
-        return _page(_session_or_404(session_id), form, status=409, problem=str(error))
-    db.session.commit()
-    flash("Checklist saved.", "success")
-    return redirect(url_for("checklist.form", session_id=session_id, _anchor="evaluation"))
+            return _page(visit, form, status=409, day_refused=True)
+        return _page(visit, form, status=409, problem=str(error))
+
+    def saved(_):
+        flash("Checklist saved.", "success")
+        return redirect(url_for("checklist.form", session_id=session_id, _anchor="evaluation"))
+
+    return attempt(lambda: service.fill_checklist(visit, form.changes(response, visit.patient),
+                                                  expected_version=form.version.data, actor=current_actor(),
+                                                  now=utcnow()),
+                   done=saved, refused=refused, conflict=lambda error: _conflict(session_id, form, error))
 
 
 def _conflict(session_id, form, error):
     """Nothing saved: the saved answers beside the user's, and the form rebased to the saved version."""
     db.session.rollback()
-    session = _session_or_404(session_id)
-    response = service.response_for(session, now=utcnow())
+    visit = _session_or_404(session_id)
+    response = service.response_for(visit, now=utcnow())
     if response is None:  # not a concurrent save after all
         raise error
     message = str(error) if isinstance(error, service.StaleChecklist) else CONCURRENT
-    conflict = {"message": message, "rows": form.rebase(response, session.patient)}
-    return _page(session, form, status=409, conflict=conflict)
+    conflict = {"message": message, "rows": form.rebase(response, visit.patient)}
+    return _page(visit, form, status=409, conflict=conflict)
 
 
 @bp.route("/sessions/<int:session_id>/checklist/override", methods=["POST"], endpoint="override")
 @requires(can_override_finding)
 def override(session_id):
-    session = _session_or_404(session_id)
+    visit = _session_or_404(session_id)
     form = OverrideForm()
     if form.validate_on_submit():
-        try:
-            service.override_finding(session, code=form.code.data, physician=current_user._get_current_object(),
-                                     password=form.password.data, reason=form.reason.data, now=utcnow(),
-                                     ip=request.remote_addr)
-        except DomainError as error:
-            commit_audit_only(error)
-            form[error.field or "code"].errors.append(str(error))
-        else:
-            db.session.commit()
+        def recorded(_):
             flash(f"Override recorded for {form.code.data}.", "success")
             return redirect(url_for("checklist.form", session_id=session_id, _anchor="evaluation"))
-        session = _session_or_404(session_id)
-    saved = ChecklistForm.for_session(session, service.response_for(session, now=utcnow()), formdata=None)
-    return _page(session, saved, status=400, override_form=form)
+
+        return attempt(lambda: service.override_finding(
+            visit, code=form.code.data, physician=current_user._get_current_object(), password=form.password.data,
+            reason=form.reason.data, now=utcnow(), ip=request.remote_addr),
+            done=recorded, refused=lambda error: _override_refused(session_id, form, error))
+    return _override_refused(session_id, form)
 
 
-def _page(session, form, *, status=200, problem=None, conflict=None, override_form=None, day_refused=False):
+def _override_refused(session_id, form, error=None):
+    if error is not None:
+        form[error.field or "code"].errors.append(str(error))
+    visit = _session_or_404(session_id)
+    saved = ChecklistForm.for_session(visit, service.response_for(visit, now=utcnow()), formdata=None)
+    return _page(visit, saved, status=400, override_form=form)
+
+
+def _page(visit, form, *, status=200, problem=None, conflict=None, override_form=None, day_refused=False):
     now = utcnow()
-    response = service.response_for(session, now=now)
-    other_day = other_day_problem(session, now) \
-        if session.state in service.FILLABLE_STATES | {SessionState.SCHEDULED} else None
-    previous = service.previous_visit(session, zone=clinic_zone())
+    response = service.response_for(visit, now=now)
+    other_day = other_day_problem(visit, now) \
+        if visit.state in service.FILLABLE_STATES | {SessionState.SCHEDULED} else None
+    previous = service.previous_visit(visit, zone=clinic_zone())
     previous_answers = {name: shown(name, getattr(previous.response, name)) for name in PREVIOUS_ITEMS} \
         if previous.response else {}
     html = render_template(
-        "checklist/form.html", session=session, patient=session.patient, form=form, response=response,
-        evaluation=service.evaluation_for(session, response, now=now), previous=previous,
+        "checklist/form.html", session=visit, patient=visit.patient, form=form, response=response,
+        evaluation=service.evaluation_for(visit, response, now=now), previous=previous,
         previous_answers=previous_answers, answer_labels=ANSWER_LABELS, labels=LABELS, problem=problem,
         conflict=conflict, override_form=override_form, other_day=other_day, day_refused=day_refused,
-        editable=session.state in service.FILLABLE_STATES and not other_day,
-        may_override=can_override_finding(current_user, session))
-    record("checklist.viewed", actor=current_actor(), now=now, object_type="infusion_session", object_id=session.id,
-           patient_id=session.patient_id, details={"status": status} if status != 200 else None)
+        editable=visit.state in service.FILLABLE_STATES and not other_day,
+        may_override=can_override_finding(current_user, visit))
+    record("checklist.viewed", actor=current_actor(), now=now, object_type="infusion_session", object_id=visit.id,
+           patient_id=visit.patient_id, details={"status": status} if status != 200 else None)
     db.session.commit()
     return html, status

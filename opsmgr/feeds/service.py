@@ -67,15 +67,15 @@ def build_feed(*, now, chair_id=None, title):
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", title)
     sessions = sessions_between(now - PAST, now + AHEAD, chair_id=chair_id)
-    for session in sessions:
-        if session.state not in ACTIVE_STATES:
+    for visit in sessions:
+        if visit.state not in ACTIVE_STATES:
             continue
         event = Event()
-        event.add("uid", f"session-{session.id}@opsmgr")
+        event.add("uid", f"session-{visit.id}@opsmgr")
         event.add("dtstamp", now)
-        event.add("dtstart", session.starts_at)
-        event.add("dtend", session.ends_at)
-        who = session.patient.display_name if with_names else "Infusion session"
-        event.add("summary", f"{session.chair.name}: {who}")
+        event.add("dtstart", visit.starts_at)
+        event.add("dtend", visit.ends_at)
+        who = visit.patient.display_name if with_names else "Infusion session"
+        event.add("summary", f"{visit.chair.name}: {who}")
         calendar.add_component(event)
     return calendar.to_ical(), len(sessions), with_names

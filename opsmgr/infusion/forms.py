@@ -73,9 +73,9 @@ class StartDoseForm(ChairForm):
     dose_order = _shown_order()
 
     @classmethod
-    def for_session(cls, session, *, infusion_minutes=None, **kwargs):
+    def for_session(cls, visit, *, infusion_minutes=None, **kwargs):
         """The start form with the protocol's infusion time unless another is given."""
-        series = session.series
+        series = visit.series
         form = cls(prefix="start", infusion_minutes=infusion_minutes or series.protocol.min_infusion_minutes or None,
                    **kwargs)
         form.route = series.protocol.route
@@ -97,9 +97,9 @@ class DoseOrderForm(ChairForm):
                              render_kw={"autocomplete": "current-password"})
 
     @classmethod
-    def for_session(cls, session, **kwargs):
+    def for_session(cls, visit, **kwargs):
         form = cls(prefix="order", **kwargs)
-        form.route = session.series.protocol.route
+        form.route = visit.series.protocol.route
         iv = form.route == "iv"
         form.dose.label.text = "New dose (mg/kg)" if iv else "New dose (mg)"
         form.dose.description = ("mg per kg of today's weight, for this session only." if iv else

@@ -1,14 +1,12 @@
 """The infusion page at the chair: start gate and dose, controlled substance, vitals, alerts, discharge."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.refusals import DomainError
-from opsmgr.core.web import commit_audit_only, current_actor
+from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
 from opsmgr.gates.models import GATES
 from opsmgr.infusion import discharge as discharge_service
@@ -30,7 +28,6 @@ from opsmgr.infusion.forms import (
 from opsmgr.infusion.models import InChairAlert
 from opsmgr.permissions import can_advance_session, can_order_dose, can_override_finding
 from opsmgr.rules.findings import Problem, Severity
-from opsmgr.schedule.service import BookingError
 from opsmgr.sessions.service import session_or_404
 
 #: Every step at the chair is open to nurses and physicians (can_advance_session: "the steps at the
@@ -158,26 +155,22 @@ def _attempt(visit, form, done, call, forms=None, next_url=None):
     forms = forms or {}
     if form is not None and not form.validate():
         return _render(visit, status=400, **forms)
-    try:
-        call()
-    except (DomainError, BookingError) as error:
-        commit_audit_only(error)
-        return _refused(visit.id, form, forms, error)
-    except (IntegrityError, StaleDataError):
-        db.session.rollback()
-        return _refused(visit.id, form, forms, DomainError([Problem(None, CONFLICT)]))
-    db.session.commit()
-    flash(done, "success")
-    return redirect(next_url or url_for("infusion.page", session_id=visit.id))
+
+    def finished(_):
+        flash(done, "success")
+        return redirect(next_url or url_for("infusion.page", session_id=visit.id))
+
+    return attempt(call, done=finished, refused=lambda error: _refused(visit.id, form, forms, error),
+                   conflict=lambda _: _refused(visit.id, form, forms, DomainError([Problem(None, CONFLICT)])))
 
 
 def _refused(session_id, form, forms, error):
     visit = session_or_404(session_id)
     general = []
-    for field, message in getattr(error, "errors", [(getattr(error, "field", None), str(error))]):
+    for field, message in error.errors:
         target = form[field] if form is not None and field in form else None
         (target.errors if target is not None else general).append(message)
-    return _render(visit, status=400, errors=general, refused=getattr(error, "findings", ()), **forms)
+    return _render(visit, status=400, errors=general, refused=error.findings, **forms)
 
 
 def _page_url(visit, form, gate):

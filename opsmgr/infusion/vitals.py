@@ -121,7 +121,7 @@ def resume_infusion(visit, *, note, actor, now):
 
 
 def vitals_due_for(sessions, now):
-    """{visit id: VitalsDue} for the sessions at the chair, in two statements whatever their number."""
+    """{session id: VitalsDue} for the sessions at the chair, in two statements whatever their number."""
     at_chair = {s.id: s for s in sessions if s.state in AT_THE_CHAIR}
     if not at_chair:
         return {}

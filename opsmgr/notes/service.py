@@ -13,12 +13,12 @@ from opsmgr.core.errors import RecordLocked
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.infusion.models import InChairAlert
-from opsmgr.notes import canonical
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.permissions import can_add_addendum, can_sign_note
 from opsmgr.policy.service import current_policy
 from opsmgr.rules.findings import Problem
 from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_age
+from opsmgr.sessions import record as canonical
 from opsmgr.sessions.lock import SIGNED_MESSAGE
 from opsmgr.sessions.models import InfusionSession
 
@@ -266,7 +266,7 @@ class UnsignedQueue(list):
 
 
 def status_by_session(session_ids):
-    """{visit id: note status} for the given sessions, in one query (for boards and lists)."""
+    """{session id: note status} for the given sessions, in one query (for boards and lists)."""
     if not session_ids:
         return {}
     rows = db.session.execute(select(SessionNote.session_id, SessionNote.status)

@@ -7,9 +7,9 @@ Findings are listed in checklist order.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsmgr.rules.findings import Finding, Severity, is_explained
+from opsmgr.rules import screening
+from opsmgr.rules.findings import Finding, Severity, is_explained, unanswered
 from opsmgr.rules.policy import ClinicalPolicy
-from opsmgr.rules.scales import phq9_item9, score_gad7, score_phq9
 from opsmgr.rules.severities import apply_severities
 
 ROUTES = frozenset({"iv", "esketamine"})
@@ -25,10 +25,7 @@ MEDICATION_CHANGES = frozenset({"started", "stopped"})
 PREGNANCY_STATUSES = frozenset({"test_negative", "reported_not_pregnant", "positive", "unknown"})
 SUICIDE_RISKS = frozenset({"negative", "low", "moderate", "high"})
 #: Screen outcomes that block the start and call the physician (rule 7; the mapping is [INF]).
-BLOCKING_SUICIDE_RISKS = frozenset({"moderate", "high"})
 WILLINGNESS = frozenset({"yes", "unsure", "no"})
-SAME_DAY_REVIEW = "same_day_physician_review"
-CALL_PHYSICIAN = "call_physician"
 VITAL_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "temperature_c", "respiratory_rate", "taken_at")
 
 
@@ -99,21 +96,15 @@ class ChecklistAnswers:
         _check_choice(self.willingness, WILLINGNESS, "willingness")
 
 
-def _unanswered(item, question, **values):
-    return Finding(f"{item.upper()}_UNANSWERED", Severity.ABSOLUTE,
-                   f"Not answered yet: {question}. Every checklist item must be answered before the dose.",
-                   {"item": item, **values})
-
-
 def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
 def _vitals_findings(vitals, now, policy):
     if vitals is None:
-        return [_unanswered("vitals", "pre-dose vital signs")]
+        return [unanswered("vitals", "pre-dose vital signs")]
     missing = [name for name in VITAL_FIELDS if getattr(vitals, name) is None]
-    found = [_unanswered("vitals", "pre-dose vital signs", missing=", ".join(missing))] if missing else []
+    found = [unanswered("vitals", "pre-dose vital signs", missing=", ".join(missing))] if missing else []
     if vitals.taken_at is not None:
         found += _vitals_age(vitals.taken_at, now, policy)
     if vitals.systolic is not None and vitals.diastolic is not None:
@@ -165,7 +156,7 @@ def _blood_pressure(systolic, diastolic, policy):
 
 def _medication_findings(changes):
     if changes is None:
-        return [_unanswered("medication_changes", "medications started or stopped since the last visit")]
+        return [unanswered("medication_changes", "medications started or stopped since the last visit")]
     found = []
     for change in changes:
         values = {"name": change.name, "med_class": change.med_class, "change": change.change}
@@ -210,7 +201,7 @@ def _recheck_findings(answers, policy):
     for q in RECHECK_QUESTIONS:
         answer = getattr(answers, q.field)
         if answer is None:
-            found.append(_unanswered(q.field, q.question.format(hours=hours)))
+            found.append(unanswered(q.field, q.question.format(hours=hours)))
         elif answer:
             values = {"answer": True, "window_hours": hours} if "{hours}" in q.message else {"answer": True}
             found.append(Finding(q.code, q.severity, q.message.format(hours=hours), values))
@@ -219,13 +210,13 @@ def _recheck_findings(answers, policy):
 
 def _pregnancy_findings(answers):
     if answers.pregnancy_possible is None:
-        return [_unanswered("pregnancy_possible", "whether pregnancy is possible")]
+        return [unanswered("pregnancy_possible", "whether pregnancy is possible")]
     if not answers.pregnancy_possible:
         return []
     status = answers.pregnancy_status
     values = {"pregnancy_status": status}
     if status is None:
-        return [_unanswered("pregnancy_status", "pregnancy status or test result")]
+        return [unanswered("pregnancy_status", "pregnancy status or test result")]
     if status == "positive":
         return [Finding("PREGNANCY_POSITIVE", Severity.ABSOLUTE, "Pregnancy is positive: no dose.", values)]
     if status == "unknown":
@@ -241,7 +232,7 @@ def _vascular_findings(answers):
     """Esketamine label contraindications: aneurysmal vascular disease, AVM, intracerebral haemorrhage (§1.6)."""
     answer = answers.vascular_contraindication
     if answers.route == "esketamine" and answer is None:
-        return [_unanswered("vascular_contraindication",
+        return [unanswered("vascular_contraindication",
                             "aneurysm, arteriovenous malformation or bleeding in the brain")]
     if not answer:
         return []
@@ -267,7 +258,7 @@ def _fasting_findings(answers, now, policy):
     found = []
     for item, at, required, code, what in checks:
         if at is None:
-            found.append(_unanswered(item, f"time of the last {what}"))
+            found.append(unanswered(item, f"time of the last {what}"))
             continue
         since = now - at
         values = {"item": item, "minutes_since": _minutes(since), "required_minutes": required}
@@ -307,80 +298,17 @@ def _consent_findings(answers):
         found.append(Finding("CONSENT_NOT_ON_FILE", Severity.ABSOLUTE,
                              "No signed consent on file: no dose until consent is signed.", {}))
     if answers.consent_reconfirmed is None:
-        found.append(_unanswered("consent_reconfirmed", "consent reconfirmed with the patient today"))
+        found.append(unanswered("consent_reconfirmed", "consent reconfirmed with the patient today"))
     elif not answers.consent_reconfirmed:
         found.append(Finding("CONSENT_NOT_RECONFIRMED", Severity.ABSOLUTE,
                              "Consent was not reconfirmed today: reconfirm it with the patient before the dose.", {}))
     return found
 
 
-def _phq9_findings(answers, policy):
-    items = answers.phq9_items
-    item9 = _item9_findings(phq9_item9(items), policy)
-    if items is None or None in items:
-        answered = 0 if items is None else sum(item is not None for item in items)
-        return [_unanswered("phq9", "PHQ-9 (all nine items)", answered=answered), *item9]
-    score = score_phq9(items, answers.phq9_difficulty)
-    found = [Finding("PHQ9_SCORE", Severity.INFO, f"PHQ-9 total {score.total} ({score.band}).",
-                     {"total": score.total, "band": score.band, "item9": score.item9,
-                      "difficulty": score.difficulty})]
-    # The instrument asks the difficulty question only when a problem was checked.
-    if score.total > 0 and answers.phq9_difficulty is None:
-        found.append(_unanswered("phq9_difficulty", "PHQ-9 difficulty question"))
-    return found + item9
-
-
-def _item9_findings(item9, policy):
-    """Item 9 above the threshold (default 0) needs the physician today, before the dose (rule 7; §4).
-
-    It fires as soon as item 9 is answered, whatever the other items: the physician must not wait
-    for the rest of the PHQ-9.
-    """
-    if item9 is None or item9 <= policy.phq9_item9_threshold:
-        return []
-    return [Finding("PHQ9_ITEM9_POSITIVE", Severity.NEEDS_PHYSICIAN,
-                    f"PHQ-9 item 9 (thoughts of death or self-harm) scored {item9}: "
-                    "a physician must see the patient today, before the dose.",
-                    {"item9": item9, "threshold": policy.phq9_item9_threshold, "task": SAME_DAY_REVIEW})]
-
-
-def _gad7_findings(items):
-    if items is None or None in items:
-        answered = 0 if items is None else sum(item is not None for item in items)
-        return [_unanswered("gad7", "GAD-7 (all seven items)", answered=answered)]
-    score = score_gad7(items)
-    return [Finding("GAD7_SCORE", Severity.INFO, f"GAD-7 total {score.total} ({score.band}).",
-                    {"total": score.total, "band": score.band})]
-
-
-def _suicide_risk_findings(risk):
-    """Moderate or high blocks and calls the physician (rule 7, mapping [INF]); low is recorded."""
-    if risk is None:
-        return [_unanswered("suicide_risk", "suicide-risk screen outcome")]
-    if risk in BLOCKING_SUICIDE_RISKS:
-        return [Finding("SUICIDE_RISK_ELEVATED", Severity.BLOCK,
-                        f"Suicide-risk screen is {risk}: do not start; call the physician now.",
-                        {"risk": risk, "task": CALL_PHYSICIAN})]
-    if risk == "low":
-        return [Finding("SUICIDE_RISK_LOW", Severity.INFO, "Suicide-risk screen is low.", {"risk": risk})]
-    return []
-
-
-def _willingness_findings(willingness):
-    """Patients who come because someone else pushed them do worse (issue 4; §3, midwestheartsandminds)."""
-    if willingness is None:
-        return [_unanswered("willingness", "does the patient want this treatment today, for themselves")]
-    if willingness == "yes":
-        return []
-    return [Finding("WILLINGNESS_NOT_CONFIRMED", Severity.NEEDS_PHYSICIAN,
-                    f"Asked whether they want this treatment today, the patient said {willingness!r}: "
-                    "a physician must talk with the patient before the dose.", {"willingness": willingness})]
-
-
 def evaluate_readiness(answers: ChecklistAnswers, *, now: datetime, policy: ClinicalPolicy) -> tuple[Finding, ...]:
     """Every finding the pre-session checklist raises, in checklist order (rules 1–7, 16), each with
     the severity the policy gives its code."""
-    weight = [_unanswered("weight", "today's weight")] if answers.weight_kg is None else []
+    weight = [unanswered("weight", "today's weight")] if answers.weight_kg is None else []
     return apply_severities(
         _vitals_findings(answers.vitals, now, policy) + weight
         + _medication_findings(answers.medication_changes)
@@ -390,10 +318,10 @@ def evaluate_readiness(answers: ChecklistAnswers, *, now: datetime, policy: Clin
         + _fasting_findings(answers, now, policy)
         + _escort_findings(answers)
         + _consent_findings(answers)
-        + _phq9_findings(answers, policy)
-        + _gad7_findings(answers.gad7_items)
-        + _suicide_risk_findings(answers.suicide_risk)
-        + _willingness_findings(answers.willingness),
+        + screening.phq9_findings(answers, policy)
+        + screening.gad7_findings(answers.gad7_items)
+        + screening.suicide_risk_findings(answers.suicide_risk)
+        + screening.willingness_findings(answers.willingness),
         policy,
     )
 

@@ -117,6 +117,13 @@ def resolution_problem(note, role) -> str | None:
     return None
 
 
+def unanswered(item, question, **values) -> Finding:
+    """A checklist item not answered yet: absolute, never a default (`<ITEM>_UNANSWERED`)."""
+    return Finding(f"{item.upper()}_UNANSWERED", Severity.ABSOLUTE,
+                   f"Not answered yet: {question}. Every checklist item must be answered before the dose.",
+                   {"item": item, **values})
+
+
 def open_findings(findings, overrides) -> tuple[Finding, ...]:
     """Findings that still stop the start: not info, and not covered by a valid override."""
     def covered(finding):

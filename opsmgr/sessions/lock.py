@@ -12,9 +12,9 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from opsmgr.core.errors import RecordLocked
-from opsmgr.notes.canonical import LOCKED_MODELS
 from opsmgr.notes.models import SessionNote
 from opsmgr.sessions.models import InfusionSession
+from opsmgr.sessions.record import LOCKED_MODELS
 
 SIGNED_MESSAGE = ("This session's record was signed by a physician and can no longer change. "
                   "Corrections go in an addendum to the note.")

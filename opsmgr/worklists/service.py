@@ -89,9 +89,9 @@ class Board:
     by_chair: dict
     #: {chair id: Chair}
     chairs: dict
-    #: {session id: VitalsDue} for the sessions at the chair.
+    #: {visit id: VitalsDue} for the sessions at the chair.
     vitals_due: dict
-    #: {session id: note status}
+    #: {visit id: note status}
     note_status: dict
     count: int
 

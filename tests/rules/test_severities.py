@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opsmgr.rules import checklist, discharge, dosing
+from opsmgr.rules import checklist, discharge, dosing, screening
 from opsmgr.rules.checklist import ChecklistAnswers, evaluate_readiness
 from opsmgr.rules.discharge import evaluate_discharge
 from opsmgr.rules.dosing import dose_findings
@@ -24,7 +24,7 @@ from opsmgr.rules.severities import (
 from tests.rules.test_checklist import CLEAR, NOW, vitals
 from tests.rules.test_discharge import IV, IV_READY
 
-RULE_MODULES = (checklist, dosing, discharge)
+RULE_MODULES = (checklist, screening, dosing, discharge)
 #: Made by the services, not by a rules module, and listed so the admin sees every gate finding.
 SERVICE_CODES = {"CHECKLIST_NOT_STARTED", "DOSE_NOT_STARTED", "ALERT_UNACKNOWLEDGED"}
 #: Locked whatever a clinic wants (issue 8, item 5): lowering any of them would be unsafe.
