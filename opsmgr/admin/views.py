@@ -8,7 +8,7 @@ from opsmgr.auth import service
 from opsmgr.auth.models import StaffUser
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.permissions import can_change_staff, can_manage_staff
 
@@ -34,20 +34,21 @@ def staff_list():
 @requires(can_manage_staff)
 def staff_create():
     form = StaffCreateForm()
-    if form.validate_on_submit():
-        try:
-            user = service.create_staff(
-                username=form.username.data, full_name=form.full_name.data, role=form.role.data,
-                credentials=form.credentials.data, password=form.password.data,
-                actor=current_actor(), now=utcnow(), must_change=True)
-        except service.AccountError as error:
-            db.session.rollback()
-            getattr(form, error.field).errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(f"Account {user.username} created. Give them the temporary password in person.", "success")
-            return redirect(url_for("admin.staff_detail", user_id=user.id))
-    return render_template("admin/staff_form.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("admin/staff_form.html", form=form)
+
+    def created(user):
+        flash(f"Account {user.username} created. Give them the temporary password in person.", "success")
+        return redirect(url_for("admin.staff_detail", user_id=user.id))
+
+    def refused(error):
+        show_at_fields(form, error)
+        return render_template("admin/staff_form.html", form=form)
+
+    return attempt(lambda: service.create_staff(
+        username=form.username.data, full_name=form.full_name.data, role=form.role.data,
+        credentials=form.credentials.data, password=form.password.data, actor=current_actor(), now=utcnow(),
+        must_change=True), done=created, refused=refused)
 
 
 @bp.route("/staff/<int:user_id>")
@@ -77,16 +78,20 @@ def staff_role(user_id):
 def staff_reset_password(user_id):
     target = _target(user_id)
     form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.reset_password(target, new=form.password.data, actor=current_actor(), now=utcnow())
-        except service.AccountError as error:
-            db.session.rollback()
-            form.password.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(f"Temporary password set for {target.username}; they must change it at next sign-in.", "success")
-            return redirect(url_for("admin.staff_detail", user_id=target.id))
+    if not form.validate_on_submit():
+        return _reset_refused(target, form)
+
+    def reset(_):
+        flash(f"Temporary password set for {target.username}; they must change it at next sign-in.", "success")
+        return redirect(url_for("admin.staff_detail", user_id=target.id))
+
+    return attempt(lambda: service.reset_password(target, new=form.password.data, actor=current_actor(), now=utcnow()),
+                   done=reset, refused=lambda error: _reset_refused(target, form, error))
+
+
+def _reset_refused(target, form, error=None):
+    if error is not None:
+        show_at_fields(form, error, "password")
     return render_template("admin/staff_detail.html", target=target, role_form=RoleForm(role=target.role),
                            reset_form=form, confirm=ConfirmForm()), 400
 

@@ -18,16 +18,18 @@ from opsmgr.auth.passwords import (
     spend_verify_time,
     verify_password,
 )
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.rules.access import is_locked, lock_after_failure, session_end_reason
+from opsmgr.rules.findings import Problem
 
 
-class AccountError(ValueError):
-    """A refused account change, with a message fit to show next to the field."""
+class AccountError(DomainError):
+    """A refused account change, with a message fit to show next to the field; `audited`: the refusal
+    wrote its audit event, which the request keeps."""
 
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+    def __init__(self, message, field=None, *, audited=False):
+        super().__init__([Problem(field, message)], audited=audited)
 
 
 def actor_for(user, ip=None):
@@ -234,7 +236,7 @@ def change_own_password(user, *, current, new, token, actor, now):
     if not verify_password(user.password_hash, current):
         record("password.change_failed", actor=actor, now=now, outcome="denied",
                object_type="staff_user", object_id=user.id)
-        raise AccountError("The current password is not correct.", field="current_password")
+        raise AccountError("The current password is not correct.", field="current_password", audited=True)
     if verify_password(user.password_hash, new):
         raise AccountError("Choose a password different from the current one.", field="password")
     _check_password(new, user.username)

@@ -6,7 +6,7 @@ from opsmgr.auth import service
 from opsmgr.auth.forms import ChangePasswordForm, LoginForm
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor, safe_next
+from opsmgr.core.web import attempt, current_actor, safe_next, show_at_fields
 from opsmgr.extensions import db, login_manager
 from opsmgr.permissions import can_change_own_password
 
@@ -62,16 +62,18 @@ def logout():
 @requires(can_change_own_password)
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.change_own_password(current_user, current=form.current_password.data,
-                                        new=form.password.data, token=current_user.session_token,
-                                        actor=current_actor(), now=utcnow())
-        except service.AccountError as error:
-            db.session.commit()
-            getattr(form, error.field).errors.append(str(error))
-        else:
-            db.session.commit()
-            flash("Your password has been changed. Your other sessions were signed out.", "success")
-            return redirect(url_for("core.home"))
-    return render_template("auth/change_password.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("auth/change_password.html", form=form)
+
+    def changed(_):
+        flash("Your password has been changed. Your other sessions were signed out.", "success")
+        return redirect(url_for("core.home"))
+
+    def refused(error):  # a wrong current password was audited (password.change_failed) and is kept
+        show_at_fields(form, error)
+        return render_template("auth/change_password.html", form=form)
+
+    return attempt(lambda: service.change_own_password(current_user, current=form.current_password.data,
+                                                       new=form.password.data, token=current_user.session_token,
+                                                       actor=current_actor(), now=utcnow()),
+                   done=changed, refused=refused)

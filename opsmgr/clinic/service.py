@@ -8,7 +8,9 @@ from sqlalchemy.exc import IntegrityError
 from opsmgr.audit.service import record
 from opsmgr.auth.models import StaffUser
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
 from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries, Protocol
@@ -20,12 +22,11 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 LIVE_VALUES = tuple(sorted(s.value for s in ACTIVE_STATES - {SessionState.DISCHARGED}))
 
 
-class ClinicError(ValueError):
-    """A change that cannot be made, with a message for the field it concerns."""
+class ClinicError(DomainError):
+    """A change that cannot be made, with a message for the field it concerns (None: the whole form)."""
 
     def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+        super().__init__([Problem(field, message)])
 
 
 def _plain(value):

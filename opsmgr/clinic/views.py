@@ -4,10 +4,10 @@ from sqlalchemy import select
 
 from opsmgr.clinic import service
 from opsmgr.clinic.forms import ChairForm, ChairUpdateForm, HoursForm, ProtocolForm, SettingsForm
-from opsmgr.clinic.service import WEEKDAYS, ClinicError, describe_phases
+from opsmgr.clinic.service import WEEKDAYS, describe_phases
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.permissions import can_manage_clinic
 from opsmgr.schedule.models import Chair
@@ -31,18 +31,10 @@ def _overview(status=200, create_form=None, chair_forms=None, settings_form=None
         days=service.clinic_days(), protocols=service.current_protocols(), describe=describe_phases), status
 
 
-def _back(anchor):
+def _back(anchor, message=None):
+    if message:
+        flash(message, "success")
     return redirect(url_for("clinic.overview", _anchor=anchor))
-
-
-def _attach(form, error):
-    """Show a service refusal next to its field (or above the form when it has none)."""
-    db.session.rollback()
-    field = getattr(form, error.field, None) if error.field else None
-    if field is None:
-        flash(str(error), "danger")
-    else:
-        field.errors = [*field.errors, str(error)]
 
 
 @bp.route("/")
@@ -55,17 +47,16 @@ def overview():
 @requires(can_manage_clinic)
 def chair_create():
     form = ChairForm()
-    if form.validate_on_submit():
-        try:
-            chair = service.create_chair(name=form.name.data, position=form.position.data,
-                                         actor=current_actor(), now=utcnow())
-        except ClinicError as error:
-            _attach(form, error)
-        else:
-            db.session.commit()
-            flash(f"{chair.name} added.", "success")
-            return _back("chairs")
-    return _overview(400, create_form=form)
+    if not form.validate_on_submit():
+        return _overview(400, create_form=form)
+
+    def refused(error):
+        show_at_fields(form, error)
+        return _overview(400, create_form=form)
+
+    return attempt(lambda: service.create_chair(name=form.name.data, position=form.position.data,
+                                                actor=current_actor(), now=utcnow()),
+                   done=lambda chair: _back("chairs", f"{chair.name} added."), refused=refused)
 
 
 @bp.route("/chairs/<int:chair_id>", methods=["POST"])
@@ -73,18 +64,19 @@ def chair_create():
 def chair_update(chair_id):
     chair = db.get_or_404(Chair, chair_id)
     form = _chair_form(chair, formdata=request.form)
-    if form.validate_on_submit():
-        position = chair.position if form.position.data is None else form.position.data
-        try:
-            changes = service.update_chair(chair, name=form.name.data, position=position,
-                                           is_active=form.is_active.data, actor=current_actor(), now=utcnow())
-        except ClinicError as error:
-            _attach(form, error)
-        else:
-            db.session.commit()
-            flash(f"{chair.name} saved." if changes else f"Nothing changed for {chair.name}.", "success")
-            return _back("chairs")
-    return _overview(400, chair_forms={chair_id: form})
+    if not form.validate_on_submit():
+        return _overview(400, chair_forms={chair_id: form})
+    position = chair.position if form.position.data is None else form.position.data
+
+    def refused(error):
+        show_at_fields(form, error)
+        return _overview(400, chair_forms={chair_id: form})
+
+    return attempt(lambda: service.update_chair(chair, name=form.name.data, position=position,
+                                                is_active=form.is_active.data, actor=current_actor(), now=utcnow()),
+                   done=lambda changes: _back("chairs", f"{chair.name} saved." if changes
+                                              else f"Nothing changed for {chair.name}."),
+                   refused=refused)
 
 
 @bp.route("/hours", methods=["GET", "POST"])
@@ -136,19 +128,18 @@ def protocol_edit(protocol_id):
         flash(f"Version {protocol.version} is an old version; edits start from the current one.", "info")
         return redirect(url_for("clinic.protocol_edit", protocol_id=service.current_version(protocol.code).id))
     form = ProtocolForm(route=protocol.route, data=None if request.method == "POST" else service.form_values(protocol))
-    problem = None
     if form.validate_on_submit():
-        try:
-            revised = service.revise_protocol(protocol, form.values(), actor=current_actor(), now=utcnow())
-        except ClinicError as error:
-            db.session.rollback()
-            problem = str(error)
-        else:
-            db.session.commit()
-            if revised is None:
-                flash(f"Nothing changed; {protocol.name} stays at version {protocol.version}.", "info")
-                return redirect(url_for("clinic.protocol_detail", protocol_id=protocol.id))
-            flash(f"Saved as version {revised.version}. Series already ordered keep the version they started on.",
-                  "success")
-            return redirect(url_for("clinic.protocol_detail", protocol_id=revised.id))
-    return render_template("clinic/protocol_form.html", form=form, protocol=protocol, problem=problem)
+        return attempt(lambda: service.revise_protocol(protocol, form.values(), actor=current_actor(), now=utcnow()),
+                       done=lambda revised: _revised(protocol, revised),
+                       refused=lambda error: render_template("clinic/protocol_form.html", form=form,
+                                                             protocol=protocol, problem=str(error)))
+    return render_template("clinic/protocol_form.html", form=form, protocol=protocol, problem=None)
+
+
+def _revised(protocol, revised):
+    if revised is None:
+        flash(f"Nothing changed; {protocol.name} stays at version {protocol.version}.", "info")
+        return redirect(url_for("clinic.protocol_detail", protocol_id=protocol.id))
+    flash(f"Saved as version {revised.version}. Series already ordered keep the version they started on.",
+          "success")
+    return redirect(url_for("clinic.protocol_detail", protocol_id=revised.id))

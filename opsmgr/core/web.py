@@ -9,6 +9,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from opsmgr.audit.service import Actor
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
+from opsmgr.rules.findings import Problem
+
+#: What a refusal says when a concurrent write, not a rule, stopped the action.
+CONCURRENT = ("Someone else saved a change here at the same moment, so nothing of yours was saved. "
+              "Check the page and try again.")
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -63,17 +68,29 @@ def safe_next(target):
 def attempt(call, *, done, refused, conflict=None):
     """One user action is one transaction: run the service call, then commit and answer `done(result)`.
     A refusal (DomainError) keeps only what it audited and answers `refused(error)`; a concurrent write
-    (a unique index, a stale version) rolls back and answers `conflict(error)` (else `refused`)."""
+    (a unique index, a stale version) rolls back and answers `conflict(error)`, or without one `refused`
+    with a DomainError saying so: `refused` is only ever given a DomainError."""
     try:
         result = call()
     except (IntegrityError, StaleDataError) as error:
         db.session.rollback()
-        return (conflict or refused)(error)
+        return conflict(error) if conflict else refused(DomainError([Problem(None, CONCURRENT)]))
     except DomainError as error:
         commit_audit_only(error)
         return refused(error)
     db.session.commit()
     return done(result)
+
+
+def show_at_fields(form, error, default=None):
+    """Put each problem of a refusal next to its form field; one naming no field of this form goes to
+    `default`, or without one above the page (flashed)."""
+    for field, message in error.errors:
+        name = field if field in form else default
+        if name is None:
+            flash(message, "danger")
+        else:
+            form[name].errors = [*form[name].errors, message]
 
 
 def commit_audit_only(error):

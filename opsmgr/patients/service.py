@@ -8,8 +8,10 @@ from sqlalchemy.orm import defer, raiseload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
 
 #: Fields a patient edit may change (an allowlist: nothing else is taken from a form).
@@ -20,10 +22,11 @@ DEMOGRAPHIC_FIELDS = (
 CLINICAL_FIELDS = ("indication", "indication_detail", "failed_trials", "allergies")
 
 
-class PatientError(ValueError):
+class PatientError(DomainError):
+    """A refused patient change, with the field it concerns (None: the whole form)."""
+
     def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+        super().__init__([Problem(field, message)])
 
 
 class StaleEdit(PatientError):

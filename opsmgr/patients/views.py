@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.patients import service
 from opsmgr.patients.forms import (
@@ -62,15 +62,16 @@ def patient_list():
 def create():
     form = ClinicalRegistrationForm() if can_edit_clinical_background(current_user) else RegistrationForm()
     if form.validate_on_submit():
-        try:
-            patient = service.register_patient(form.values(), actor=current_actor(), now=utcnow())
-        except service.PatientError as error:
-            db.session.rollback()
-            form[error.field].errors.append(str(error))
-        else:
-            db.session.commit()
+        def registered(patient):
             flash(f"{patient.display_name} is registered.", "success")
             return redirect(url_for("patients.detail", patient_id=patient.id))
+
+        def refused(error):
+            show_at_fields(form, error)
+            return render_template("patients/form.html", form=form, patient=None, conflict=None)
+
+        return attempt(lambda: service.register_patient(form.values(), actor=current_actor(), now=utcnow()),
+                       done=registered, refused=refused)
     return render_template("patients/form.html", form=form, patient=None, conflict=None)
 
 
@@ -115,20 +116,22 @@ def edit(patient_id):
     form = (ClinicalEditForm if clinical else DemographicsEditForm)(obj=patient)
     fields = service.DEMOGRAPHIC_FIELDS + (service.CLINICAL_FIELDS if clinical else ())
     if form.validate_on_submit():
-        try:
-            changes = service.update_patient(patient, form.values(), expected_version=form.version.data,
-                                             allowed_fields=fields, actor=current_actor(), now=utcnow())
-        except service.StaleEdit as error:
-            db.session.rollback()
-            conflict = {"message": str(error), "rows": form.rebase(patient)}
-            return render_template("patients/form.html", form=form, patient=patient, conflict=conflict), 409
-        except service.PatientError as error:
-            db.session.rollback()
-            form[error.field].errors.append(str(error))
-        else:
-            db.session.commit()
+        def saved(changes):
             flash("Changes saved." if changes else "Nothing was changed.", "success" if changes else "info")
             return redirect(url_for("patients.detail", patient_id=patient.id))
+
+        return attempt(lambda: service.update_patient(patient, form.values(), expected_version=form.version.data,
+                                                      allowed_fields=fields, actor=current_actor(), now=utcnow()),
+                       done=saved, refused=lambda error: _edit_refused(patient, form, error))
+    return render_template("patients/form.html", form=form, patient=patient, conflict=None)
+
+
+def _edit_refused(patient, form, error):
+    """A stale edit shows the saved record beside what was typed (409); any other refusal, its field."""
+    if isinstance(error, service.StaleEdit):
+        conflict = {"message": str(error), "rows": form.rebase(patient)}
+        return render_template("patients/form.html", form=form, patient=patient, conflict=conflict), 409
+    show_at_fields(form, error)
     return render_template("patients/form.html", form=form, patient=patient, conflict=None)
 
 
@@ -140,7 +143,6 @@ def _clinical_patient(patient_id):
 
 
 def _back_to_chart(patient_id, message, section):
-    db.session.commit()
     flash(message, "success")
     return redirect(url_for("patients.detail", patient_id=patient_id, _anchor=section))
 
@@ -154,6 +156,7 @@ def add_weight(patient_id):
         return _chart(patient_id, 400, weight=form)
     service.add_weight(patient, kg=form.kg.data, measured_on=form.measured_on.data, actor=current_actor(),
                        now=utcnow())
+    db.session.commit()
     return _back_to_chart(patient_id, f"Weight {form.kg.data} kg recorded.", "weights")
 
 
@@ -167,6 +170,7 @@ def add_medication(patient_id):
     service.add_medication(patient, name=form.name.data, med_class=form.med_class.data,
                            started_on=form.started_on.data, stopped_on=form.stopped_on.data,
                            actor=current_actor(), now=utcnow())
+    db.session.commit()
     return _back_to_chart(patient_id, f"{form.name.data} added to the medications.", "medications")
 
 
@@ -178,16 +182,17 @@ def stop_medication(patient_id, medication_id):
     if medication.patient_id != patient.id:
         abort(404)
     form = StopMedicationForm.for_medication(medication)
-    if form.validate_on_submit():
-        try:
-            service.stop_medication(medication, stopped_on=form.stopped_on.data, actor=current_actor(),
-                                    now=utcnow())
-        except service.PatientError as error:
-            db.session.rollback()
-            form.stopped_on.errors.append(str(error))
-        else:
-            return _back_to_chart(patient_id, f"{medication.name} marked as stopped.", "medications")
-    return _chart(patient_id, 400, stop={medication.id: form})
+    if not form.validate_on_submit():
+        return _chart(patient_id, 400, stop={medication.id: form})
+
+    def refused(error):
+        show_at_fields(form, error, "stopped_on")
+        return _chart(patient_id, 400, stop={medication.id: form})
+
+    return attempt(lambda: service.stop_medication(medication, stopped_on=form.stopped_on.data,
+                                                   actor=current_actor(), now=utcnow()),
+                   done=lambda _: _back_to_chart(patient_id, f"{medication.name} marked as stopped.", "medications"),
+                   refused=refused)
 
 
 @bp.route("/<int:patient_id>/contraindications", methods=["POST"])
@@ -199,6 +204,7 @@ def add_contraindication(patient_id):
         return _chart(patient_id, 400, contraindication=form)
     service.add_contraindication(patient, kind=form.kind.data, detail=form.detail.data,
                                  noted_on=form.noted_on.data, actor=current_actor(), now=utcnow())
+    db.session.commit()
     return _back_to_chart(patient_id, "Contraindication recorded.", "alerts")
 
 
@@ -211,4 +217,5 @@ def record_consent(patient_id):
         return _chart(patient_id, 400, consent=form)
     service.record_consent(patient, consent_on=form.consent_on.data, form_version=form.form_version.data,
                            actor=current_actor(), now=utcnow())
+    db.session.commit()
     return _back_to_chart(patient_id, "Consent recorded.", "consent")

@@ -2,19 +2,28 @@
 from sqlalchemy import func, select
 
 from opsmgr.audit.service import record
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.policy.models import PolicyVersion
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.policy import DEFAULT_POLICY, ClinicalPolicy
 from opsmgr.rules.severities import SEVERITY_RULES, severity_for, severity_problems, stored_choices
 
 
-class PolicyError(ValueError):
-    """Nothing saved: a stale edit (the message), or choices outside the rules' limits (`problems`,
-    each a Problem whose field is a finding code)."""
+class PolicyError(DomainError):
+    """Nothing saved: choices outside the rules' limits (`problems`, each a Problem whose field is a
+    finding code), or without problems the message alone (a Problem of the whole form)."""
 
     def __init__(self, message, problems=()):
-        super().__init__(message)
-        self.problems = tuple(problems)
+        super().__init__(problems or [Problem(None, message)], message=message)
+
+
+class StalePolicy(PolicyError):
+    """Another administrator saved a newer version after this form was opened."""
+
+
+STALE_MESSAGE = ("Another administrator saved a newer policy while you were editing. "
+                 "Nothing was saved; review the current values and change them again.")
 
 
 def current_version():
@@ -41,8 +50,7 @@ def revise_policy(values, *, based_on, note, actor, now):
     refuse an edit made on an older version, or a severity outside the limits the rules declare."""
     latest, policy = current_policy()
     if based_on != latest:
-        raise PolicyError("Another administrator saved a newer policy while you were editing. "
-                          "Nothing was saved; review the current values and change them again.")
+        raise StalePolicy(STALE_MESSAGE)
     chosen = dict(values.get("severities") or {})
     problems = severity_problems(chosen)
     if problems:

@@ -3,8 +3,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
-from opsmgr.extensions import db
+from opsmgr.core.web import attempt, current_actor
 from opsmgr.permissions import can_manage_clinic
 from opsmgr.policy import service
 from opsmgr.policy.forms import POLICY_FIELDS, SEVERITY_FIELDS, PolicyForm, initial_data
@@ -21,20 +20,22 @@ def edit():
     form = PolicyForm(data=initial_data(policy, version))
     if not form.validate_on_submit():
         return _page(form, version, status=400 if form.is_submitted() else 200)
-    try:
-        row = service.revise_policy(form.values(), based_on=form.version.data, note=form.note.data,
-                                    actor=current_actor(), now=utcnow())
-    except service.PolicyError as error:
-        db.session.rollback()
-        for problem in error.problems:
-            form[SEVERITY_FIELDS[problem.field]].errors.append(problem.message)
-        if not error.problems:
-            form.note.errors.append(str(error))
-        return _page(form, version, status=400 if error.problems else 409)
-    db.session.commit()
-    flash(f"Clinical policy version {row.version} is now in force." if row else "Nothing changed.",
-          "success" if row else "info")
-    return redirect(url_for("policy.edit"))
+
+    def saved(row):
+        flash(f"Clinical policy version {row.version} is now in force." if row else "Nothing changed.",
+              "success" if row else "info")
+        return redirect(url_for("policy.edit"))
+
+    def refused(error):
+        # A problem's field is a finding code (its severity field); one of the whole form shows at the note.
+        for code, message in error.errors:
+            form[SEVERITY_FIELDS.get(code, "note")].errors.append(message)
+        return _page(form, version, status=409 if isinstance(error, service.StalePolicy) else 400)
+
+    # Two saves of the same next version meet the unique version number: the later one is a stale edit.
+    return attempt(lambda: service.revise_policy(form.values(), based_on=form.version.data, note=form.note.data,
+                                                 actor=current_actor(), now=utcnow()),
+                   done=saved, refused=refused, conflict=lambda _: refused(service.StalePolicy(service.STALE_MESSAGE)))
 
 
 def _page(form, version, status=200):

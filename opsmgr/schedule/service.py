@@ -15,10 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from opsmgr.audit.service import record
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_cancel_session, can_mark_no_show
 from opsmgr.rules import scheduling
+from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import (
     ACTIVE_STATES,
     GATED_STATES,
@@ -40,17 +42,23 @@ STATUS_PERMISSION = {
 }
 
 
-class BookingError(ValueError):
-    """A booking that cannot be made, with a message for the field it concerns."""
+class BookingError(DomainError):
+    """A booking that cannot be made, with a message for the field it concerns (None: the whole form)."""
 
     def __init__(self, message, field=None):
-        super().__init__(message)
-        self.field = field
+        super().__init__([Problem(field, message)])
 
 
 class OtherDay(BookingError):
     """A check-in refused because the session is booked for another clinic day; the page offers
-    to move it to today."""
+    to move it to today (its field is the day, as for the checklist's same refusal)."""
+
+    def __init__(self, message):
+        super().__init__(message, field="day")
+
+
+CHAIR_TAKEN = ("That chair is already booked at this time (including turnover). "
+               "Someone may have just booked it; choose another time or chair.")
 
 
 @dataclass(frozen=True)
@@ -138,8 +146,7 @@ def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
     by_chair, by_patient = busy_intervals(starts_at - clinic.turnover, ends_at + clinic.turnover,
                                           exclude_ids=exclude_ids)
     if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
-        raise BookingError("That chair is already booked at this time (including turnover). "
-                           "Someone may have just booked it; choose another time or chair.", field="chair_id")
+        raise BookingError(CHAIR_TAKEN, field="chair_id")
     if any(scheduling.overlaps(starts_at, ends_at, s, e) for s, e in by_patient.get(patient_id, ())):
         raise BookingError("The patient already has a session at this time.", field="start_time")
 
@@ -300,7 +307,8 @@ def change_status(visit, target, *, reason, actor, now, gate_passed=False):
                            "where the safety checks run; it cannot be set directly.")
     problem = transition_problem(visit.state, target, reason)
     if problem:
-        raise BookingError(problem, field="reason" if "reason" in problem else None)
+        # An allowed step refused is refused for its missing reason; any other step is not on offer.
+        raise BookingError(problem, field="reason" if target in TRANSITIONS[visit.state] else None)
     if target == SessionState.CHECKED_IN and not gate_passed:
         problem = other_day_problem(visit, now)
         if problem:

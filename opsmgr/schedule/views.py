@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.notes.service import status_by_session
 from opsmgr.patients.models import Patient
@@ -53,17 +53,20 @@ def book():
     form.set_chairs(chairs)
     form.set_series(_open_series())
     if request.method == "POST" and form.validate():
-        try:
-            visit = service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
-                                           day=form.day.data, start_time=form.start_time.data,
-                                           actor=current_actor(), now=utcnow())
-        except service.BookingError as error:
-            db.session.rollback()
-            getattr(form, error.field or "start_time").errors.append(str(error))
-        else:
-            db.session.commit()
+        def booked(visit):
             flash(f"Session {visit.sequence} of the series booked.", "success")
             return redirect(url_for("worklists.week", start=form.day.data.isoformat()))
+
+        def refused(error):
+            show_at_fields(form, error, "start_time")
+            return render_template("schedule/book.html", form=form)
+
+        # The unique index on (chair, start) of live sessions is the last line of defence against a double booking.
+        return attempt(lambda: service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
+                                                    day=form.day.data, start_time=form.start_time.data,
+                                                    actor=current_actor(), now=utcnow()),
+                       done=booked, refused=refused,
+                       conflict=lambda _: refused(service.BookingError(service.CHAIR_TAKEN, "chair_id")))
     return render_template("schedule/book.html", form=form)
 
 
@@ -102,21 +105,21 @@ def move(session_id):
     visit = session_or_404(session_id)
     form = MoveForm()
     form.set_chairs(service.active_chairs())
-    if form.validate_on_submit():
-        try:
-            moved = service.move_session(visit, chair_id=form.chair_id.data, day=form.day.data,
-                                         start_time=form.start_time.data, shift_rest=form.shift_rest.data,
-                                         actor=current_actor(), now=utcnow())
-        except service.BookingError as error:
-            db.session.rollback()
-            visit = session_or_404(session_id)
-            getattr(form, error.field or "day").errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(f"Session moved{f'; {len(moved) - 1} later sessions shifted' if len(moved) > 1 else ''}.",
-                  "success")
-            return redirect(url_for("schedule.session_detail", session_id=session_id))
-    return _render_session(visit, move_form=form, code=400)
+    if not form.validate_on_submit():
+        return _render_session(visit, move_form=form, code=400)
+
+    def moved(ids):
+        flash(f"Session moved{f'; {len(ids) - 1} later sessions shifted' if len(ids) > 1 else ''}.", "success")
+        return redirect(url_for("schedule.session_detail", session_id=session_id))
+
+    def refused(error):
+        show_at_fields(form, error, "day")
+        return _render_session(session_or_404(session_id), move_form=form, code=400)
+
+    return attempt(lambda: service.move_session(visit, chair_id=form.chair_id.data, day=form.day.data,
+                                                start_time=form.start_time.data, shift_rest=form.shift_rest.data,
+                                                actor=current_actor(), now=utcnow()),
+                   done=moved, refused=refused)
 
 
 @bp.route("/sessions/<int:session_id>/status", methods=["POST"])
@@ -129,18 +132,20 @@ def change_status(session_id):
     target = SessionState(form.target.data)
     if not service.may_set_status(current_user, visit, target):
         abort(403)
-    try:
-        service.change_status(visit, target, reason=form.reason.data or "", actor=current_actor(), now=utcnow())
-    except service.OtherDay:
-        db.session.rollback()
-        return _render_session(session_or_404(session_id), code=400, day_refused=True)
-    except service.BookingError as error:
-        db.session.rollback()
-        form.reason.errors.append(str(error))
+
+    def changed(_):
+        flash(f"{visit.patient.display_name}: {target.label}.", "success")
+        return redirect(_back_to(session_id))
+
+    def refused(error):
+        if isinstance(error, service.OtherDay):  # said beside the "Move it to today" action instead
+            return _render_session(session_or_404(session_id), code=400, day_refused=True)
+        show_at_fields(form, error, "reason")
         return _render_session(session_or_404(session_id), status_form=form, code=400)
-    db.session.commit()
-    flash(f"{visit.patient.display_name}: {target.label}.", "success")
-    return redirect(_back_to(session_id))
+
+    return attempt(lambda: service.change_status(visit, target, reason=form.reason.data or "",
+                                                 actor=current_actor(), now=utcnow()),
+                   done=changed, refused=refused)
 
 
 @bp.route("/sessions/<int:session_id>/move-to-today", methods=["POST"])
@@ -148,15 +153,15 @@ def change_status(session_id):
 def move_to_today(session_id):
     """The patient came on another day than booked: whoever checks them in moves the session to today."""
     visit = session_or_404(session_id)
-    try:
-        service.move_to_today(visit, actor=current_actor(), now=utcnow())
-    except service.BookingError as error:
-        db.session.rollback()
-        return _render_session(session_or_404(session_id), code=409, move_error=str(error))
-    db.session.commit()
-    flash(f"Moved to today, {visit.starts_at.astimezone(clinic_zone()):%H:%M} on {visit.chair.name}. "
-          "Check the patient in when they are ready.", "success")
-    return redirect(url_for("schedule.session_detail", session_id=session_id))
+
+    def moved(_):
+        flash(f"Moved to today, {visit.starts_at.astimezone(clinic_zone()):%H:%M} on {visit.chair.name}. "
+              "Check the patient in when they are ready.", "success")
+        return redirect(url_for("schedule.session_detail", session_id=session_id))
+
+    return attempt(lambda: service.move_to_today(visit, actor=current_actor(), now=utcnow()), done=moved,
+                   refused=lambda error: _render_session(session_or_404(session_id), code=409,
+                                                         move_error=str(error)))
 
 
 def _back_to(session_id):

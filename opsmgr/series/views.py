@@ -8,11 +8,10 @@ from sqlalchemy import select
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_order_series, can_stop_series, can_view_patients
-from opsmgr.schedule.service import BookingError
 from opsmgr.series import service
 from opsmgr.series.forms import SeriesOrderForm, StopSeriesForm
 from opsmgr.series.models import InfusionSeries, Protocol
@@ -33,25 +32,30 @@ def order(patient_id):
     form.set_protocols(protocols)
     if form.validate_on_submit():
         protocol = next(p for p in protocols if p.id == form.protocol_id.data)
-        try:
-            series = service.order_series(
-                patient_id=patient.id, protocol_id=protocol.id, indication=form.indication.data,
-                dose_mg_per_kg=form.dose_mg_per_kg.data if form.dose_mg_per_kg.data is not None
-                else protocol.dose_mg_per_kg,
-                dose_mg=form.dose_mg.data if form.dose_mg.data is not None else protocol.dose_mg,
-                planned_count=form.planned_count.data or protocol.planned_count, start_on=form.start_on.data,
-                preferred_time=form.preferred_time.data, reevaluate_on=form.reevaluate_on.data,
-                actor=current_actor(), now=utcnow(), today=utcnow().astimezone(clinic_zone()).date())
-        except BookingError as error:
-            db.session.rollback()
-            getattr(form, error.field or "start_on").errors.append(str(error))
-        else:
-            db.session.commit()
+
+        def ordered(series):
             flash(f"{protocol.name} ordered: {len(series.sessions)} sessions planned.", "success")
             for warning in series.warnings:
                 flash(f"Protocol warning: {warning['message']}", "warning")
             return redirect(url_for("series.detail", series_id=series.id))
+
+        def refused(error):
+            show_at_fields(form, error, "start_on")
+            return render_template("series/order.html", form=form, patient=patient, protocols=protocols)
+
+        return attempt(lambda: service.order_series(
+            patient_id=patient.id, **_order_values(form, protocol), actor=current_actor(), now=utcnow(),
+            today=utcnow().astimezone(clinic_zone()).date()), done=ordered, refused=refused)
     return render_template("series/order.html", form=form, patient=patient, protocols=protocols)
+
+
+def _order_values(form, protocol):
+    """The order as the physician gave it, the protocol's values where a field was left empty."""
+    return {"protocol_id": protocol.id, "indication": form.indication.data,
+            "dose_mg_per_kg": protocol.dose_mg_per_kg if form.dose_mg_per_kg.data is None else form.dose_mg_per_kg.data,
+            "dose_mg": protocol.dose_mg if form.dose_mg.data is None else form.dose_mg.data,
+            "planned_count": form.planned_count.data or protocol.planned_count, "start_on": form.start_on.data,
+            "preferred_time": form.preferred_time.data, "reevaluate_on": form.reevaluate_on.data}
 
 
 @bp.route("/series/<int:series_id>")
@@ -73,15 +77,19 @@ def stop(series_id):
     if not can_stop_series(current_user, series):
         abort(403)
     form = StopSeriesForm()
-    if form.validate_on_submit():
-        try:
-            service.stop_series(series, reason=form.reason.data, actor=current_actor(), now=utcnow())
-        except BookingError as error:
-            db.session.rollback()
-            form.reason.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash("The series is stopped; its remaining scheduled sessions were cancelled.", "success")
-            return redirect(url_for("series.detail", series_id=series.id))
+    if not form.validate_on_submit():
+        return _stop_refused(series, form)
+
+    def stopped(_):
+        flash("The series is stopped; its remaining scheduled sessions were cancelled.", "success")
+        return redirect(url_for("series.detail", series_id=series.id))
+
+    return attempt(lambda: service.stop_series(series, reason=form.reason.data, actor=current_actor(), now=utcnow()),
+                   done=stopped, refused=lambda error: _stop_refused(series, form, error))
+
+
+def _stop_refused(series, form, error=None):
+    if error is not None:
+        show_at_fields(form, error, "reason")
     patient = db.session.get(Patient, series.patient_id)
     return render_template("series/detail.html", series=series, patient=patient, stop_form=form), 400

@@ -14,15 +14,19 @@ from sqlalchemy import select, update
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.patients.models import Patient
-from opsmgr.rules.findings import resolution_problem
+from opsmgr.rules.findings import Problem, resolution_problem
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.models import PhysicianTask
 
 
-class TaskError(ValueError):
-    pass
+class TaskError(DomainError):
+    """A refused resolution; the rule's message names no field (the resolve form has only the note)."""
+
+    def __init__(self, message, field=None):
+        super().__init__([Problem(field, message)])
 
 
 def _audit(event, task, actor, now, **details):
