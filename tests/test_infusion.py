@@ -864,3 +864,23 @@ def test_a_blood_pressure_override_covers_the_reading_it_was_given_for_not_a_new
         [row] = db.session.scalars(select(FindingOverride).where(FindingOverride.session_id == session_id)).all()
         assert row.finding["values"]["systolic"] == 172
     assert [e.action for e in events(app, "override.superseded")] == ["override.superseded"]
+
+
+def test_a_checklist_finding_overridden_on_the_chair_page_clears_the_session(app, clock, chairs, login_as):
+    """As on the checklist page: the last open checklist finding overridden at the chair clears the session,
+    so the start is offered (the chair page had said "Clear" while the session stayed on the checklist)."""
+    session_id = make_session(app, clock, cleared=False)
+    with app.app_context():
+        session = db.session.get(InfusionSession, session_id)
+        change_status(session, "checked_in", reason="", actor=FACTORY_ACTOR, now=clock())
+        checklist.fill_checklist(session, clear_answers(clock(), systolic=150, diastolic=95),
+                                 expected_version=0, actor=FACTORY_ACTOR, now=clock())
+        db.session.commit()
+    assert status_of(app, session_id) == "checklist"
+    physician = login_as("physician")
+    assert done(physician.submit(url(session_id, "overrides/start/BP_SOFT_GATE"), fields(
+        "override-start-BP_SOFT_GATE", dose_order=0, infusion_minutes=40, password=PASSWORD,
+        reason="Known white-coat hypertension; recheck every 10 minutes.")))
+    assert status_of(app, session_id) == "cleared"
+    page = read(login_as("nurse").get(url(session_id)))
+    assert "Clear: nothing stops the dose." in page and "Start dose: 36.2 mg" in page

@@ -164,12 +164,14 @@ def fill_checklist(visit, values, *, expected_version, actor, now):
     response, findings = save_answers(visit, values, expected_version=expected_version, actor=actor, now=now)
     if visit.state == SessionState.CHECKED_IN:
         change_status(visit, SessionState.CHECKLIST, reason="", actor=actor, now=now)
-    _clear_when_nothing_open(visit, findings, actor=actor, now=now)
+    clear_when_nothing_open(visit, findings, actor=actor, now=now)
     return response, findings
 
 
-def _clear_when_nothing_open(visit, findings, *, actor, now):
-    """Enter 'cleared' through the gate; a session already cleared keeps its status (the start re-checks)."""
+def clear_when_nothing_open(visit, findings, *, actor, now):
+    """Enter 'cleared' through the gate when nothing of the checklist stays open, wherever the last
+    override was given (the checklist or the chair page); a session already cleared keeps its
+    status (the start re-checks)."""
     if visit.state != SessionState.CHECKLIST:
         return
     if not gates.decide(visit, "start", findings, None).may_proceed:
@@ -188,7 +190,7 @@ def override_finding(visit, *, code, physician, password, reason, now, ip=None):
     decided = gates.decide(visit, "start", current_findings(response, visit, now=now), version)
     row = gates.override(visit, decided, code=code, physician=physician, password=password, reason=reason,
                          now=now, ip=ip)
-    _clear_when_nothing_open(visit, decided.findings, actor=actor_for(physician, ip), now=now)
+    clear_when_nothing_open(visit, decided.findings, actor=actor_for(physician, ip), now=now)
     return row
 
 

@@ -10,6 +10,7 @@ its overrides read them until discharge.
 
 from sqlalchemy import select
 
+from opsmgr.auth.service import actor_for
 from opsmgr.checklist import service as checklist
 from opsmgr.extensions import db
 from opsmgr.gates import service as gates
@@ -106,8 +107,14 @@ def override_finding(visit, *, gate, code, physician, password, reason, now, ip=
         pending = pending_assessment(visit)
         answers = assessment_answers(pending) if pending is not None else {"moaas": moaas}
         result = discharge_gate(visit, now=now, **answers)
-    return gates.override(visit, result, code=code, physician=physician, password=password, reason=reason,
-                          now=now, ip=ip)
+    row = gates.override(visit, result, code=code, physician=physician, password=password, reason=reason,
+                         now=now, ip=ip)
+    if gate == "start" and visit.state == S.CHECKLIST:
+        # The same as an override on the checklist page: nothing open in the checklist clears the session.
+        response = checklist.response_for(visit, now=now)
+        checklist.clear_when_nothing_open(visit, checklist.current_findings(response, visit, now=now),
+                                          actor=actor_for(physician, ip), now=now)
+    return row
 
 
 def pending_assessment(visit):

@@ -321,7 +321,7 @@ def test_the_physicians_dose_order_is_what_the_nurse_sees_and_starts(page, new_c
     finding = physician.locator("[data-code='DOSE_OUTSIDE_USUAL_RANGE']")
     expect(finding.get_by_label("Reason")).to_have_value(reason)
     finding.get_by_label("Your password").fill(DEMO_PASSWORD)
-    finding.get_by_role("button", name=re.compile("^Override")).click()
+    finding.get_by_role("button", name=re.compile("^Record override")).click()
     expect(flash(physician, "The override is recorded.")).to_be_visible()
     physician.context.close()
 
