@@ -82,10 +82,10 @@ def _mg_per_kg_findings(mg_per_kg, policy):
     values = {"mg_per_kg": str(value), "low": str(low), "high": str(high), "ceiling": str(ceiling)}
     if value > ceiling:
         yield Finding("DOSE_ABOVE_CEILING", Severity.BLOCK,
-                      f"{value} mg/kg is above the ceiling of {ceiling} mg/kg.", values)
+                      f"{_mg(value)} mg/kg is above the ceiling of {_mg(ceiling)} mg/kg.", values)
     elif value < low or value > high:
         yield Finding("DOSE_OUTSIDE_USUAL_RANGE", Severity.NEEDS_PHYSICIAN,
-                      f"{value} mg/kg is outside the usual range of {low}–{high} mg/kg.", values)
+                      f"{_mg(value)} mg/kg is outside the usual range of {_mg(low)}–{_mg(high)} mg/kg.", values)
 
 
 def _infusion_time_findings(infusion_minutes, policy):
