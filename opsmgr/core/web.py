@@ -94,9 +94,9 @@ def show_at_fields(form, error, default=None):
 
 
 def commit_audit_only(error):
-    """After a refused action: keep what the refusal wrote (its audit event, a wrong password's count
-    toward lockout), which is all the service wrote before refusing; undo anything else."""
-    if getattr(error, "audited", False) or getattr(error, "field", None) == "password":
+    """After a refused action: keep what an audited refusal wrote (its audit event, a wrong password's
+    count toward lockout), which is all the service wrote before refusing; undo anything else."""
+    if getattr(error, "audited", False):
         db.session.commit()
     else:
         db.session.rollback()

@@ -108,7 +108,8 @@ class DoseOrderForm(ChairForm):
         return form
 
     def validate_dose(self, field):
-        low, high = (Decimal("0.01"), Decimal("2")) if self.route == "iv" else (Decimal("28"), Decimal("84"))
+        """Plausibility only (a typo); whether the dose may be given is the policy's (rules.dosing)."""
+        low, high = (Decimal("0.01"), Decimal("2")) if self.route == "iv" else (Decimal("1"), Decimal("500"))
         if field.data is not None and not low <= field.data <= high:
             unit = "mg/kg" if self.route == "iv" else "mg"
             raise ValidationError(f"Enter a dose between {low} and {high} {unit}.")

@@ -62,11 +62,6 @@ def current_order(infusion_session):
                              .order_by(DoseOrder.id.desc()).limit(1))
 
 
-def orders_for(infusion_session):
-    return db.session.scalars(select(DoseOrder).where(DoseOrder.session_id == infusion_session.id)
-                              .order_by(DoseOrder.id)).all()
-
-
 def plan_dose(infusion_session, response, *, infusion_minutes=None, order=None):
     """The dose in force: the order's if there is one, else the series dose; mg from today's weight."""
     series, route = infusion_session.series, infusion_session.series.protocol.route

@@ -195,7 +195,7 @@ def sign_note(visit, *, physician, password, expected_version, ip, now):
         _audit("note.sign_refused", visit, actor, now, outcome="denied", reason=problems[0].message)
         raise NoteError(problems[0].message, problems[0].field, problems=problems, audited=True)
     if not reauthenticate(physician, password, ip=ip, now=now, purpose="note.sign"):
-        raise NoteError("That password is not correct.", "password")
+        raise NoteError("That password is not correct.", "password", audited=True)
     db.session.flush()
     content, digest = canonical.aggregate_hash(visit.id)
     note.status, note.signed_at, note.signed_by_id = "signed", now, physician.id
@@ -232,7 +232,7 @@ def add_addendum(visit, *, author, password, reason, body, event_at, ip, now):
     if event_at is not None and event_at > now:
         raise NoteError("A late entry cannot describe something in the future.", "event_on")
     if not reauthenticate(author, password, ip=ip, now=now, purpose="note.addendum"):
-        raise NoteError("That password is not correct.", "password")
+        raise NoteError("That password is not correct.", "password", audited=True)
     fields = {"author_id": author.id, "author_name": author.full_name, "author_credentials": author.credentials or "",
               "reason": reason, "body": body, "event_at": event_at, "signed_at": now}
     addendum = NoteAddendum(session_id=visit.id, note_id=note.id, content_hash=addendum_digest(note, **fields),

@@ -209,8 +209,8 @@ def move_refused(page):
 
 
 def bad_dose_order(page):
-    """The physician's dose order refused for its dose (esketamine: 28 to 84 mg), the form open with the
-    field error (refused by the form, before the password is checked)."""
+    """The physician's dose order refused for its dose (esketamine: whole devices under the policy), the
+    form open with the field error (refused before the password is checked)."""
     page.get_by_text("Change this session's dose (physician)").click()
     page.get_by_label("New dose (mg)").fill("100")
     page.get_by_label("Reason for the change").fill("Partial response at 56 mg.")
@@ -249,7 +249,7 @@ PAGES = (
     Audited("nurse-infusion", "nurse", "/sessions/{infusing}/infusion", "Acknowledge alert"),
     Audited("physician-start-gate", "physician", "/sessions/{cleared}/infusion", "Start gate"),
     Audited("physician-dose-order-error", "physician", "/sessions/{cleared}/infusion",
-            "Enter a dose between 28 and 84 mg.", bad_dose_order),
+            "An esketamine dose must be 28, 56, 84 mg", bad_dose_order),
     Audited("nurse-discharge-gate", "nurse", "/sessions/{recovery}/infusion",
             "Is the escort here to take the patient home?"),
     Audited("physician-pending-discharge", "physician", "/sessions/{pending}/infusion", "Waiting for a physician",
