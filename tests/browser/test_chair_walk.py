@@ -23,8 +23,8 @@ NURSE, PHYSICIAN = "Demo Nurse (fictional)", "Demo Physician (fictional)"
 PHQ9 = (2, 2, 1, 2, 1, 1, 1, 0, 0)  # total 10, moderate; item 9 (self-harm) 0
 GAD7 = (1, 1, 2, 1, 0, 1, 0)  # total 6, mild
 TABLET = {"width": 768, "height": 1024}
-#: navbar-expand-md: the whole menu shows from 768 px.
-MENU_UNFOLDED_FROM_PX = 768
+#: navbar-expand-lg: the whole menu shows from 992 px; a tablet opens it with the toggler.
+MENU_UNFOLDED_FROM_PX = 992
 #: The minimum observation after an IV infusion (ClinicalPolicy default).
 OBSERVATION_MINUTES = 30
 
@@ -46,7 +46,7 @@ def flash(page, text):
 
 
 def open_main_menu(page):
-    """Below Bootstrap's md breakpoint the menu folds behind a toggler: unfold it, and wait for the
+    """Below Bootstrap's lg breakpoint (992 px) the menu folds behind a toggler: unfold it, and wait for the
     animation to end before anything in it is clicked. Decided by the window's width, not by what
     is visible at this instant (before the stylesheet applies, the toggler shows on every page)."""
     if page.viewport_size["width"] >= MENU_UNFOLDED_FROM_PX:

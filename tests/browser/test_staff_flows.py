@@ -132,13 +132,15 @@ def test_tablet_navigation_works_and_never_scrolls_sideways(page, live_server):
     sign_out = page.get_by_role("button", name="Sign out")
     toggler = page.get_by_role("button", name="Show navigation")
 
-    # Tablet portrait, 768 px: Bootstrap's navbar-expand-md shows the whole menu from 768 px up.
+    # A desktop window (1280 px): Bootstrap's navbar-expand-lg shows the whole menu on one line.
+    page.set_viewport_size({"width": 1280, "height": 800})
     expect(sign_out).to_be_visible()
+    expect(toggler).to_be_hidden()
     no_horizontal_scroll(page)
 
-    # A narrower tablet (600 px): the menu folds behind the toggler, which needs Bootstrap's JS
-    # to run under the strict CSP (no inline script).
-    page.set_viewport_size({"width": 600, "height": 960})
+    # Tablet portrait, 768 px: the menu folds behind the toggler instead of wrapping onto two lines;
+    # the toggler needs Bootstrap's JS to run under the strict CSP (no inline script).
+    page.set_viewport_size({"width": 768, "height": 1024})
     expect(toggler).to_be_visible()
     expect(toggler).to_have_attribute("aria-expanded", "false")
     expect(sign_out).to_be_hidden()
