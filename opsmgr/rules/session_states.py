@@ -21,6 +21,11 @@ class SessionState(StrEnum):
     def label(self):
         return LABELS[self]
 
+    @property
+    def verb(self):
+        """What a button that moves a session into this state says ("Check in", not "Checked in")."""
+        return VERBS[self]
+
 
 LABELS = {
     SessionState.SCHEDULED: "Scheduled",
@@ -32,6 +37,18 @@ LABELS = {
     SessionState.DISCHARGED: "Discharged",
     SessionState.CANCELLED: "Cancelled",
     SessionState.NO_SHOW: "No-show",
+}
+
+VERBS = {
+    SessionState.SCHEDULED: "Back to scheduled",
+    SessionState.CHECKED_IN: "Check in",
+    SessionState.CHECKLIST: "Start checklist",
+    SessionState.CLEARED: "Clear to dose",
+    SessionState.INFUSING: "Start dose",
+    SessionState.RECOVERY: "End infusion",
+    SessionState.DISCHARGED: "Discharge",
+    SessionState.CANCELLED: "Cancel",
+    SessionState.NO_SHOW: "Mark no-show",
 }
 
 S = SessionState

@@ -148,7 +148,7 @@ def test_checklist_override_start_four_readings_alert_and_discharge_only_after_t
     expect(page.get_by_role("heading", name="Today's chairs", level=1)).to_be_visible()
     card = page.locator(".board-session", has_text=PATIENT)
     expect(card).to_contain_text("Next: Check in")
-    card.get_by_role("button", name=f"Checked in — {PATIENT}").click()
+    card.get_by_role("button", name=f"Check in — {PATIENT}").click()
     expect(card).to_contain_text("Next: Start checklist")
     card.get_by_role("link", name=f"Start checklist — {PATIENT}").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Pre-session checklist: {PATIENT}")
@@ -288,7 +288,7 @@ def test_the_physicians_dose_order_is_what_the_nurse_sees_and_starts(page, new_c
     base = server.url
     sign_in(page, base, "nurse")
     card = page.locator(".board-session", has_text=PATIENT)
-    card.get_by_role("button", name=f"Checked in — {PATIENT}").click()
+    card.get_by_role("button", name=f"Check in — {PATIENT}").click()
     card.get_by_role("link", name=f"Start checklist — {PATIENT}").click()
     fill_checklist(page, server)
     page.get_by_label("Systolic blood pressure (mmHg)").fill("122")

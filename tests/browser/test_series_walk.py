@@ -83,5 +83,5 @@ def test_register_order_see_six_move_the_third_and_the_board_shows_today(page, l
     card = page.locator(".board-session", has_text=PATIENT)
     expect(card).to_have_count(1)
     expect(card).to_contain_text("Next: Check in")
-    card.get_by_role("button", name=re.compile("^Checked in")).click()
+    card.get_by_role("button", name=re.compile("^Check in")).click()
     expect(page.locator(".board-session", has_text=PATIENT)).to_contain_text("Checked in")

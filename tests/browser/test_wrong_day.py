@@ -77,7 +77,7 @@ def detail(page, term):
 
 
 def check_in_button(page):
-    return page.get_by_role("button", name=re.compile(r"^Checked in"))
+    return page.get_by_role("button", name=re.compile(r"^Check in"))
 
 
 def test_a_session_booked_for_another_day_is_moved_to_today_then_checked_in(page, morning_server):

@@ -129,3 +129,8 @@ def test_every_state_is_reachable_from_scheduled():
 
 def test_values_fit_the_status_column():
     assert all(len(state.value) <= 12 for state in SessionState)
+
+
+@pytest.mark.parametrize("state", list(SessionState))
+def test_every_state_has_a_button_verb_distinct_from_its_label(state):
+    assert state.verb and state.verb != state.label
