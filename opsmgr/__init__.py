@@ -76,11 +76,13 @@ def register_blueprints(app):
 def register_request_hooks(app):
     from opsmgr.auth.views import load_staff_session
     from opsmgr.core.guard import enforce_access
+    from opsmgr.core.submissions import claim_or_replay
     from opsmgr.core.web import set_security_headers, unauthorized
 
     login_manager.unauthorized_handler(unauthorized)
     app.before_request(load_staff_session)
     app.before_request(enforce_access)
+    app.before_request(claim_or_replay)  # after the guard: only a permitted post claims or replays a key
     app.after_request(set_security_headers)
 
 

@@ -5,6 +5,7 @@ def import_all():
     import opsmgr.audit.models  # noqa: F401
     import opsmgr.auth.models  # noqa: F401
     import opsmgr.checklist.models  # noqa: F401
+    import opsmgr.core.submissions  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
     import opsmgr.gates.models  # noqa: F401
     import opsmgr.infusion.models  # noqa: F401

@@ -4,6 +4,7 @@ Views guard endpoints with them (``@requires(can_manage_staff)``) and templates 
 decide what to show. Each takes the user first and, where it matters, the object.
 """
 from opsmgr.auth.models import Role
+from opsmgr.rules.corrections import may_mark
 
 
 def _has_role(user, *roles):
@@ -66,6 +67,14 @@ def can_edit_clinical_background(user, patient=None):
     return _has_role(user, *CLINICAL)
 
 
+def can_mark_entered_in_error(user, entry=None):
+    """A reading, weight, medication or contraindication is marked entered in error by the clinician
+    who recorded it or by a physician (the endpoint's guard, without an entry: any clinician)."""
+    if not _has_role(user, *CLINICAL):
+        return False
+    return entry is None or may_mark(role=user.role, user_id=user.id, author_id=getattr(entry, "recorded_by_id", None))
+
+
 def can_order_series(user, patient=None):
     """Only a physician orders a series."""
     return _has_role(user, Role.PHYSICIAN)
@@ -85,6 +94,16 @@ def can_book_sessions(user):
 
 def can_move_session(user, visit=None):
     return _has_role(user, Role.COORDINATOR, Role.PHYSICIAN)
+
+
+def can_override_same_day(user, visit=None):
+    """A second infusion for a patient on one clinic day needs a physician's override with a reason."""
+    return _has_role(user, Role.PHYSICIAN)
+
+
+def can_record_past_session(user):
+    """Recording a session that already happened (never booked ahead) is a physician's explicit act."""
+    return _has_role(user, Role.PHYSICIAN)
 
 
 def can_cancel_session(user, visit=None):

@@ -60,20 +60,28 @@ def create_chairs(count=3):
 
 def order_series(*, patient_id, now, start_on, protocol_code="iv-induction", preferred_time="09:00",
                  planned_count=None, ordered_by_id=None):
-    """Order a series through the series service as a physician would; returns the series."""
+    """Order a series through the series service as a physician would (the plan, then confirming it
+    as planned); returns the series."""
     protocol = db.session.scalar(select(Protocol).where(Protocol.code == protocol_code, Protocol.is_current))
     if ordered_by_id is None:
         ordered_by_id = create_user(role="physician", username=None, password="physician passphrase",
                                     now=now).id
     actor = Actor(user_id=ordered_by_id, username="test-physician", role="physician")
-    series = series_service.order_series(
-        patient_id=patient_id, protocol_id=protocol.id, indication="trd",
-        dose_mg_per_kg=protocol.dose_mg_per_kg, dose_mg=protocol.dose_mg,
-        planned_count=planned_count or protocol.planned_count, start_on=start_on,
-        preferred_time=time.fromisoformat(preferred_time), reevaluate_on=None, actor=actor, now=now,
-        today=now.date())
+    order = series_order(patient_id=patient_id, protocol=protocol, start_on=start_on, preferred_time=preferred_time,
+                         planned_count=planned_count)
+    plan = series_service.plan_series(order, now=now)
+    series = series_service.order_series(order, confirmed=plan.code, actor=actor, now=now)
     db.session.commit()
     return series
+
+
+def series_order(*, patient_id, protocol, start_on, preferred_time="09:00", planned_count=None):
+    """A physician's order for `protocol` with its own dose and count unless given."""
+    return series_service.SeriesOrder(
+        patient_id=patient_id, protocol_id=protocol.id, indication="trd", dose_mg_per_kg=protocol.dose_mg_per_kg,
+        dose_mg=protocol.dose_mg, planned_count=planned_count or protocol.planned_count, start_on=start_on,
+        preferred_time=time.fromisoformat(preferred_time) if isinstance(preferred_time, str) else preferred_time,
+        reevaluate_on=None)
 
 
 def build_world(app, clock, patient_name="World Patient"):

@@ -20,6 +20,8 @@ from opsmgr.audit.models import AuditEvent
 from opsmgr.auth.service import AccountError
 from opsmgr.checklist.service import ChecklistError, StaleChecklist
 from opsmgr.clinic.service import ClinicError
+from opsmgr.core.edits import EditConflict, SavedBy
+from opsmgr.core.merge import Merge
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import CONCURRENT, attempt
 from opsmgr.extensions import db
@@ -27,8 +29,8 @@ from opsmgr.gates.service import OverrideRefused
 from opsmgr.infusion.orders import DoseChanged
 from opsmgr.infusion.service import InfusionError
 from opsmgr.notes.service import NoteError, StaleNote
-from opsmgr.patients.service import PatientError, StaleEdit
-from opsmgr.policy.service import STALE_MESSAGE, PolicyError, StalePolicy
+from opsmgr.patients.service import PatientError
+from opsmgr.policy.service import PolicyError
 from opsmgr.rules.findings import Problem
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.service import BookingError, OtherDay
@@ -49,13 +51,10 @@ REFUSALS = {
                                [("day", "Booked for Mon 30 Nov, not today.")], False),
     "patient": (PatientError("A patient with this MRN already exists.", field="mrn"),
                 [("mrn", "A patient with this MRN already exists.")], False),
-    "stale patient edit": (StaleEdit("Someone else changed this patient."),
-                           [(None, "Someone else changed this patient.")], False),
     "clinic": (ClinicError("Another chair already has this name.", field="name"),
                [("name", "Another chair already has this name.")], False),
     "policy severity": (PolicyError("Nothing was saved: a severity is outside the limits.", [SEVERITY]),
                         [(SEVERITY.field, SEVERITY.message)], False),
-    "stale policy": (StalePolicy(STALE_MESSAGE), [(None, STALE_MESSAGE)], False),
     "task": (TaskError("Only a physician can resolve a physician task."),
              [(None, "Only a physician can resolve a physician task.")], False),
     "account": (AccountError("That username is already taken.", field="username"),
@@ -79,6 +78,10 @@ REFUSALS = {
     "override": (OverrideRefused([Problem("password", "The password is not correct.")], audited=True),
                  [("password", "The password is not correct.")], True),
     "dose changed": (DoseChanged([Problem(None, "The dose changed.")]), [(None, "The dose changed.")], False),
+    "edit conflict": (EditConflict(Merge({"phone": "1"}, conflicts=("phone",)), {"phone": "2"},
+                                   SavedBy("Jo Smith", None)),
+                      [("phone", "Not saved yet: you and Jo Smith both changed one field. Choose which version to "
+                                 "keep for each one below; nothing is saved until you do.")], False),
 }
 
 

@@ -101,8 +101,12 @@ def test_physician_orders_a_series_from_the_chart(app, clinic, login_as, clock):
     physician = login_as("physician")
     form = physician.get(f"/patients/{patient_id}/series/new")
     assert form.status_code == 200 and "IV ketamine induction" in form.get_data(as_text=True)
-    response = physician.submit(f"/patients/{patient_id}/series/new", {
-        "protocol_id": protocol_id, "indication": "trd", "start_on": "2026-11-30", "preferred_time": "09:00"})
+    typed = {"protocol_id": protocol_id, "indication": "trd", "start_on": "2026-11-30", "preferred_time": "09:00"}
+    preview = physician.submit(f"/patients/{patient_id}/series/new", typed).get_data(as_text=True)
+    assert "Nothing is booked yet." in preview and "1 cannot be at the day or time you asked" in preview
+    assert "The clinic is closed on Sundays." in preview, "Fri + 2 days of the rhythm moves to Monday, said why"
+    plan = re.search(r'name="plan" value="([^"]+)"', preview).group(1)
+    response = physician.submit(f"/patients/{patient_id}/series/new", {**typed, "step": "confirm", "plan": plan})
     assert response.status_code == 302
     with app.app_context():
         series = db.session.scalar(select(InfusionSeries).where(InfusionSeries.patient_id == patient_id))
@@ -130,7 +134,7 @@ def test_series_order_bad_input_comes_back_at_the_field(app, clinic, login_as, c
             **fields}
     response = physician.submit(f"/patients/{clinic['patient_id']}/series/new", data)
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and message in html
+    assert response.status_code == 400 and message in html
     for value in fields.values():
         assert f'value="{value}"' in html, "what the user typed is kept"
 
@@ -160,14 +164,20 @@ def test_booking_an_occupied_chair_gets_a_clear_message(app, clinic, login_as):
                                        preferred_time="15:00").id
     response = coordinator.submit("/schedule/book", {"series_id": other_series_id, "chair_id": taken.chair_id,
                                                      "day": "2026-11-30", "start_time": "11:00"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "already booked" in response.get_data(as_text=True)
 
 
-def test_booking_outside_clinic_hours_is_refused_at_the_field(clinic, login_as):
+@pytest.mark.parametrize("day,start_time,message", [
+    ("2026-12-05", "10:00", "The clinic is closed on Saturdays."),
+    ("2026-12-01", "16:30", "That time is outside clinic hours: on Tuesday 1 Dec the clinic is open 08:00–18:00, "
+                            "so a 120-minute session starts by 16:00."),
+])
+def test_booking_outside_clinic_hours_is_refused_at_the_field_saying_the_hours(clinic, login_as, day, start_time,
+                                                                                message):
     response = login_as("coordinator").submit("/schedule/book", {
-        "series_id": clinic["series_id"], "chair_id": clinic["chairs"][0], "day": "2026-12-05", "start_time": "10:00"})
-    assert "outside clinic hours" in response.get_data(as_text=True)
+        "series_id": clinic["series_id"], "chair_id": clinic["chairs"][0], "day": day, "start_time": start_time})
+    assert response.status_code == 400 and message in response.get_data(as_text=True)
 
 
 def test_coordinator_moves_the_third_session_and_shifts_the_rest(app, clinic, login_as):

@@ -5,8 +5,8 @@ Revises: 8e20727ae55a
 Create Date: 2026-12-05 00:00:00
 
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 
 # revision identifiers, used by Alembic.
@@ -17,8 +17,20 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table('submission',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('staff_session_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('status', sa.Integer(), nullable=True),
+    sa.Column('location', sa.String(length=2000), nullable=True),
+    sa.Column('flashes', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['staff_session_id'], ['staff_session.id'],
+                            name=op.f('fk_submission_staff_session_id_staff_session')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_submission')),
+    sa.UniqueConstraint('staff_session_id', 'key', name=op.f('uq_submission_staff_session_id'))
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('submission')

@@ -67,9 +67,19 @@ def staff_role(user_id):
     if not form.validate_on_submit():
         return render_template("admin/staff_detail.html", target=target, role_form=form,
                                reset_form=ResetPasswordForm(), confirm=ConfirmForm()), 400
-    service.change_role(target, role=form.role.data, actor=current_actor(), now=utcnow())
-    db.session.commit()
-    flash(f"{target.username} is now {target.role_enum.label}.", "success")
+    return attempt(lambda: service.change_role(target, role=form.role.data, actor=current_actor(), now=utcnow()),
+                   done=lambda _: _to_detail(target, f"{target.username} is now {target.role_enum.label}."),
+                   refused=lambda error: _role_refused(target, form, error))
+
+
+def _role_refused(target, form, error):
+    show_at_fields(form, error, "role")
+    return render_template("admin/staff_detail.html", target=target, role_form=form,
+                           reset_form=ResetPasswordForm(), confirm=ConfirmForm()), 400
+
+
+def _to_detail(target, message):
+    flash(message, "success")
     return redirect(url_for("admin.staff_detail", user_id=target.id))
 
 
@@ -116,7 +126,6 @@ def staff_end_sessions(user_id):
 
 def _account_action(user_id, action, message):
     target = _target(user_id)
-    action(target, actor=current_actor(), now=utcnow())
-    db.session.commit()
-    flash(message.format(target.username), "success")
-    return redirect(url_for("admin.staff_detail", user_id=target.id))
+    return attempt(lambda: action(target, actor=current_actor(), now=utcnow()),
+                   done=lambda _: _to_detail(target, message.format(target.username)),
+                   refused=lambda error: _role_refused(target, RoleForm(role=target.role), error))

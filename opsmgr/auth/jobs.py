@@ -5,6 +5,8 @@ from opsmgr.extensions import db
 
 
 def sweep_sessions():
-    """End and audit idle or expired sessions even when their owner never comes back."""
+    """End and audit idle or expired sessions even when their owner never comes back; forget the
+    submission keys of ended sessions."""
     service.expire_idle_sessions(now=utcnow())
+    service.forget_submission_keys()
     db.session.commit()

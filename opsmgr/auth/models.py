@@ -51,6 +51,8 @@ class StaffUser(UserMixin, db.Model):
 
     #: The login session this request runs under; set by the session loader, never stored.
     session_token = None
+    #: Its staff_session row's id (what submission keys are remembered under).
+    staff_session_id = None
 
     @property
     def is_active(self):

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from opsmgr.audit.service import SYSTEM, Actor, record
 from opsmgr.auth.models import Role, StaffSession, StaffUser
@@ -19,6 +19,7 @@ from opsmgr.auth.passwords import (
     verify_password,
 )
 from opsmgr.core.refusals import DomainError
+from opsmgr.core.submissions import Submission
 from opsmgr.extensions import db
 from opsmgr.rules.access import is_locked, lock_after_failure, session_end_reason
 from opsmgr.rules.findings import Problem
@@ -130,10 +131,10 @@ def reauthenticate(user, password, *, ip, now, purpose):
 def start_session(user, *, ip, now):
     """Open a new server-side session (a fresh identifier at every login) and return its token."""
     token = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(token_hash=_token_hash(token), user=user, created_at=now,
-                                last_seen_at=now, ip=ip))
-    user.session_token = token
+    staff_session = StaffSession(token_hash=_token_hash(token), user=user, created_at=now, last_seen_at=now, ip=ip)
+    db.session.add(staff_session)
     db.session.flush()
+    user.session_token, user.staff_session_id = token, staff_session.id
     return token
 
 
@@ -162,7 +163,7 @@ def resume_session(token, *, now):
                object_id=staff_session.id, details={"limit": reason.value})
         return None, reason.value
     staff_session.last_seen_at = now
-    user.session_token = token
+    user.session_token, user.staff_session_id = token, staff_session.id
     db.session.flush()
     return user, None
 
@@ -205,6 +206,13 @@ def expire_idle_sessions(*, now):
             record("session.timeout", actor=SYSTEM, now=now, object_type="staff_session",
                    object_id=staff_session.id, details={"limit": reason.value, "user_id": user.id})
     return len(rows)
+
+
+def forget_submission_keys():
+    """Delete the submission keys of ended sessions (the sweep): no form of theirs can be sent again."""
+    ended = select(StaffSession.id).where(StaffSession.id == Submission.staff_session_id,
+                                          StaffSession.ended_at.is_not(None))
+    return db.session.execute(delete(Submission).where(ended.exists())).rowcount
 
 
 def _check_password(password, username):

@@ -213,8 +213,8 @@ class ChecklistForm(BaseForm):
             del form.pregnancy_status
         if visit.series.protocol.route != "esketamine":
             del form.vascular_contraindication
-        if patient.weights:
-            latest = patient.weights[0]
+        latest = next((weight for weight in patient.weights if not weight.is_entered_in_error), None)
+        if latest is not None:
             form.weight_kg.description = (f"Last on the record: {latest.kg} kg on {latest.measured_on:%d %b %Y}. "
                                           "Weigh the patient today.")
         if usual_escort(patient):

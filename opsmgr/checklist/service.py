@@ -236,7 +236,7 @@ def previous_visit(visit, *, zone):
                                       InfusionSession.starts_at < visit.starts_at,
                                       InfusionSession.status.in_(HELD_STATES))
         .order_by(InfusionSession.starts_at.desc()).limit(1))
-    medications = visit.patient.medications
+    medications = [m for m in visit.patient.medications if not m.is_entered_in_error]
     if previous is None:
         current = tuple(MedicationChangeOnRecord(m.name, m.med_class, "current", m.started_on)
                         for m in medications if m.stopped_on is None)

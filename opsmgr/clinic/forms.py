@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from wtforms import (
     BooleanField,
+    DateField,
     DecimalField,
     FieldList,
     Form,
@@ -25,6 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from opsmgr.core.edits import ChoiceFields, OpenedFields
 from opsmgr.core.forms import BaseForm
 
 #: Esketamine nasal spray comes in 28 mg devices: one, two or three per session (Spravato label).
@@ -90,12 +92,15 @@ class HoursForm(BaseForm):
         return self
 
 
-class SettingsForm(BaseForm):
+class SettingsForm(OpenedFields, BaseForm):
     turnover_minutes = IntegerField("Chair turnover (minutes)", validators=[
         InputRequired(message="Enter the minutes between two sessions on a chair."), NumberRange(min=0, max=120)],
         description="Time to clean and reset a chair between two sessions; 0–120.")
     ical_patient_names = BooleanField("Show patient names in staff calendar feeds",
                                       description="Off by default: feeds then show initials and the chair only.")
+
+    def values(self):
+        return {"turnover_minutes": self.turnover_minutes.data, "ical_patient_names": self.ical_patient_names.data}
 
 
 def parse_phases(text):
@@ -125,7 +130,7 @@ def _minutes(label, low, top, description=""):
                         description=description)
 
 
-class ProtocolForm(BaseForm):
+class ProtocolForm(ChoiceFields, BaseForm):
     """A protocol edit; the dose field shown depends on the route (IV per kg, esketamine fixed)."""
 
     name = StringField("Name", validators=[DataRequired(message="Give the protocol a name."), Length(max=120)])
@@ -177,3 +182,11 @@ class ProtocolForm(BaseForm):
             "observation_minutes": self.observation_minutes.data, "review_week": self.review_week.data,
             "reevaluate_after_days": self.reevaluate_after_days.data, "notes": self.notes.data,
         }
+
+
+class ClosureForm(BaseForm):
+    """A holiday closure: a date and what staff see for it."""
+
+    closed_on = DateField("Date", validators=[DataRequired(message="Enter a valid date.")])
+    label = StringField("What it is", description="Shown on the schedule, e.g. Christmas Day.", validators=[
+        DataRequired(message="Say what the closure is, e.g. Christmas Day."), Length(max=80)])

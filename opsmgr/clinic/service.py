@@ -8,6 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from opsmgr.audit.service import record
 from opsmgr.auth.models import StaffUser
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.edits import EditConflict, Saved, audit_details, saved_by_audit, saved_by_user
+from opsmgr.core.merge import merge_edit
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.rules.findings import Problem
@@ -157,19 +159,34 @@ def sessions_outside_hours(now):
     return outside
 
 
+#: The settings form's fields.
+SETTING_FIELDS = ("turnover_minutes", "ical_patient_names")
+
+
 def clinic_setting():
     return db.session.get(ClinicSetting, 1)
 
 
-def update_settings(*, turnover_minutes, ical_patient_names, actor, now):
-    """Change the chair turnover time and whether calendar feeds may carry patient names."""
-    setting = clinic_setting()
-    changes = _apply(setting, {"turnover_minutes": turnover_minutes, "ical_patient_names": ical_patient_names})
+def update_settings(values, *, opened=None, pending=(), choices=None, actor, now):
+    """Change the chair turnover time and whether calendar feeds may carry patient names, merged with
+    any change saved since the form was opened (`opened`: its fingerprints; None: opened on the
+    values saved now). Both changed differently: EditConflict until `choices` settle it."""
+    # Locked, so a colleague saving at the same moment waits and is then merged with this save.
+    setting = db.session.get(ClinicSetting, 1, with_for_update=True, populate_existing=True)
+    theirs = {name: getattr(setting, name) for name in SETTING_FIELDS}
+    merge = merge_edit({name: values[name] for name in SETTING_FIELDS if name in values}, theirs, opened=opened,
+                       pending=pending, choices=choices)
+    saved_by = None
+    if merge.conflicts or merge.taken_from_theirs:
+        saved_by = saved_by_audit("clinic.settings_changed", "clinic_setting", 1, actor)
+    if merge.conflicts:
+        raise EditConflict(merge, theirs, saved_by)
+    changes = _apply(setting, merge.values)
     if changes:
         db.session.flush()
         record("clinic.settings_changed", actor=actor, now=now, object_type="clinic_setting", object_id=1,
-               details=changes)
-    return changes
+               details={**changes, **audit_details(merge)})
+    return Saved(setting, merge, saved_by, tuple(changes))
 
 
 # --- protocols ----------------------------------------------------------------------------------
@@ -206,24 +223,32 @@ def form_values(protocol):
     return {name: getattr(protocol, name) for name in PROTOCOL_FIELDS} | {"phases": phases_text(protocol.phases)}
 
 
-def revise_protocol(protocol, values, *, actor, now):
-    """Save an edit as the next version of the protocol; series already ordered keep their version.
+def revise_protocol(protocol, values, *, pending=(), choices=None, actor, now):
+    """Save an edit of version `protocol` as the next version; series already ordered keep theirs.
 
-    Returns the new version, or None when nothing changed. Refused when the edit was made on a
-    version that is no longer current (someone saved in between).
+    An edit of a version that is no longer current is merged with the current one: a field only the
+    other save changed keeps its value; one both changed differently refuses the edit (EditConflict)
+    until `choices` settle it. Returns Saved with the new version as its row (None: nothing changed).
     """
     current = db.session.scalar(
         select(Protocol).where(Protocol.code == protocol.code, Protocol.is_current.is_(True))
         .with_for_update().execution_options(populate_existing=True))
-    if current is None or current.id != protocol.id:
-        newer = f"version {current.version}" if current else "a newer version"
-        raise ClinicError(f"This is version {protocol.version}, but {newer} is now current (saved by someone "
-                          "else meanwhile). Your changes were not saved; open the current version and edit that.")
-    edited = {name: values[name] for name in PROTOCOL_FIELDS}
+    if current is None:
+        raise ClinicError("This protocol has no current version any more; nothing was saved.")
+    base = {name: getattr(protocol, name) for name in PROTOCOL_FIELDS}
+    theirs = {name: getattr(current, name) for name in PROTOCOL_FIELDS}
+    merge = merge_edit({name: values[name] for name in PROTOCOL_FIELDS if name in values}, theirs, base=base,
+                       pending=pending, choices=choices)
+    saved_by = None
+    if merge.conflicts or merge.taken_from_theirs:
+        saved_by = saved_by_user(current.created_by_id, current.created_at, actor)
+    if merge.conflicts:
+        raise EditConflict(merge, theirs, saved_by, version=current.id)
+    edited = merge.values
     changes = {name: [_plain(getattr(current, name)), _plain(new)]
                for name, new in edited.items() if getattr(current, name) != new}
     if not changes:
-        return None
+        return Saved(None, merge, saved_by)
     if "notes" in changes:
         changes["notes"] = "changed"  # free text stays out of the audit trail; both versions keep it
     current.is_current = False
@@ -232,8 +257,9 @@ def revise_protocol(protocol, values, *, actor, now):
     db.session.add(revised)
     db.session.flush()
     record("protocol.revised", actor=actor, now=now, object_type="protocol", object_id=revised.id,
-           details={"code": revised.code, "version": [current.version, revised.version], **changes})
-    return revised
+           details={"code": revised.code, "version": [current.version, revised.version], **changes,
+                    **audit_details(merge)})
+    return Saved(revised, merge, saved_by, tuple(sorted(changes)))
 
 
 def phases_text(phases):

@@ -2,15 +2,16 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from opsmgr.clinic import service
-from opsmgr.clinic.forms import ChairForm, ChairUpdateForm, HoursForm, ProtocolForm, SettingsForm
-from opsmgr.clinic.service import WEEKDAYS, describe_phases
-from opsmgr.core.clock import utcnow
+from opsmgr.clinic import closures, service
+from opsmgr.clinic.forms import ChairForm, ChairUpdateForm, ClosureForm, HoursForm, ProtocolForm, SettingsForm
+from opsmgr.clinic.service import WEEKDAYS, describe_phases, phases_text
+from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
 from opsmgr.core.guard import requires
 from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.permissions import can_manage_clinic
-from opsmgr.schedule.models import Chair
+from opsmgr.schedule.models import Chair, ClinicClosure
 from opsmgr.series.models import Protocol
 
 bp = Blueprint("clinic", __name__, url_prefix="/admin/clinic")
@@ -20,14 +21,19 @@ def _chair_form(chair, formdata=None):
     return ChairUpdateForm(formdata=formdata, obj=chair).for_chair(chair)
 
 
-def _overview(status=200, create_form=None, chair_forms=None, settings_form=None):
+def _settings_form():
+    form = SettingsForm(formdata=None, obj=service.clinic_setting())
+    return open_on(form, form.values())
+
+
+def _overview(status=200, create_form=None, chair_forms=None, settings_form=None, settings_merge=None):
     """The overview page; a form that failed is passed in so its errors and input show."""
     chairs = db.session.scalars(select(Chair).order_by(Chair.position, Chair.id)).all()
     forms = {chair.id: _chair_form(chair) for chair in chairs} | (chair_forms or {})
     return render_template(
         "clinic/overview.html", chairs=chairs, chair_forms=forms, weekdays=WEEKDAYS,
         create_form=create_form or ChairForm(formdata=None),
-        settings_form=settings_form or SettingsForm(formdata=None, obj=service.clinic_setting()),
+        settings_form=settings_form or _settings_form(), settings_merge=settings_merge,
         days=service.clinic_days(), protocols=service.current_protocols(), describe=describe_phases), status
 
 
@@ -88,14 +94,23 @@ def hours():
     if form.validate_on_submit():
         chosen = {number: (entry.form.is_open.data, entry.form.opens_at.data, entry.form.closes_at.data)
                   for number, entry in enumerate(form.days)}
-        changes, outside = service.set_hours(chosen, actor=current_actor(), now=utcnow())
-        db.session.commit()
-        flash("Opening hours saved." if changes else "Opening hours unchanged.", "success")
-        if outside:
-            flash(f"{outside} booked session(s) ahead now fall outside the opening hours. They were not moved: "
-                  "review them in the schedule.", "warning")
-        return _back("hours")
+        return attempt(lambda: service.set_hours(chosen, actor=current_actor(), now=utcnow()), done=_hours_saved,
+                       refused=lambda error: _hours_refused(form, error))
     return render_template("clinic/hours.html", form=form, weekdays=WEEKDAYS)
+
+
+def _hours_saved(result):
+    changes, outside = result
+    flash("Opening hours saved." if changes else "Opening hours unchanged.", "success")
+    if outside:
+        flash(f"{outside} booked session(s) ahead now fall outside the opening hours. They were not moved: "
+              "review them in the schedule.", "warning")
+    return _back("hours")
+
+
+def _hours_refused(form, error):
+    show_at_fields(form, error)
+    return render_template("clinic/hours.html", form=form, weekdays=WEEKDAYS), 400
 
 
 @bp.route("/settings", methods=["POST"])
@@ -103,12 +118,21 @@ def hours():
 def settings():
     form = SettingsForm()
     if form.validate_on_submit():
-        changes = service.update_settings(turnover_minutes=form.turnover_minutes.data,
-                                          ical_patient_names=form.ical_patient_names.data,
-                                          actor=current_actor(), now=utcnow())
-        db.session.commit()
-        flash("Settings saved." if changes else "Settings unchanged.", "success")
-        return _back("settings")
+        def saved(result):
+            said = "Settings saved." if result.changed else "Settings unchanged."
+            return _back("settings", " ".join(filter(None, [said, kept_message(result.kept, result.saved_by, form)])))
+
+        return attempt_merged(lambda: service.update_settings(form.values(), **merge_input(form), actor=current_actor(),
+                                                              now=utcnow()),
+                              done=saved, refused=lambda error: _settings_refused(form, error))
+    return _overview(400, settings_form=form)
+
+
+def _settings_refused(form, error):
+    if isinstance(error, EditConflict):
+        reopen(form, error)
+        return _overview(409, settings_form=form, settings_merge=conflict_view(form, error))
+    show_at_fields(form, error)
     return _overview(400, settings_form=form)
 
 
@@ -129,17 +153,81 @@ def protocol_edit(protocol_id):
         return redirect(url_for("clinic.protocol_edit", protocol_id=service.current_version(protocol.code).id))
     form = ProtocolForm(route=protocol.route, data=None if request.method == "POST" else service.form_values(protocol))
     if form.validate_on_submit():
-        return attempt(lambda: service.revise_protocol(protocol, form.values(), actor=current_actor(), now=utcnow()),
-                       done=lambda revised: _revised(protocol, revised),
-                       refused=lambda error: render_template("clinic/protocol_form.html", form=form,
-                                                             protocol=protocol, problem=str(error)))
-    return render_template("clinic/protocol_form.html", form=form, protocol=protocol, problem=None)
+        return attempt_merged(lambda: service.revise_protocol(protocol, form.values(), **merge_input(form),
+                                                              actor=current_actor(), now=utcnow()),
+                              done=lambda saved: _revised(protocol, saved, form),
+                              refused=lambda error: _protocol_refused(protocol, form, error))
+    return render_template("clinic/protocol_form.html", form=form, protocol=protocol, problem=None, merge=None)
 
 
-def _revised(protocol, revised):
-    if revised is None:
-        flash(f"Nothing changed; {protocol.name} stays at version {protocol.version}.", "info")
+def _protocol_refused(protocol, form, error):
+    """Both this edit and the current version changed a field: the form again, opened on the current
+    version, with both values and a choice for each such field (409)."""
+    if not isinstance(error, EditConflict):
+        return render_template("clinic/protocol_form.html", form=form, protocol=protocol, problem=str(error),
+                               merge=None)
+    current = db.session.get(Protocol, error.version)
+    reopen(form, error, shown=_as_typed)
+    return render_template("clinic/protocol_form.html", form=form, protocol=current, problem=None,
+                           merge=conflict_view(form, error, shown=_as_typed)), 409
+
+
+def _as_typed(name, value):
+    return phases_text(value) if name == "phases" and value is not None else value
+
+
+def _revised(protocol, saved, form):
+    kept = kept_message(saved.kept, saved.saved_by, form)
+    if saved.row is None:
+        flash(" ".join(filter(None, [f"Nothing changed; {protocol.name} stays at version {protocol.version}.", kept])),
+              "info")
         return redirect(url_for("clinic.protocol_detail", protocol_id=protocol.id))
-    flash(f"Saved as version {revised.version}. Series already ordered keep the version they started on.",
-          "success")
-    return redirect(url_for("clinic.protocol_detail", protocol_id=revised.id))
+    flash(" ".join(filter(None, [f"Saved as version {saved.row.version}. Series already ordered keep the version "
+                                 "they started on.", kept])), "success")
+    return redirect(url_for("clinic.protocol_detail", protocol_id=saved.row.id))
+
+
+@bp.route("/closures", methods=["GET", "POST"])
+@requires(can_manage_clinic)
+def closures_page():
+    """Holiday closures: the ones ahead, each removable, and a form to add one."""
+    form = ClosureForm()
+    if not form.validate_on_submit():
+        return _closures(form, 400 if request.method == "POST" else 200)
+
+    def added(result):
+        closure, booked = result
+        flash(f"The clinic is closed on {closure.closed_on:%a %d %b %Y} ({closure.label}).", "success")
+        if booked:
+            flash(f"{booked} session(s) are booked that day. They were not moved: move them in the schedule.",
+                  "warning")
+        return redirect(url_for("clinic.closures_page"))
+
+    def refused(error):
+        show_at_fields(form, error, "closed_on")
+        return _closures(form, 400)
+
+    return attempt(lambda: closures.add_closure(closed_on=form.closed_on.data, label=form.label.data,
+                                                actor=current_actor(), now=utcnow()), done=added, refused=refused)
+
+
+@bp.route("/closures/<int:closure_id>/remove", methods=["POST"])
+@requires(can_manage_clinic)
+def closure_remove(closure_id):
+    closure = db.get_or_404(ClinicClosure, closure_id)
+
+    def removed(_):
+        flash(f"{closure.closed_on:%a %d %b %Y} is no longer a closure.", "success")
+        return redirect(url_for("clinic.closures_page"))
+
+    def refused(error):
+        flash(str(error), "danger")
+        return redirect(url_for("clinic.closures_page"))
+
+    return attempt(lambda: closures.remove_closure(closure, actor=current_actor(), now=utcnow()), done=removed,
+                   refused=refused)
+
+
+def _closures(form, status=200):
+    today = utcnow().astimezone(clinic_zone()).date()
+    return render_template("clinic/closures.html", form=form, closures=closures.upcoming_closures(today)), status

@@ -1,9 +1,10 @@
 """Database plumbing: a UTC datetime type and the SQLite settings that keep writes safe."""
 import sqlite3
-from datetime import UTC
+from datetime import UTC, datetime
 
-from sqlalchemy import event
+from sqlalchemy import CheckConstraint, ForeignKey, String, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
 #: How long a SQLite writer waits for the lock before giving up, in milliseconds.
@@ -25,6 +26,26 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class EnteredInError:
+    """Mixin: an entry that can be marked entered in error (one-way), with who, when and why. The row
+    stays and is shown struck through; a marked entry no longer counts anywhere (see opsmgr.corrections)."""
+
+    #: When the entry was marked entered in error; None while it counts.
+    entered_in_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entered_in_error_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    entered_in_error_reason: Mapped[str | None] = mapped_column(String(300))
+
+    @property
+    def is_entered_in_error(self):
+        return self.entered_in_error_at is not None
+
+
+def entered_in_error_check():
+    """The table constraint of EnteredInError: a mark always has its reason."""
+    return CheckConstraint("(entered_in_error_at IS NULL) = (entered_in_error_reason IS NULL)",
+                           name="in_error_has_reason")
 
 
 @event.listens_for(Engine, "connect")

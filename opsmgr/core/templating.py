@@ -6,6 +6,7 @@ from flask import current_app
 
 from opsmgr import permissions
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.submissions import new_key
 
 
 def clinic_time(value, fmt="%Y-%m-%d %H:%M"):
@@ -28,6 +29,7 @@ def register(app):
     app.jinja_env.filters["clinic_time"] = clinic_time
     app.jinja_env.globals.update(permissions.ALL)
     app.jinja_env.globals["amount"] = amount
+    app.jinja_env.globals["submission_key"] = new_key
 
     @app.context_processor
     def clinic_context():

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import Actor
+from opsmgr.core import submissions
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.rules.findings import Problem
@@ -66,20 +67,30 @@ def safe_next(target):
 
 
 def attempt(call, *, done, refused, conflict=None):
-    """One user action is one transaction: run the service call, then commit and answer `done(result)`.
-    A refusal (DomainError) keeps only what it audited and answers `refused(error)`; a concurrent write
-    (a unique index, a stale version) rolls back and answers `conflict(error)`, or without one `refused`
-    with a DomainError saying so: `refused` is only ever given a DomainError."""
+    """One user action is one transaction: run the service call, answer `done(result)`, remember that
+    answer for the form's submission key (core.submissions) and commit once.
+    A refusal (DomainError) keeps only what it audited, and no key, and answers `refused(error)`; a
+    concurrent write (a unique index, a stale version) rolls back and answers `conflict(error)`, or
+    without one `refused` with a DomainError saying so: `refused` is only ever given a DomainError."""
+    flashed = len(session.get("_flashes", ()))
     try:
         result = call()
+        answer = done(result)
+        submissions.remember(answer, session.get("_flashes", [])[flashed:])
+        db.session.commit()
     except (IntegrityError, StaleDataError) as error:
         db.session.rollback()
+        if "_flashes" in session:
+            session["_flashes"] = session["_flashes"][:flashed]
+        replay = submissions.reclaim()
+        if replay is not None:
+            return replay
         return conflict(error) if conflict else refused(DomainError([Problem(None, CONCURRENT)]))
     except DomainError as error:
+        submissions.release()
         commit_audit_only(error)
         return refused(error)
-    db.session.commit()
-    return done(result)
+    return answer
 
 
 def show_at_fields(form, error, default=None):

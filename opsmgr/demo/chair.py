@@ -164,4 +164,5 @@ def checklist_answers(visit, at):
 
 
 def latest_weight(patient):
-    return max(patient.weights, key=lambda weight: weight.measured_on).kg
+    return max((weight for weight in patient.weights if not weight.is_entered_in_error),
+               key=lambda weight: weight.measured_on).kg

@@ -5,7 +5,7 @@ from flask_login import current_user
 from opsmgr.audit.service import Actor, record
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
 from opsmgr.feeds import service
 from opsmgr.permissions import can_use_calendar_feed
@@ -33,8 +33,11 @@ def issue():
 @bp.route("/account/calendar/revoke", methods=["POST"])
 @requires(can_use_calendar_feed)
 def revoke():
-    count = service.revoke_tokens(current_user, actor=current_actor(), now=utcnow())
-    db.session.commit()
+    return attempt(lambda: service.revoke_tokens(current_user, actor=current_actor(), now=utcnow()),
+                   done=_revoked, refused=lambda error: abort(409, str(error)))
+
+
+def _revoked(count):
     flash("Your calendar feed address no longer works." if count else "You had no active feed address.", "info")
     return redirect(url_for("feeds.manage"))
 

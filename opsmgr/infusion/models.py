@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opsmgr.core.db import UTCDateTime
+from opsmgr.core.db import EnteredInError, UTCDateTime, entered_in_error_check
 from opsmgr.extensions import db
 
 ACK_ACTIONS = ("continue", "slow", "pause", "stop")
@@ -77,8 +77,12 @@ class ControlledSubstanceEntry(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class VitalSign(db.Model):
+class VitalSign(EnteredInError, db.Model):
+    """One reading at the chair. A reading marked entered in error stays in the record, struck
+    through, and no longer counts: not for the alerts it raised, the vitals due, the timeline or the discharge."""
+
     __tablename__ = "vital_sign"
+    __table_args__ = (entered_in_error_check(),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("infusion_session.id"), index=True)
@@ -94,7 +98,8 @@ class VitalSign(db.Model):
 
 
 class InChairAlert(db.Model):
-    """An alert raised by a reading; a nurse or physician acknowledges it with an action."""
+    """An alert raised by a reading; a nurse or physician acknowledges it with an action. An alert whose
+    reading was marked entered in error is withdrawn (the reading's mark says who, when and why)."""
 
     __tablename__ = "in_chair_alert"
     __table_args__ = (CheckConstraint(f"action IS NULL OR action IN {ACK_ACTIONS!r}", name="action_known"),)

@@ -64,9 +64,14 @@ class ChairView:
     plan: DosePlan | None
     start: Gate | None
     controlled: object
+    #: Every reading, those marked entered in error included (shown struck through).
     readings: tuple
     timeline: tuple
     alerts: tuple
+    #: {alert id: its reading} for alerts withdrawn because their reading was marked entered in error.
+    withdrawn: dict
+    #: The session's record is signed: readings can no longer be marked entered in error.
+    signed: bool
     #: Pauses, resumes and stops, in time order.
     events: tuple
     #: When the running infusion was paused, while it is paused.
@@ -114,8 +119,10 @@ def chair_view(visit, *, now, infusion_minutes=None, moaas=None, escort_present=
     found = pauses_for(dose, events) if dose else ()
     return ChairView(
         visit=visit, route=visit.series.protocol.route, dose=dose, plan=plan, start=start,
-        controlled=controlled, readings=readings, timeline=timeline(visit, dose, readings, events, now=now),
-        alerts=alerts, events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
+        controlled=controlled, readings=readings,
+        timeline=timeline(visit, dose, record.counted_vitals, events, now=now), alerts=alerts,
+        withdrawn=record.withdrawn, signed=record.note is not None and record.note.signed_at is not None,
+        events=events, paused_since=found[-1].started_at if monitoring.is_paused(found) else None,
         next_due=next_vitals_due(visit, now) if dose else None, discharge=discharge_result,
         discharged=discharged, instructions=discharge_rules.discharge_instructions(visit.series.protocol.route),
         overrides=record.overrides, orders=record.dose_orders, ride_home=ride_home, pending=pending,

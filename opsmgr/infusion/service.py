@@ -18,6 +18,8 @@ from opsmgr.rules.session_states import SessionState
 S = SessionState
 AT_THE_CHAIR = (S.INFUSING, S.RECOVERY)
 BEFORE_THE_DOSE = (S.CHECKED_IN, S.CHECKLIST, S.CLEARED)
+#: The readings that count: not marked entered in error.
+COUNTED = VitalSign.entered_in_error_at.is_(None)
 
 
 class InfusionError(DomainError):
@@ -37,12 +39,15 @@ def dose_for(visit):
 
 
 def readings_for(visit):
-    return db.session.scalars(select(VitalSign).where(VitalSign.session_id == visit.id)
+    """The readings that count, in time order (a reading marked entered in error does not)."""
+    return db.session.scalars(select(VitalSign).where(VitalSign.session_id == visit.id, COUNTED)
                               .order_by(VitalSign.taken_at, VitalSign.id)).all()
 
 
 def alerts_for(visit):
-    return db.session.scalars(select(InChairAlert).where(InChairAlert.session_id == visit.id)
+    """The session's alerts, less those withdrawn because their reading was marked entered in error."""
+    return db.session.scalars(select(InChairAlert).join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id)
+                              .where(InChairAlert.session_id == visit.id, COUNTED)
                               .order_by(InChairAlert.raised_at, InChairAlert.id)).all()
 
 

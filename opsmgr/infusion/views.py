@@ -7,6 +7,8 @@ from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import attempt, current_actor
+from opsmgr.corrections import service as corrections
+from opsmgr.corrections.forms import EnteredInErrorForm
 from opsmgr.extensions import db
 from opsmgr.gates.models import GATES
 from opsmgr.infusion import discharge as discharge_service
@@ -25,8 +27,8 @@ from opsmgr.infusion.forms import (
     StartDoseForm,
     VitalsForm,
 )
-from opsmgr.infusion.models import InChairAlert
-from opsmgr.permissions import can_advance_session, can_order_dose, can_override_finding
+from opsmgr.infusion.models import InChairAlert, VitalSign
+from opsmgr.permissions import can_advance_session, can_mark_entered_in_error, can_order_dose, can_override_finding
 from opsmgr.rules.findings import Problem, Severity
 from opsmgr.sessions.service import session_or_404
 
@@ -109,6 +111,22 @@ def vitals(session_id):
     form = VitalsForm(prefix="vitals")
     return _attempt(visit, form, "The reading is recorded.", lambda: vitals_service.record_vitals(
         visit, **form.values(), actor=current_actor(), now=utcnow()), forms={"vitals": form})
+
+
+@bp.route("/sessions/<int:session_id>/infusion/vitals/<int:vital_sign_id>/entered-in-error", methods=["POST"])
+@requires(can_mark_entered_in_error)
+def vitals_in_error(session_id, vital_sign_id):
+    visit = session_or_404(session_id)
+    reading = db.session.get(VitalSign, vital_sign_id)
+    if reading is None or reading.session_id != visit.id:
+        abort(404)
+    if not can_mark_entered_in_error(current_user, reading):
+        abort(403)
+    form = EnteredInErrorForm.for_entry("vitals", reading)
+    return _attempt(visit, form, "The reading is marked entered in error.", lambda: corrections.mark_reading_in_error(
+        visit, reading, reason=form.reason.data, actor=current_actor(), now=utcnow()),
+        forms={"in_error": {reading.id: form}},
+        next_url=url_for("infusion.page", session_id=visit.id, _anchor="vitals"))
 
 
 @bp.route("/sessions/<int:session_id>/infusion/alerts/<int:alert_id>/acknowledge", methods=["POST"])
@@ -201,7 +219,8 @@ def _render(visit, status=200, errors=(), refused=(), **submitted):
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
              "overrides": _override_forms(view, minutes, submitted.get("overrides", {})),
              "acknowledge": {alert.id: submitted.get("acknowledge", {}).get(alert.id)
-                             or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts}}
+                             or AcknowledgeForm.for_alert(alert, formdata=None) for alert in view.alerts},
+             "in_error": EnteredInErrorForm.for_entries("vitals", view.readings, submitted.get("in_error"))}
     return render_template("infusion/page.html", view=view, session=visit, forms=forms, errors=errors,
                            refused=refused), status
 

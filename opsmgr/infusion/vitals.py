@@ -16,7 +16,17 @@ from opsmgr.infusion.models import (
     InfusionEvent,
     VitalSign,
 )
-from opsmgr.infusion.service import AT_THE_CHAIR, InfusionError, S, as_reading, audit, dose_for, events_for, pauses_for
+from opsmgr.infusion.service import (
+    AT_THE_CHAIR,
+    COUNTED,
+    InfusionError,
+    S,
+    as_reading,
+    audit,
+    dose_for,
+    events_for,
+    pauses_for,
+)
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import monitoring
 from opsmgr.sessions.models import InfusionSession
@@ -54,6 +64,8 @@ def acknowledge_alert(alert, *, action, note, drug_given, actor, now):
     if problem:
         raise InfusionError(problem, "action" if "Choose" in problem else "note" if "note" in problem else None)
     visit = db.session.get(InfusionSession, alert.session_id)
+    if db.session.get(VitalSign, alert.vital_sign_id).is_entered_in_error:
+        raise InfusionError("This alert was withdrawn: the reading that raised it was marked entered in error.")
     if action == "pause" and _running_dose(visit) is None:
         raise InfusionError("There is no running infusion to pause (it has ended, or the dose was a single one): "
                             "choose another action.", "action")
@@ -128,7 +140,7 @@ def vitals_due_for(sessions, now):
     doses = {d.session_id: d for d in db.session.scalars(select(DoseRecord).where(
         DoseRecord.session_id.in_(at_chair), DoseRecord.dose_started_at.is_not(None)))}
     readings = {}
-    for row in db.session.scalars(select(VitalSign).where(VitalSign.session_id.in_(list(doses)))):
+    for row in db.session.scalars(select(VitalSign).where(VitalSign.session_id.in_(list(doses)), COUNTED)):
         readings.setdefault(row.session_id, []).append(as_reading(row))
     _, policy = current_policy()
     return {session_id: monitoring.next_vitals_due(

@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.edits import MERGE_FIELDS, OpenedFields
 from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.notes.models import AE_KINDS, AE_OUTCOMES, AE_SEVERITIES, LONG_TEXT, SHORT_TEXT
 
@@ -44,8 +45,9 @@ def _rating(label, description):
                         render_kw={"inputmode": "numeric", "min": 0, "max": 10})
 
 
-class NoteForm(BaseForm):
-    """Every field of the note; ``version`` is the note version the user started from."""
+class NoteForm(OpenedFields, BaseForm):
+    """Every field of the note; ``version`` is the note version the user started from, ``opened`` the
+    values (as fingerprints) it was opened with, so a save merges with a colleague's."""
 
     version = HiddenField()
     mindset = _long("Mindset on arrival")
@@ -71,7 +73,7 @@ class NoteForm(BaseForm):
     narrative = _long("Narrative", rows=8)
 
     def data_fields(self):
-        return [name for name in self._fields if name not in {"version", "csrf_token"}]
+        return [name for name in self._fields if name not in {"version", "csrf_token", *MERGE_FIELDS}]
 
     def values(self):
         return {name: self[name].data for name in self.data_fields()}

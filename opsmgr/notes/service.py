@@ -1,4 +1,4 @@
-"""Session notes: drafts with a version check, completion, signing that locks the session, addenda.
+"""Session notes: drafts merged with a colleague's save, completion, signing that locks the session, addenda.
 
 Every function flushes and leaves the commit to the caller. Every read a view makes of a note's
 content and every write here is audited with the field names changed, never their text.
@@ -9,7 +9,9 @@ from sqlalchemy.orm import selectinload
 from opsmgr.audit.service import record
 from opsmgr.auth.service import actor_for, reauthenticate
 from opsmgr.checklist.models import ChecklistResponse
+from opsmgr.core.edits import EditConflict, Saved, audit_details, saved_by_user
 from opsmgr.core.errors import RecordLocked
+from opsmgr.core.merge import Merge, merge_edit
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.infusion.models import InChairAlert
@@ -38,11 +40,11 @@ class NoteError(DomainError):
 
 
 class StaleNote(NoteError):
-    """Someone saved the note after the version this save started from: nothing was written."""
+    """A colleague saved the note after the version this action (completion) started from: nothing
+    was written; the text they saved must be read first."""
 
     def __init__(self, note):
-        super().__init__("Someone else saved this note after you opened it. Nothing of yours was overwritten: "
-                         "their text and yours are shown side by side.")
+        super().__init__("A colleague changed this note after you opened it. Read the current text, then try again.")
         self.note = note
 
 
@@ -84,25 +86,42 @@ def _new_note(visit, actor, now):
     return note
 
 
-def save_draft(visit, values, *, expected_version, actor, now):
-    """Write the changed fields. ``expected_version`` is the version the user's text started from
-    (None for a note that did not exist yet); any other saved version is a conflict."""
+def save_draft(visit, values, *, expected_version, opened=None, pending=(), choices=None, actor, now):
+    """Write the user's changes, merged with any save made since the form was opened: ``opened`` the
+    fingerprints of the values it was opened with (None: opened on ``expected_version``, None for a
+    note that did not exist yet). A field both changed differently refuses the save (EditConflict)
+    until ``choices`` settle it; a field only a colleague changed keeps the colleague's text."""
     note = note_for(visit)
     _refuse_if_signed(note, visit)
     if note is None:
         if expected_version not in (None, 0):
             raise NoteError("This note no longer exists.")
         note = _new_note(visit, actor, now)
-    elif expected_version != note.version:
-        raise StaleNote(note)
-    changed = sorted(name for name, value in values.items() if getattr(note, name) != value)
+        merge, saved_by = Merge(dict(values)), None
+    else:
+        theirs = {name: getattr(note, name) for name in values}
+        if opened is None and expected_version != note.version:
+            opened = {}  # opened on another version, without saying on what: every difference is a choice
+        merge = merge_edit(values, theirs, opened=opened, pending=pending, choices=choices)
+        saved_by = None
+        if merge.conflicts or merge.taken_from_theirs:
+            saved_by = saved_by_user(note.updated_by_id, note.updated_at, actor)
+        if merge.conflicts:
+            raise EditConflict(merge, theirs, saved_by, version=note.version)
+    changed = sorted(name for name, value in merge.values.items() if getattr(note, name) != value)
     for name in changed:
-        setattr(note, name, values[name])
+        setattr(note, name, merge.values[name])
     if changed or note.id is None:
         note.updated_at, note.updated_by_id = now, actor.user_id
         db.session.flush()
-        _audit("note.drafted", visit, actor, now, fields=changed, status=note.status, version=note.version)
-    return note
+        _audit("note.drafted", visit, actor, now, fields=changed, status=note.status, version=note.version,
+               **audit_details(merge))
+    return Saved(note, merge, saved_by, tuple(changed))
+
+
+def note_values(note, names):
+    """The note's saved value of each named field."""
+    return {name: getattr(note, name) for name in names}
 
 
 def previous_note(visit):
@@ -113,8 +132,9 @@ def previous_note(visit):
         .order_by(InfusionSession.starts_at.desc()).limit(1))
 
 
-def start_from_last(visit, *, expected_version, actor, now):
-    """Copy the previous note's set and setting into the fields still empty (never over typed text)."""
+def start_from_last(visit, *, actor, now):
+    """Copy the previous note's set and setting into the fields still empty (never over typed text,
+    whichever version the page showed: only empty fields are written)."""
     previous = previous_note(visit)
     if previous is None:
         raise NoteError("There is no earlier note for this patient to start from.")
@@ -123,7 +143,7 @@ def start_from_last(visit, *, expected_version, actor, now):
     current = {name: getattr(note, name) if note is not None else None for name in CARRIED_FIELDS}
     values = {name: getattr(previous, name) for name in CARRIED_FIELDS
               if current[name] in (None, "") and getattr(previous, name) not in (None, "")}
-    note = save_draft(visit, values, expected_version=expected_version, actor=actor, now=now)
+    note = save_draft(visit, values, expected_version=note.version if note else None, actor=actor, now=now).row
     note.copied_from_session_id = previous.session_id
     db.session.flush()
     _audit("note.started_from_last", visit, actor, now, copied=sorted(values), source_session=previous.session_id)

@@ -3,8 +3,11 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from flask_login import current_user
 
 from opsmgr.audit.service import record
+from opsmgr.core import submissions
 from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
 from opsmgr.core.guard import requires
+from opsmgr.core.merge import opened_token
 from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
 from opsmgr.infusion.service import alerts_for
@@ -28,8 +31,6 @@ from opsmgr.sessions.service import session_or_404
 bp = Blueprint("notes", __name__)
 
 NOT_SAVED = "Not saved: correct the fields marked below. Everything you typed is still in the form."
-CONCURRENT = ("Someone else saved this note at the same moment. Nothing of yours was overwritten: their text and "
-              "yours are shown side by side.")
 
 
 def _version(note):
@@ -53,10 +54,20 @@ def note_page(session_id):
     if request.method == "POST":
         return _save(visit)
     note = service.note_for(visit)
+    return _render(visit, note, _opened_form(visit, note))
+
+
+def _opened_form(visit, note):
+    """The draft form as saved, carrying what it was opened with."""
     form = NoteForm(formdata=None, obj=note, data={"version": _version(note)})
     if note is None:
         form.intention.data = service.checklist_intention(visit)
-    return _render(visit, note, form)
+    return open_on(form, form.values())
+
+
+def _save_call(visit, form):
+    return lambda: service.save_draft(visit, form.values(), expected_version=_expected_version(form),
+                                      **merge_input(form), actor=current_actor(), now=utcnow())
 
 
 def _save(visit):
@@ -67,44 +78,45 @@ def _save(visit):
     if not form.validate_on_submit():
         return _render(visit, service.note_for(visit), form, status=400, problem=NOT_SAVED)
 
+    def saved(result):
+        kept = kept_message(result.kept, result.saved_by, form)
+        return _done(" ".join(filter(None, ["Draft saved.", kept])), session_id)
+
     def refused(error):
-        if isinstance(error, service.StaleNote):
-            return _conflict(session_id, form, str(error))
+        if isinstance(error, EditConflict):
+            return _conflict(visit, form, error)
         return _render(visit, service.note_for(visit), form, status=409, problem=str(error))
 
-    return attempt(lambda: service.save_draft(visit, form.values(), expected_version=_expected_version(form),
-                                              actor=current_actor(), now=utcnow()),
-                   done=lambda _: _done("Draft saved.", session_id), refused=refused,
-                   conflict=lambda _: _conflict(session_id, form, CONCURRENT))
+    return attempt_merged(_save_call(visit, form), done=saved, refused=refused)
 
 
 @bp.route("/sessions/<int:session_id>/note/autosave", methods=["POST"], endpoint="autosave")
+@submissions.exempt
 @requires(can_write_note)
 def autosave(session_id):
-    """The page's script saves here as the user types: JSON in reply, never a page."""
+    """The page's script saves here as the user types: JSON in reply, never a page. A save merged with
+    a colleague's returns the fields it brought in, for the page to show them."""
     visit = session_or_404(session_id)
     form = NoteForm()
     if not form.validate_on_submit():
         return jsonify(status="invalid", errors={name: errors for name, errors in form.errors.items()}), 400
 
     def refused(error):
-        if isinstance(error, service.StaleNote):
-            return _conflict_json(session_id, form, str(error))
+        if isinstance(error, EditConflict):
+            return jsonify(status="conflict", message=str(error), version=error.version,
+                           saved_by=error.saved_by.label if error.saved_by else "",
+                           theirs={name: _shown(error.theirs[name]) for name in error.merge.conflicts}), 409
         return jsonify(status="refused", message=str(error)), 409
 
-    def saved(note):
+    def saved(result):
+        note = result.row
         saved_at = note.updated_at.astimezone(clinic_zone()).strftime("%H:%M:%S")
-        return jsonify(status="saved", version=note.version, saved_at=saved_at)
+        kept = {name: _as_input(getattr(note, name)) for name in result.kept}
+        return jsonify(status="saved", version=note.version, saved_at=saved_at,
+                       opened=opened_token(service.note_values(note, form.data_fields())), kept=kept,
+                       kept_message=kept_message(result.kept, result.saved_by, form))
 
-    return attempt(lambda: service.save_draft(visit, form.values(), expected_version=_expected_version(form),
-                                              actor=current_actor(), now=utcnow()),
-                   done=saved, refused=refused, conflict=lambda _: _conflict_json(session_id, form, CONCURRENT))
-
-
-def _theirs(note, form):
-    """The saved text of every field where it differs from what the user sent."""
-    mine = form.values()
-    return {name: _shown(getattr(note, name)) for name in mine if getattr(note, name) != mine[name]}
+    return attempt_merged(_save_call(visit, form), done=saved, refused=refused)
 
 
 def _shown(value):
@@ -115,22 +127,20 @@ def _shown(value):
     return str(value)
 
 
-def _conflict_json(session_id, form, message):
-    note = service.note_for(session_or_404(session_id))
-    if note is None:
-        return jsonify(status="refused", message="This note no longer exists."), 409
-    return jsonify(status="conflict", message=message, version=note.version,
-                   saved_by=note.updated_by_id, theirs=_theirs(note, form)), 409
+def _as_input(value):
+    """A saved value as its input holds it (the eye-mask select holds yes/no)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
 
 
-def _conflict(session_id, form, message):
-    """Nothing saved: the user's text stays in the form, the saved text beside each field that differs."""
-    db.session.rollback()
-    visit = session_or_404(session_id)
+def _conflict(visit, form, error):
+    """Nothing saved: the form holds the user's text and what was merged, with both versions and a
+    choice beside each field changed on both sides."""
     note = service.note_for(visit)
-    theirs = _theirs(note, form) if note is not None else {}
-    form.version.data = _version(note)  # saving again now is a conscious overwrite of what is shown
-    return _render(visit, note, form, status=409, problem=message, theirs=theirs)
+    reopen(form, error)
+    form.version.data = error.version
+    return _render(visit, note, form, status=409, problem=str(error), merge=conflict_view(form, error))
 
 
 @bp.route("/sessions/<int:session_id>/note/start-from-last", methods=["POST"], endpoint="start_from_last")
@@ -141,8 +151,7 @@ def start_from_last(session_id):
     form.validate_on_submit()
     copied = ("Set and setting copied from the last session into the empty fields. Review them before "
               "completing.")
-    return attempt(lambda: service.start_from_last(visit, expected_version=_expected_version(form),
-                                                   actor=current_actor(), now=utcnow()),
+    return attempt(lambda: service.start_from_last(visit, actor=current_actor(), now=utcnow()),
                    done=lambda _: _done(copied, session_id, "info"),
                    refused=lambda error: _done(str(error), session_id, "danger"))
 
@@ -175,10 +184,9 @@ def remove_adverse_event(session_id, event_id):
     event = db.session.get(AdverseEvent, event_id)
     if event is None or event.session_id != visit.id:
         abort(404)
-    service.remove_adverse_event(visit, event, actor=current_actor(), now=utcnow())
-    db.session.commit()
-    flash("Adverse event removed from the draft.", "success")
-    return redirect(url_for("notes.page", session_id=session_id, _anchor="adverse-events"))
+    return attempt(lambda: service.remove_adverse_event(visit, event, actor=current_actor(), now=utcnow()),
+                   done=lambda _: _done("Adverse event removed from the draft.", session_id, anchor="adverse-events"),
+                   refused=lambda error: _render(visit, *_saved_note(visit), status=409, problem=str(error)))
 
 
 @bp.route("/sessions/<int:session_id>/note/complete", methods=["POST"], endpoint="complete")
@@ -244,7 +252,7 @@ def _addendum_refused(visit, form, error=None):
 def _saved_note(visit):
     """(note, its form) as saved: the page shown beside another form's refusal."""
     note = service.note_for(visit)
-    return note, NoteForm(formdata=None, obj=note, data={"version": _version(note)})
+    return note, _opened_form(visit, note)
 
 
 def _done(message, session_id, category="success", anchor=None):
@@ -252,7 +260,7 @@ def _done(message, session_id, category="success", anchor=None):
     return redirect(url_for("notes.page", session_id=session_id, _anchor=anchor))
 
 
-def _render(visit, note, form, *, status=200, problem=None, theirs=None, completion_problems=(),
+def _render(visit, note, form, *, status=200, problem=None, merge=None, completion_problems=(),
             ae_form=None, sign_form=None, addendum_form=None):
     now = utcnow()
     alerts = alerts_for(visit)
@@ -262,7 +270,7 @@ def _render(visit, note, form, *, status=200, problem=None, theirs=None, complet
     signed = note is not None and note.is_signed
     html = render_template(
         "notes/page.html", session=visit, patient=visit.patient, note=note, form=form, groups=FIELD_GROUPS,
-        problem=problem, theirs=theirs or {},
+        problem=problem, merge=merge,
         completion_problems=completion_problems, adverse_events=service.adverse_events_for(visit), alerts=alerts,
         ae_form=ae_form or AdverseEventForm(prefix="ae", formdata=None).with_alerts(alerts),
         complete_form=CompleteForm(formdata=None, data={"version": _version(note)}),

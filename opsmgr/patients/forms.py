@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms.widgets import HiddenInput
 
 from opsmgr.core.clock import clinic_zone, utcnow
+from opsmgr.core.edits import MERGE_FIELDS, OpenedFields
 from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.patients.models import Contraindication, Indication, MedicationClass, ReminderChannel, SexAtBirth
 
@@ -75,6 +76,18 @@ def one_decimal(form, field):
         raise ValidationError("Use at most one decimal place.")
 
 
+#: At most this many records can be confirmed as different people at once.
+MAX_DIFFERENT_FROM = 50
+
+
+def different_from_ids(raw):
+    """The patient ids of "This is a different person" ('12,40'); nothing at all unless every one is an id."""
+    parts = (raw or "").split(",")
+    if not raw or len(parts) > MAX_DIFFERENT_FROM or not all(part.isascii() and part.isdigit() for part in parts):
+        return ()
+    return tuple(int(part) for part in parts)
+
+
 PHONE = Regexp(r"^[0-9+()./ -]{7,40}$", message="Use digits, spaces and + ( ) - . only (7 to 40 characters).")
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.org.")
 
@@ -86,7 +99,7 @@ class SearchForm(BaseForm):
         csrf = False
 
     q = StringField("Name or MRN", validators=[Optional(), Length(max=100)],
-                    description="Part of the legal or preferred name, or the whole MRN.")
+                    description="The start of any words of the name, in any order (ramirez mar), or the whole MRN.")
     dob = DateField("Date of birth", validators=[Optional(), birth_date])
     page = IntegerField("Page", validators=[Optional(), parsed, NumberRange(min=1, max=100000)])
 
@@ -130,13 +143,7 @@ class DemographicsForm(BaseForm):
 
     def values(self):
         """The patient fields this form carries, as the service takes them."""
-        return {field.name: field.data for field in self if field.name not in {"csrf_token", "version"}}
-
-    def rebase(self, patient):
-        """After a conflict: point the form at the saved version, and list where the entry and the record differ."""
-        self.version.data, self.version.raw_data = patient.version, [str(patient.version)]
-        return [(self[name].label.text, _shown(self[name], typed), _shown(self[name], getattr(patient, name)))
-                for name, typed in self.values().items() if typed != getattr(patient, name)]
+        return {field.name: field.data for field in self if field.name not in {"csrf_token", "version", *MERGE_FIELDS}}
 
 
 def _require(field, message):
@@ -144,16 +151,6 @@ def _require(field, message):
         return not field.errors
     field.errors.append(message)
     return False
-
-
-def _shown(field, value):
-    if value is None or value == "":
-        return "(blank)"
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(field, SelectField):
-        return next((choice.label for choice in field.choices if choice.value == value), value)
-    return str(value)
 
 
 class RegistrationForm(DemographicsForm):
@@ -173,11 +170,11 @@ class ClinicalRegistrationForm(RegistrationForm):
                               description="Drug and other allergies with the reaction, or NKDA.")
 
 
-class DemographicsEditForm(DemographicsForm):
+class DemographicsEditForm(OpenedFields, DemographicsForm):
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
 
-class ClinicalEditForm(ClinicalRegistrationForm):
+class ClinicalEditForm(OpenedFields, ClinicalRegistrationForm):
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
 
 

@@ -3,11 +3,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Numeric, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Numeric, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from opsmgr.core.db import UTCDateTime
+from opsmgr.core.db import EnteredInError, UTCDateTime, entered_in_error_check
 from opsmgr.extensions import db
+from opsmgr.rules import identity
 
 
 class Choice(StrEnum):
@@ -90,14 +91,20 @@ class Patient(db.Model):
         _check("reminder_channel", ReminderChannel),
         _check("indication", Indication),
         CheckConstraint("failed_trials >= 0", name="failed_trials_positive"),
+        Index("ix_patient_family_given", "family_key", "given_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: The clinic's medical record number.
     mrn: Mapped[str] = mapped_column(String(32), unique=True)
     legal_name: Mapped[str] = mapped_column(String(120))
-    #: Lower-cased legal and preferred names, for an indexed search.
+    #: The words of the legal and preferred names, folded (identity.search_key), for an order-free search.
     search_name: Mapped[str] = mapped_column(String(250), index=True)
+    #: The folded family and given names (identity.family_and_given): the list's sort order.
+    family_key: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    given_key: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    #: The phone number's last ten digits (identity.phone_key), to find a patient registered twice.
+    phone_key: Mapped[str] = mapped_column(String(10), default="", server_default="", index=True)
     preferred_name: Mapped[str] = mapped_column(String(120), default="")
     date_of_birth: Mapped[date] = mapped_column(Date, index=True)
     sex_at_birth: Mapped[str] = mapped_column(String(10))
@@ -141,10 +148,26 @@ class Patient(db.Model):
     def is_treatment_resistant(self):
         return self.failed_trials >= 2
 
+    def refresh_keys(self):
+        """Derive the search, sort and phone keys from the names and phone as they are now."""
+        family, given = identity.family_and_given(self.legal_name)
+        keys = {"search_name": identity.search_key(self.legal_name, self.preferred_name or ""),
+                "family_key": family[:120], "given_key": given[:120], "phone_key": identity.phone_key(self.phone)}
+        for name, value in keys.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
-class PatientWeight(db.Model):
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _keep_keys_current(mapper, connection, patient):
+    # Every write path (registration, edit, merge, import) passes here, so no caller maintains the keys.
+    patient.refresh_keys()
+
+
+class PatientWeight(EnteredInError, db.Model):
     __tablename__ = "patient_weight"
-    __table_args__ = (CheckConstraint("kg >= 25 AND kg <= 350", name="kg_plausible"),)
+    __table_args__ = (CheckConstraint("kg >= 25 AND kg <= 350", name="kg_plausible"), entered_in_error_check())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
@@ -160,9 +183,9 @@ class PatientWeight(db.Model):
         return (self.kg * Decimal("2.20462")).quantize(Decimal("0.1"))
 
 
-class PatientMedication(db.Model):
+class PatientMedication(EnteredInError, db.Model):
     __tablename__ = "patient_medication"
-    __table_args__ = (_check("med_class", MedicationClass),)
+    __table_args__ = (_check("med_class", MedicationClass), entered_in_error_check())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
@@ -170,20 +193,24 @@ class PatientMedication(db.Model):
     med_class: Mapped[str] = mapped_column(String(20))
     started_on: Mapped[date | None] = mapped_column(Date)
     stopped_on: Mapped[date | None] = mapped_column(Date)
+    #: Who added it (None for entries made before authors were kept: only a physician marks those in error).
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient] = relationship(back_populates="medications")
 
 
-class PatientContraindication(db.Model):
+class PatientContraindication(EnteredInError, db.Model):
     __tablename__ = "patient_contraindication"
-    __table_args__ = (_check("kind", Contraindication),)
+    __table_args__ = (_check("kind", Contraindication), entered_in_error_check())
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     kind: Mapped[str] = mapped_column(String(30))
     detail: Mapped[str] = mapped_column(String(200), default="")
     noted_on: Mapped[date] = mapped_column(Date)
+    #: Who recorded it (None for entries made before authors were kept).
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient] = relationship(back_populates="contraindications")

@@ -2,15 +2,18 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, raiseload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.service import record
+from opsmgr.core.edits import EditConflict, Saved, audit_details, saved_by_audit
+from opsmgr.core.merge import merge_edit
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
+from opsmgr.patients.duplicates import DUPLICATE_MRN, find_matches, refuse_unconfirmed
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
 
@@ -29,67 +32,68 @@ class PatientError(DomainError):
         super().__init__([Problem(field, message)])
 
 
-class StaleEdit(PatientError):
-    """Someone else saved the record after this form was opened."""
-
-
-STALE_MESSAGE = ("Someone else changed this patient while you were editing. Your changes were not saved; "
-                 "review the current record below and apply them again.")
-DUPLICATE_MRN = "A patient with this MRN already exists."
-
-
-def _search_name(legal, preferred):
-    return f"{legal} {preferred}".strip().lower()
-
-
 def find_by_mrn(mrn):
     return db.session.scalar(select(Patient).where(func.lower(Patient.mrn) == mrn.strip().lower()))
 
 
-def register_patient(values, *, actor, now):
-    """Create a patient from validated form values; the MRN must be new."""
-    if find_by_mrn(values["mrn"]) is not None:
-        raise PatientError(DUPLICATE_MRN, field="mrn")
+def register_patient(values, *, actor, now, different_from=()):
+    """Create a patient from validated form values. The MRN must be new; a patient with the same legal name
+    and date of birth, phone or email stops it (PossibleDuplicate) unless their id is in `different_from`."""
+    matches = find_matches(values)
+    refuse_unconfirmed(matches, different_from=set(different_from), actor=actor, now=now)
     fields = {name: values[name] for name in (*DEMOGRAPHIC_FIELDS, *CLINICAL_FIELDS) if name in values}
-    patient = Patient(**fields, search_name=_search_name(values["legal_name"], values.get("preferred_name", "")),
-                      created_at=now, updated_at=now)
+    patient = Patient(**fields, created_at=now, updated_at=now)
     db.session.add(patient)
     _flush_patient()
     record("patient.created", actor=actor, now=now, object_type="patient", object_id=patient.id,
            patient_id=patient.id, details={"fields": sorted(fields)})
+    if matches:
+        record("patient.registered_despite_match", actor=actor, now=now, object_type="patient",
+               object_id=patient.id, patient_id=patient.id,
+               details={"different_from": sorted(match.patient_id for match in matches)})
     return patient
 
 
-def update_patient(patient, values, *, expected_version, allowed_fields, actor, now):
-    """Apply an edit made on version `expected_version`; refuse it if the record moved on since."""
-    if patient.version != expected_version:
-        raise StaleEdit(STALE_MESSAGE)
-    if "mrn" in values and values["mrn"].strip().lower() != patient.mrn.lower():
-        other = find_by_mrn(values["mrn"])
+def update_patient(patient, values, *, expected_version, allowed_fields, opened=None, pending=(), choices=None,
+                   actor, now):
+    """Apply an edit made on version `expected_version`, merged with any edit saved since: `opened` the
+    fingerprints of the values the form was opened with (None: opened on `expected_version`). A field
+    only a colleague changed keeps their value; one both changed differently refuses the edit
+    (EditConflict) until `choices` settle it."""
+    mine = {name: values[name] for name in allowed_fields if name in values}
+    theirs = {name: getattr(patient, name) for name in mine}
+    if opened is None and patient.version != expected_version:
+        opened = {}  # opened on another version, without saying on what: every difference is a choice
+    merge = merge_edit(mine, theirs, opened=opened, pending=pending, choices=choices)
+    saved_by = None
+    if merge.conflicts or merge.taken_from_theirs:
+        saved_by = saved_by_audit("patient.updated", "patient", patient.id, actor)
+    if merge.conflicts:
+        raise EditConflict(merge, theirs, saved_by, version=patient.version)
+    merged = merge.values
+    if "mrn" in merged and merged["mrn"].strip().lower() != patient.mrn.lower():
+        other = find_by_mrn(merged["mrn"])
         if other is not None and other.id != patient.id:
             raise PatientError(DUPLICATE_MRN, field="mrn")
     changes = {}
-    for name in allowed_fields:
-        if name in values and getattr(patient, name) != values[name]:
-            changes[name] = [_audit_value(getattr(patient, name)), _audit_value(values[name])]
-            setattr(patient, name, values[name])
-    if not changes:
-        return {}
-    patient.search_name = _search_name(patient.legal_name, patient.preferred_name)
-    patient.updated_at = now
-    _flush_patient()
-    record("patient.updated", actor=actor, now=now, object_type="patient", object_id=patient.id,
-           patient_id=patient.id, details={name: change for name, change in changes.items()})
-    return changes
+    for name, value in merged.items():
+        if getattr(patient, name) != value:
+            changes[name] = [_audit_value(getattr(patient, name)), _audit_value(value)]
+            setattr(patient, name, value)
+    if changes:
+        patient.updated_at = now
+        _flush_patient()
+        record("patient.updated", actor=actor, now=now, object_type="patient", object_id=patient.id,
+               patient_id=patient.id, details={**changes, **audit_details(merge)})
+    return Saved(patient, merge, saved_by, tuple(changes))
 
 
 def _flush_patient():
-    """Flush, turning the database's last-moment refusals (a save that landed between our check and
-    our write) into the same errors the checks give."""
+    """Flush, turning a unique MRN that the database refused at the last moment (a save that landed
+    between our check and our write) into the error the check gives. A stale version is left to the
+    request boundary, which merges with that save (core.edits.attempt_merged)."""
     try:
         db.session.flush()
-    except StaleDataError as error:
-        raise StaleEdit(STALE_MESSAGE) from error
     except IntegrityError as error:
         if "mrn" not in str(error.orig).lower():
             raise
@@ -116,7 +120,7 @@ def add_weight(patient, *, kg, measured_on, actor, now):
 
 def add_medication(patient, *, name, med_class, started_on, stopped_on, actor, now):
     medication = PatientMedication(patient=patient, name=name, med_class=med_class, started_on=started_on,
-                                   stopped_on=stopped_on, recorded_at=now)
+                                   stopped_on=stopped_on, recorded_by_id=actor.user_id, recorded_at=now)
     db.session.add(medication)
     db.session.flush()
     record("patient.medication_added", actor=actor, now=now, object_type="patient_medication",
@@ -125,6 +129,8 @@ def add_medication(patient, *, name, med_class, started_on, stopped_on, actor, n
 
 
 def stop_medication(medication, *, stopped_on, actor, now):
+    if medication.is_entered_in_error:
+        raise PatientError("This medication was marked entered in error; it is not on the record to stop.")
     if medication.started_on and stopped_on < medication.started_on:
         raise PatientError("The stop date is before the start date.", field="stopped_on")
     medication.stopped_on = stopped_on
@@ -135,7 +141,8 @@ def stop_medication(medication, *, stopped_on, actor, now):
 
 
 def add_contraindication(patient, *, kind, detail, noted_on, actor, now):
-    item = PatientContraindication(patient=patient, kind=kind, detail=detail, noted_on=noted_on, recorded_at=now)
+    item = PatientContraindication(patient=patient, kind=kind, detail=detail, noted_on=noted_on,
+                                   recorded_by_id=actor.user_id, recorded_at=now)
     db.session.add(item)
     db.session.flush()
     record("patient.contraindication_added", actor=actor, now=now, object_type="patient_contraindication",
@@ -154,15 +161,19 @@ def record_consent(patient, *, consent_on, form_version, actor, now):
 
 
 def search_query(text, date_of_birth=None):
-    """Patients matching a name, MRN or date of birth, by name; a select to paginate."""
+    """Patients whose names hold a word starting with each word searched, in any order and ignoring accents
+    and case, or whose MRN is the text; and born on the date given. By family name; a select to paginate."""
     query = select(Patient)
     term = (text or "").strip().lower()
     if term:
-        like = f"%{term.replace('%', '').replace('_', '')}%"
-        query = query.where(or_(Patient.search_name.like(like), func.lower(Patient.mrn) == term))
+        # Words are letters and digits only (identity.query_words), so none holds a LIKE wildcard.
+        named = [or_(Patient.search_name.like(f"{word}%"), Patient.search_name.like(f"% {word}%"))
+                 for word in identity.query_words(term)]
+        mrn = func.lower(Patient.mrn) == term
+        query = query.where(or_(and_(*named), mrn) if named else mrn)
     if date_of_birth is not None:
         query = query.where(Patient.date_of_birth == date_of_birth)
-    return query.order_by(Patient.search_name, Patient.id)
+    return query.order_by(Patient.family_key, Patient.given_key, Patient.id)
 
 
 #: Patient columns only clinicians see; for anyone else they are never loaded, and reading one raises.

@@ -6,6 +6,7 @@ from wtforms import DecimalField, IntegerField, SelectChoice, SelectField, Strin
 from wtforms.validators import InputRequired, Length, NumberRange
 from wtforms.widgets import HiddenInput
 
+from opsmgr.core.edits import ChoiceFields
 from opsmgr.core.forms import BaseForm
 from opsmgr.rules.policy import FIELD_HELP, THRESHOLDS, ClinicalPolicy
 from opsmgr.rules.severities import SEVERITY_RULES, severity_for, severity_problems
@@ -24,7 +25,7 @@ FLOAT_FIELDS = frozenset(f.name for f in fields(ClinicalPolicy) if f.type in (fl
 SEVERITY_FIELDS = {code: f"severity_{code.lower()}" for code in SEVERITY_RULES}
 
 
-class PolicyFormBase(BaseForm):
+class PolicyFormBase(ChoiceFields, BaseForm):
     version = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
     note = StringField("What changed and why", validators=[InputRequired(), Length(max=300)])
 

@@ -62,6 +62,9 @@ class ClinicalPolicy:
     baseline_moaas: int = 5
     # --- Rule 21: unsigned-note queue [INF 48 h]; CMS "as soon as practicable" (§7.3) ---
     unsigned_note_flag_hours: int = 48
+    # --- Rule 17: series templates. A series plans at most its protocol's count plus this many
+    #     sessions [INF]: the sources give six-infusion inductions (§1.11), so 40 is a slip. --------
+    series_extra_sessions: int = 2
     # --- Severities: {finding code: severity value} the clinic chose; a code not here has its default
     #     (rules/severities.py). Versions stored before severities were policy have none. ------------
     severities: dict[str, str] = field(default_factory=dict, hash=False)
@@ -119,4 +122,6 @@ FIELD_HELP = {
     "baseline_moaas": ("Baseline mental status (MOAA/S) for discharge", "score", "Rule 14; §1.10"),
     "unsigned_note_flag_hours": ("Flag notes still unsigned this long after the session", "hours",
                                  "Rule 21 [INF]; CMS §7.3"),
+    "series_extra_sessions": ("A series may plan beyond its protocol's count at most", "sessions",
+                              "Rule 17 [INF]; §1.11"),
 }

@@ -1,9 +1,11 @@
-"""Chairs, clinic hours and the clinic's scheduling settings (the session itself: opsmgr.sessions)."""
-from datetime import time
+"""Chairs, clinic hours and closures, and the clinic's scheduling settings (the session itself:
+opsmgr.sessions)."""
+from datetime import date, datetime, time
 
-from sqlalchemy import CheckConstraint, String, Time
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
+from opsmgr.core.db import UTCDateTime
 from opsmgr.extensions import db
 
 
@@ -29,6 +31,20 @@ class ClinicDay(db.Model):
     is_open: Mapped[bool] = mapped_column(default=True)
     opens_at: Mapped[time] = mapped_column(Time)
     closes_at: Mapped[time] = mapped_column(Time)
+
+
+class ClinicClosure(db.Model):
+    """A day the clinic is closed although its weekday is open (a holiday an administrator entered):
+    nothing is booked on it."""
+
+    __tablename__ = "clinic_closure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    closed_on: Mapped[date] = mapped_column(Date, unique=True)
+    #: What staff see, e.g. "Christmas Day".
+    label: Mapped[str] = mapped_column(String(80))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ClinicSetting(db.Model):

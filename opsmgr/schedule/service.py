@@ -1,12 +1,9 @@
-"""Booking sessions on chairs: book, move (and shift the rest), cancel, advance; and the booking
-helpers ordering a series shares (load_clinic, lock_patient, busy_intervals, free_slot).
-
-Double booking is prevented by the database, not only the form: every booking change first
-locks the chairs and the patient (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write
-transaction already holds the database's write lock), checks for collisions, then writes.
-A partial unique index on (chair, start) of live sessions is the last line of defence.
+"""Booking sessions on chairs: book, record a past session, move (and shift the rest), move to today,
+cancel, advance. The calendar, locks and busy intervals they share with ordering a series are in
+opsmgr.schedule.clinic; every booking is checked the same way (_check_free): not in the past, on an
+open day within its hours, chair and patient free, and one infusion per patient per clinic day unless
+a physician overrides it with a reason (kept on the session and audited).
 """
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,38 +12,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from opsmgr.audit.service import record
-from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
-from opsmgr.patients.models import Patient
 from opsmgr.permissions import can_advance_session, can_cancel_session, can_mark_no_show
-from opsmgr.rules import scheduling
+from opsmgr.rules import booking, scheduling
 from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import (
-    ACTIVE_STATES,
     GATED_STATES,
     MOVABLE_STATES,
     TRANSITIONS,
     SessionState,
     transition_problem,
 )
-from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
+from opsmgr.schedule.clinic import (  # noqa: F401 - ACTIVE_VALUES, active_chairs: part of this module's API
+    ACTIVE_VALUES,
+    BookingError,
+    active_chairs,
+    busy_intervals,
+    free_slot,
+    load_clinic,
+    lock_patient,
+)
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
-
-ACTIVE_VALUES = tuple(sorted(state.value for state in ACTIVE_STATES))
 
 #: Which permission allows entering each state; any other state needs can_advance_session.
 STATUS_PERMISSION = {
     SessionState.CANCELLED: can_cancel_session,
     SessionState.NO_SHOW: can_mark_no_show,
 }
-
-
-class BookingError(DomainError):
-    """A booking that cannot be made, with a message for the field it concerns (None: the whole form)."""
-
-    def __init__(self, message, field=None):
-        super().__init__([Problem(field, message)])
 
 
 class OtherDay(BookingError):
@@ -61,102 +54,66 @@ CHAIR_TAKEN = ("That chair is already booked at this time (including turnover). 
                "Someone may have just booked it; choose another time or chair.")
 
 
-@dataclass(frozen=True)
-class Clinic:
-    """The clinic's calendar: open days with hours, active chairs, turnover, time zone."""
-
-    days: dict
-    chair_ids: tuple
-    turnover: timedelta
-    zone: str
-
-    @property
-    def open_weekdays(self):
-        return frozenset(day for day, hours in self.days.items() if hours.is_open)
-
-    def hours_on(self, day):
-        hours = self.days[day.weekday()]
-        if not hours.is_open:
-            return None
-        return (scheduling.local_to_utc(day, hours.opens_at, self.zone),
-                scheduling.local_to_utc(day, hours.closes_at, self.zone))
-
-
-def load_clinic(lock=False):
-    """The clinic's calendar; `lock` locks the active chairs first (every booking change does)."""
-    chairs = select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)
-    if lock:
-        chairs = chairs.with_for_update()
-    chair_ids = tuple(chair.id for chair in db.session.scalars(chairs))
-    days = {day.weekday: day for day in db.session.scalars(select(ClinicDay))}
-    setting = db.session.get(ClinicSetting, 1)
-    return Clinic(days=days, chair_ids=chair_ids, turnover=timedelta(minutes=setting.turnover_minutes),
-                  zone=current_app.config["CLINIC_TIMEZONE"])
-
-
-def active_chairs():
-    """The active chairs in board order."""
-    return db.session.scalars(select(Chair).where(Chair.is_active.is_(True)).order_by(Chair.position, Chair.id)).all()
-
-
-def lock_patient(patient_id):
-    """The patient, locked for the rest of the transaction: one booking change per patient at a time."""
-    patient = db.session.scalar(select(Patient).where(Patient.id == patient_id).with_for_update())
-    if patient is None:
-        raise BookingError("That patient does not exist.")
-    return patient
-
-
-def busy_intervals(start, end, exclude_ids=()):
-    """Live sessions overlapping [start, end): (by chair, by patient) interval lists."""
-    rows = db.session.execute(
-        select(InfusionSession.id, InfusionSession.chair_id, InfusionSession.patient_id,
-               InfusionSession.starts_at, InfusionSession.ends_at)
-        .where(InfusionSession.status.in_(ACTIVE_VALUES), InfusionSession.starts_at < end,
-               InfusionSession.ends_at > start)
-    ).all()
-    by_chair, by_patient = {}, {}
-    for row in rows:
-        if row.id in exclude_ids:
-            continue
-        by_chair.setdefault(row.chair_id, []).append((row.starts_at, row.ends_at))
-        by_patient.setdefault(row.patient_id, []).append((row.starts_at, row.ends_at))
-    return by_chair, by_patient
-
-
-def free_slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, patient_busy):
-    """(chair id, start) of the first free place on `day` from the preferred local time, or None."""
-    hours = clinic.hours_on(day)
-    if hours is None:
-        return None
-    opens, closes = hours
-    preferred = scheduling.local_to_utc(day, preferred_time, clinic.zone)
-    request = scheduling.SlotRequest(preferred=max(preferred, opens), opens=opens, closes=closes,
-                                     duration=duration, turnover=clinic.turnover)
-    return scheduling.find_slot(request, chairs, busy_by_chair, patient_busy)
-
-
-def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at):
-    local_day = starts_at.astimezone(_zone(clinic)).date()
-    hours = clinic.hours_on(local_day)
-    if hours is None or not scheduling.fits_hours(starts_at, ends_at, *hours):
-        raise BookingError("That time is outside clinic hours.", field="start_time")
+def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at, *, now, same_day_reason=None,
+                past=False):
+    """Refuse a booking that cannot be made, at its field; True when it is the patient's second
+    infusion that clinic day and a physician's reason overrides that. `past`: the session already
+    happened (recorded after the fact), so it must lie before now instead of after."""
+    when = _not_past_problem if past else booking.past_problem
+    problem = when(starts_at, now, clinic.zone)
+    problem = problem or scheduling.hours_problem(clinic.calendar, starts_at, ends_at)
+    if problem:
+        raise BookingError(problem.message, field=problem.field)
     if chair_id not in clinic.chair_ids:
         raise BookingError("Choose an active chair.", field="chair_id")
-    by_chair, by_patient = busy_intervals(starts_at - clinic.turnover, ends_at + clinic.turnover,
-                                          exclude_ids=exclude_ids)
+    day_start, day_end = local_day_bounds(scheduling.clinic_day(starts_at, clinic.zone), clinic.zone)
+    by_chair, by_patient = busy_intervals(min(starts_at - clinic.turnover, day_start),
+                                          max(ends_at + clinic.turnover, day_end), exclude_ids=exclude_ids)
     if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
         raise BookingError(CHAIR_TAKEN, field="chair_id")
-    if any(scheduling.overlaps(starts_at, ends_at, s, e) for s, e in by_patient.get(patient_id, ())):
+    patient_busy = by_patient.get(patient_id, ())
+    if any(scheduling.overlaps(starts_at, ends_at, s, e) for s, e in patient_busy):
         raise BookingError("The patient already has a session at this time.", field="start_time")
+    second = booking.same_day_problem(starts_at, patient_busy, clinic.zone)
+    if second and not (same_day_reason or "").strip():
+        raise BookingError(second, field="same_day_reason")
+    return bool(second)
+
+
+def _not_past_problem(starts_at, now, zone):
+    """A session recorded after the fact started before now."""
+    if starts_at < now:
+        return None
+    return Problem("start_time", f"That time is not past yet (it is {scheduling.clock_text(now, zone)} now): "
+                                 "book the session instead.")
+
+
+def _mark_same_day(visit, overridden, reason, actor):
+    """Keep a physician's same-day override on the session (or clear one a move no longer needs)."""
+    visit.same_day_reason = reason.strip()[:300] if overridden else None
+    visit.same_day_override_by_id = actor.user_id if overridden else None
 
 
 def _zone(clinic):
     return ZoneInfo(clinic.zone)
 
 
-def book_session(*, series_id, chair_id, day, start_time, actor, now):
-    """Add one session to a series at a chosen chair and local time (click-to-book)."""
+def book_session(*, series_id, chair_id, day, start_time, actor, now, same_day_reason=None):
+    """Add one session to a series at a chosen chair and local time (click-to-book), from now on."""
+    return _add_session(series_id=series_id, chair_id=chair_id, day=day, start_time=start_time, actor=actor,
+                        now=now, same_day_reason=same_day_reason)
+
+
+def record_past_session(*, series_id, chair_id, day, start_time, reason, actor, now, same_day_reason=None):
+    """A physician records a session that already happened and was never booked: the same checks as a
+    booking, but before now; the session is marked recorded after the fact, with the reason."""
+    if not (reason or "").strip():
+        raise BookingError("Say why this session is recorded after the fact.", field="reason")
+    return _add_session(series_id=series_id, chair_id=chair_id, day=day, start_time=start_time, actor=actor,
+                        now=now, same_day_reason=same_day_reason, late_reason=reason.strip()[:300])
+
+
+def _add_session(*, series_id, chair_id, day, start_time, actor, now, same_day_reason, late_reason=None):
     clinic = load_clinic(lock=True)
     series = db.session.get(InfusionSeries, series_id)
     if series is None or series.status in {"completed", "stopped"}:
@@ -164,18 +121,22 @@ def book_session(*, series_id, chair_id, day, start_time, actor, now):
     lock_patient(series.patient_id)
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
     ends_at = starts_at + timedelta(minutes=series.protocol.chair_minutes)
-    _check_free(clinic, (), series.patient_id, chair_id, starts_at, ends_at)
+    overridden = _check_free(clinic, (), series.patient_id, chair_id, starts_at, ends_at, now=now,
+                             same_day_reason=same_day_reason, past=late_reason is not None)
     sequence = max((s.sequence for s in series.sessions), default=0) + 1
     visit = InfusionSession(series=series, patient_id=series.patient_id, chair_id=chair_id, sequence=sequence,
-                              starts_at=starts_at, ends_at=ends_at, status=SessionState.SCHEDULED.value)
+                            starts_at=starts_at, ends_at=ends_at, status=SessionState.SCHEDULED.value,
+                            recorded_late_reason=late_reason)
+    _mark_same_day(visit, overridden, same_day_reason, actor)
     db.session.add(visit)
     db.session.flush()
-    record("session.booked", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
-           patient_id=series.patient_id, details={"chair_id": chair_id, "starts_at": starts_at.isoformat()})
+    record("session.recorded_late" if late_reason else "session.booked", actor=actor, now=now,
+           object_type="infusion_session", object_id=visit.id, patient_id=series.patient_id,
+           details={"chair_id": chair_id, "starts_at": starts_at.isoformat(), "same_day_override": overridden})
     return visit
 
 
-def move_session(visit, *, chair_id, day, start_time, shift_rest, actor, now):
+def move_session(visit, *, chair_id, day, start_time, shift_rest, actor, now, same_day_reason=None):
     """Move one scheduled session; optionally shift the later scheduled ones by the same days.
 
     All new places are worked out first, then written one row at a time in the direction of
@@ -190,20 +151,24 @@ def move_session(visit, *, chair_id, day, start_time, shift_rest, actor, now):
     starts_at = scheduling.local_to_utc(day, start_time, clinic.zone)
     duration = visit.ends_at - visit.starts_at
     delta_days = (day - old_start.astimezone(zone).date()).days
-    later = [s for s in visit.series.sessions if s.sequence > visit.sequence and s.state in MOVABLE_STATES] \
-        if shift_rest and delta_days else []
+    later = [s for s in visit.series.sessions if (s.starts_at, s.id) > (old_start, visit.id)
+             and s.state in MOVABLE_STATES] if shift_rest and delta_days else []
     exclude = (visit.id, *(s.id for s in later))
-    _check_free(clinic, exclude, visit.patient_id, chair_id, starts_at, starts_at + duration)
+    overridden = _check_free(clinic, exclude, visit.patient_id, chair_id, starts_at, starts_at + duration, now=now,
+                             same_day_reason=same_day_reason)
     plan = [(visit, chair_id, starts_at)]
     plan += _plan_shift(clinic, visit, later, delta_days, (chair_id, starts_at, starts_at + duration), exclude)
     forward = starts_at > old_start
-    for item, new_chair, new_start in sorted(plan, key=lambda step: step[0].sequence, reverse=forward):
+    for item, new_chair, new_start in sorted(plan, key=lambda step: (step[0].starts_at, step[0].id), reverse=forward):
         length = item.ends_at - item.starts_at
         item.chair_id, item.starts_at, item.ends_at = new_chair, new_start, new_start + length
         db.session.flush()
+    _mark_same_day(visit, overridden, same_day_reason, actor)
+    db.session.flush()
     record("session.moved", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
            patient_id=visit.patient_id, details={"from": old_start.isoformat(), "to": starts_at.isoformat(),
-                                                   "chair_id": chair_id, "shifted": [s.id for s in later]})
+                                                   "chair_id": chair_id, "shifted": [s.id for s in later],
+                                                   "same_day_override": overridden})
     return [visit.id, *(s.id for s in later)]
 
 
@@ -258,7 +223,7 @@ def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
         return []
     zone = _zone(clinic)
     old_days = [s.starts_at.astimezone(zone).date() for s in later]
-    new_days = scheduling.shifted_dates(old_days, delta_days, clinic.open_weekdays)
+    new_days = scheduling.shifted_dates(old_days, delta_days, clinic.open_weekdays, clinic.calendar.closed_days)
     window_start = scheduling.local_to_utc(min(new_days), time.min, clinic.zone)
     window_end = scheduling.local_to_utc(max(new_days) + timedelta(days=1), time.min, clinic.zone)
     busy_by_chair, busy_by_patient = busy_intervals(window_start, window_end, exclude_ids=exclude)
@@ -267,12 +232,15 @@ def _plan_shift(clinic, visit, later, delta_days, moved_slot, exclude):
     patient_busy = busy_by_patient.get(visit.patient_id, []) + [(moved_start, moved_end)]
     plan = []
     for item, day in zip(later, new_days, strict=True):
+        if booking.same_day_session(day, patient_busy, clinic.zone) is not None:
+            raise BookingError(f"Session {item.number} cannot be shifted to {day:%A %d %B}: the patient already has a "
+                               "session that day. Nothing was moved; move the sessions one by one instead.")
         duration = item.ends_at - item.starts_at
         chairs = (item.chair_id, *[c for c in clinic.chair_ids if c != item.chair_id])
         found = free_slot(clinic, day, item.starts_at.astimezone(zone).time(), duration, chairs, busy_by_chair,
                           patient_busy)
         if found is None:
-            raise BookingError(f"Session {item.sequence} cannot be shifted to {day:%A %d %B}: no chair is free. "
+            raise BookingError(f"Session {item.number} cannot be shifted to {day:%A %d %B}: no chair is free. "
                                "Nothing was moved; move the sessions one by one instead.")
         chair_id, starts_at = found
         busy_by_chair.setdefault(chair_id, []).append((starts_at, starts_at + duration))

@@ -8,17 +8,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from opsmgr.audit.service import record
+from opsmgr.auth.models import StaffUser
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.notes.service import status_by_session
 from opsmgr.patients.models import Patient
-from opsmgr.permissions import can_advance_session, can_book_sessions, can_move_session, can_view_schedule
+from opsmgr.permissions import (
+    can_advance_session,
+    can_book_sessions,
+    can_move_session,
+    can_override_same_day,
+    can_record_past_session,
+    can_view_schedule,
+)
 from opsmgr.rules.notes import next_step
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service
-from opsmgr.schedule.forms import BookForm, MoveForm, StatusForm
+from opsmgr.schedule.forms import BookForm, MoveForm, RecordPastForm, StatusForm
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.service import session_or_404
 
@@ -43,31 +51,54 @@ def _open_series():
 @bp.route("/schedule/book", methods=["GET", "POST"])
 @requires(can_book_sessions)
 def book():
-    chairs = service.active_chairs()
-    form = BookForm(formdata=request.form if request.method == "POST" else request.args,
-                    meta={"csrf": request.method == "POST"})
+    form = _booking_form(BookForm)
+    if request.method == "POST" and form.validate():
+        return _attempt_booking(form, "booked", lambda: service.book_session(
+            **_booking_values(form), actor=current_actor(), now=utcnow()))
+    return render_template("schedule/book.html", form=form)
+
+
+@bp.route("/schedule/record-past", methods=["GET", "POST"])
+@requires(can_record_past_session)
+def record_past():
+    """A session that already happened, never booked ahead: recorded by a physician, marked and audited."""
+    form = _booking_form(RecordPastForm)
+    if request.method == "POST" and form.validate():
+        return _attempt_booking(form, "recorded after the fact", lambda: service.record_past_session(
+            **_booking_values(form), reason=form.reason.data, actor=current_actor(), now=utcnow()))
+    return render_template("schedule/book.html", form=form)
+
+
+def _booking_form(form_class):
+    """The booking form from the post, or from the week view's link (a chair and a day) with defaults."""
+    form = form_class(formdata=request.form if request.method == "POST" else request.args,
+                      meta={"csrf": request.method == "POST"})
     if request.method == "GET" and not request.args.get("day"):
         form.day.data = _today()
     if request.method == "GET" and not request.args.get("start_time"):
         form.start_time.data = time(9, 0)
-    form.set_chairs(chairs)
+    form.set_chairs(service.active_chairs())
     form.set_series(_open_series())
-    if request.method == "POST" and form.validate():
-        def booked(visit):
-            flash(f"Session {visit.sequence} of the series booked.", "success")
-            return redirect(url_for("worklists.week", start=form.day.data.isoformat()))
+    return form.for_user(can_override_same_day(current_user))
 
-        def refused(error):
-            show_at_fields(form, error, "start_time")
-            return render_template("schedule/book.html", form=form)
 
-        # The unique index on (chair, start) of live sessions is the last line of defence against a double booking.
-        return attempt(lambda: service.book_session(series_id=form.series_id.data, chair_id=form.chair_id.data,
-                                                    day=form.day.data, start_time=form.start_time.data,
-                                                    actor=current_actor(), now=utcnow()),
-                       done=booked, refused=refused,
-                       conflict=lambda _: refused(service.BookingError(service.CHAIR_TAKEN, "chair_id")))
-    return render_template("schedule/book.html", form=form)
+def _booking_values(form):
+    return {"series_id": form.series_id.data, "chair_id": form.chair_id.data, "day": form.day.data,
+            "start_time": form.start_time.data, "same_day_reason": form.override_reason}
+
+
+def _attempt_booking(form, done_words, call):
+    def booked(visit):
+        flash(f"Session {visit.number} of the series {done_words}.", "success")
+        return redirect(url_for("worklists.week", start=form.day.data.isoformat()))
+
+    def refused(error):
+        show_at_fields(form, error, "start_time")
+        return render_template("schedule/book.html", form=form), 400
+
+    # The unique index on (chair, start) of live sessions is the last line of defence against a double booking.
+    return attempt(call, done=booked, refused=refused,
+                   conflict=lambda _: refused(service.BookingError(service.CHAIR_TAKEN, "chair_id")))
 
 
 def _render_session(visit, move_form=None, status_form=None, code=200, day_refused=False, move_error=None):
@@ -77,13 +108,15 @@ def _render_session(visit, move_form=None, status_form=None, code=200, day_refus
     local = service.as_local(visit.starts_at, zone)
     move_form = move_form or MoveForm(chair_id=visit.chair_id, day=local.date(), start_time=local.time())
     move_form.set_chairs(service.active_chairs())
+    move_form.for_user(can_override_same_day(current_user))
+    overridden_by = db.session.get(StaffUser, visit.same_day_override_by_id) if visit.same_day_override_by_id else None
     note_status = status_by_session([visit.id]).get(visit.id)
     other_day = service.other_day_problem(visit, utcnow()) if visit.state == SessionState.SCHEDULED else None
     html = render_template("schedule/session.html", session=visit, move_form=move_form,
                            status_form=status_form or StatusForm(),
                            targets=service.allowed_targets(current_user, visit),
                            allowed_targets=service.allowed_targets, other_day=other_day, day_refused=day_refused,
-                           move_error=move_error,
+                           move_error=move_error, overridden_by=overridden_by,
                            next_action=next_step(visit.state, note_status), note_status=note_status)
     return html, code
 
@@ -103,7 +136,7 @@ def session_detail(session_id):
 @requires(can_move_session)
 def move(session_id):
     visit = session_or_404(session_id)
-    form = MoveForm()
+    form = MoveForm().for_user(can_override_same_day(current_user))
     form.set_chairs(service.active_chairs())
     if not form.validate_on_submit():
         return _render_session(visit, move_form=form, code=400)
@@ -118,7 +151,8 @@ def move(session_id):
 
     return attempt(lambda: service.move_session(visit, chair_id=form.chair_id.data, day=form.day.data,
                                                 start_time=form.start_time.data, shift_rest=form.shift_rest.data,
-                                                actor=current_actor(), now=utcnow()),
+                                                same_day_reason=form.override_reason, actor=current_actor(),
+                                                now=utcnow()),
                    done=moved, refused=refused)
 
 

@@ -83,6 +83,6 @@ class InfusionSeries(db.Model):
 
     protocol: Mapped[Protocol] = relationship()
     sessions: Mapped[list["InfusionSession"]] = relationship(  # noqa: F821 - defined in schedule.models
-        back_populates="series", order_by="InfusionSession.sequence")
+        back_populates="series", order_by="[InfusionSession.starts_at, InfusionSession.id]")
 
     __mapper_args__ = {"version_id_col": version}

@@ -1,7 +1,7 @@
 """Ordering, viewing and stopping infusion series."""
 from datetime import time
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -26,36 +26,58 @@ def _current_protocols():
 @bp.route("/patients/<int:patient_id>/series/new", methods=["GET", "POST"])
 @requires(can_order_series)
 def order(patient_id):
+    """The order in two steps: the form posts for a preview (nothing booked); the preview's "Confirm and
+    book" carries the exact plan (booked only if it is still the plan), "Change" brings the form back."""
     patient = db.get_or_404(Patient, patient_id)
     protocols = _current_protocols()
     form = SeriesOrderForm(indication=patient.indication, preferred_time=time(9, 0))
     form.set_protocols(protocols)
-    if form.validate_on_submit():
-        protocol = next(p for p in protocols if p.id == form.protocol_id.data)
+    step = request.form.get("step", "preview")
+    if request.method == "POST" and step == "change":
+        return _order_page(form, patient, protocols)
+    if not form.validate_on_submit():
+        return _order_page(form, patient, protocols, 400 if request.method == "POST" else 200)
+    order = _order(patient, form, next(p for p in protocols if p.id == form.protocol_id.data))
 
-        def ordered(series):
-            flash(f"{protocol.name} ordered: {len(series.sessions)} sessions planned.", "success")
-            for warning in series.warnings:
-                flash(f"Protocol warning: {warning['message']}", "warning")
-            return redirect(url_for("series.detail", series_id=series.id))
+    def refused(error):
+        if isinstance(error, service.PlanChanged):
+            return _preview_page(form, patient, error.plan, changed=str(error), status=409)
+        show_at_fields(form, error, "start_on")
+        return _order_page(form, patient, protocols, 400)
 
-        def refused(error):
-            show_at_fields(form, error, "start_on")
-            return render_template("series/order.html", form=form, patient=patient, protocols=protocols)
-
-        return attempt(lambda: service.order_series(
-            patient_id=patient.id, **_order_values(form, protocol), actor=current_actor(), now=utcnow(),
-            today=utcnow().astimezone(clinic_zone()).date()), done=ordered, refused=refused)
-    return render_template("series/order.html", form=form, patient=patient, protocols=protocols)
+    if step == "confirm":
+        return attempt(lambda: service.order_series(order, confirmed=request.form.get("plan", ""),
+                                                    actor=current_actor(), now=utcnow()),
+                       done=_ordered, refused=refused)
+    return attempt(lambda: service.preview_series(order, actor=current_actor(), now=utcnow()),
+                   done=lambda plan: _preview_page(form, patient, plan), refused=refused)
 
 
-def _order_values(form, protocol):
+def _ordered(series):
+    flash(f"{series.protocol.name} ordered: {len(series.sessions)} sessions booked.", "success")
+    for warning in series.warnings:
+        flash(f"Protocol warning: {warning['message']}", "warning")
+    return redirect(url_for("series.detail", series_id=series.id))
+
+
+def _order_page(form, patient, protocols, status=200):
+    return render_template("series/order.html", form=form, patient=patient, protocols=protocols), status
+
+
+def _preview_page(form, patient, plan, changed=None, status=200):
+    """The plan to confirm; the order's fields ride along as typed, so "Change" loses nothing."""
+    typed = {name: request.form.get(name, "") for name in form.data if name not in {"csrf_token", "submission_key"}}
+    return render_template("series/preview.html", patient=patient, plan=plan, typed=typed, changed=changed), status
+
+
+def _order(patient, form, protocol):
     """The order as the physician gave it, the protocol's values where a field was left empty."""
-    return {"protocol_id": protocol.id, "indication": form.indication.data,
-            "dose_mg_per_kg": protocol.dose_mg_per_kg if form.dose_mg_per_kg.data is None else form.dose_mg_per_kg.data,
-            "dose_mg": protocol.dose_mg if form.dose_mg.data is None else form.dose_mg.data,
-            "planned_count": form.planned_count.data or protocol.planned_count, "start_on": form.start_on.data,
-            "preferred_time": form.preferred_time.data, "reevaluate_on": form.reevaluate_on.data}
+    return service.SeriesOrder(
+        patient_id=patient.id, protocol_id=protocol.id, indication=form.indication.data,
+        dose_mg_per_kg=protocol.dose_mg_per_kg if form.dose_mg_per_kg.data is None else form.dose_mg_per_kg.data,
+        dose_mg=protocol.dose_mg if form.dose_mg.data is None else form.dose_mg.data,
+        planned_count=form.planned_count.data or protocol.planned_count, start_on=form.start_on.data,
+        preferred_time=form.preferred_time.data, reevaluate_on=form.reevaluate_on.data)
 
 
 @bp.route("/series/<int:series_id>")
@@ -63,7 +85,8 @@ def _order_values(form, protocol):
 def detail(series_id):
     series = db.get_or_404(InfusionSeries, series_id)
     patient = db.session.get(Patient, series.patient_id)
-    html = render_template("series/detail.html", series=series, patient=patient, stop_form=StopSeriesForm())
+    html = render_template("series/detail.html", series=series, patient=patient, stop_form=StopSeriesForm(),
+                           not_at_preferred=_not_at_preferred(series))
     record("series.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_series",
            object_id=series.id, patient_id=series.patient_id)
     db.session.commit()
@@ -92,4 +115,11 @@ def _stop_refused(series, form, error=None):
     if error is not None:
         show_at_fields(form, error, "reason")
     patient = db.session.get(Patient, series.patient_id)
-    return render_template("series/detail.html", series=series, patient=patient, stop_form=form), 400
+    return render_template("series/detail.html", series=series, patient=patient, stop_form=form,
+                           not_at_preferred=_not_at_preferred(series)), 400
+
+
+def _not_at_preferred(series):
+    """Ids of the sessions that are not at the series' preferred clock time (placed or moved elsewhere)."""
+    zone = clinic_zone()
+    return {s.id for s in series.sessions if f"{s.starts_at.astimezone(zone):%H:%M}" != series.preferred_time}

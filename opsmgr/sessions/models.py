@@ -2,8 +2,8 @@
 discharge and the note hang from (their rows carry its id and are locked with it once signed)."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_, func, or_, select, text
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from opsmgr.core.db import UTCDateTime
 from opsmgr.extensions import db
@@ -31,6 +31,7 @@ class InfusionSession(db.Model):
     series_id: Mapped[int] = mapped_column(ForeignKey("infusion_series.id"), index=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     chair_id: Mapped[int] = mapped_column(ForeignKey("chair.id"), index=True)
+    #: Booking order within the series, kept because signed records include it; staff see `number`.
     sequence: Mapped[int]
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -38,6 +39,11 @@ class InfusionSession(db.Model):
     status_reason: Mapped[str] = mapped_column(String(300), default="")
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(default=1)
+    #: Why a physician recorded this session after it happened (None: booked ahead, as usual).
+    recorded_late_reason: Mapped[str | None] = mapped_column(String(300))
+    #: A physician's reason for a second infusion on the patient's clinic day, and who gave it.
+    same_day_reason: Mapped[str | None] = mapped_column(String(300))
+    same_day_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
 
     series = relationship("InfusionSeries", back_populates="sessions")
     patient = relationship("Patient")
@@ -48,3 +54,18 @@ class InfusionSession(db.Model):
     @property
     def state(self):
         return SessionState(self.status)
+
+    @property
+    def is_recorded_late(self):
+        return self.recorded_late_reason is not None
+
+
+_other = InfusionSession.__table__.alias("same_series")
+#: The session's number in its series by date (1 = the earliest), worked out in the statement that
+#: loads the session, so moving or recording a session renumbers the series and no page adds queries.
+InfusionSession.number = column_property(
+    select(func.count(_other.c.id)).where(
+        _other.c.series_id == InfusionSession.series_id,
+        or_(_other.c.starts_at < InfusionSession.starts_at,
+            and_(_other.c.starts_at == InfusionSession.starts_at, _other.c.id <= InfusionSession.id)))
+    .correlate_except(_other).scalar_subquery())

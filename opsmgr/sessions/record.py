@@ -13,7 +13,9 @@ load_record() reads stored rows only: the checklist's findings as they were eval
 policy version they were evaluated under, each override with the finding it covered, the
 physician's dose orders and the dose with their policy versions, refused discharge answers, the
 discharge, the note and its addenda. Nothing is evaluated again under today's policy, so a later
-policy change never rewrites what was decided.
+policy change never rewrites what was decided. A reading marked entered in error stays in the
+record with its mark (format 3 hashes it); `counted_vitals` and `counted_alerts` leave it, and the
+alerts it raised, out.
 """
 import hashlib
 import json
@@ -34,7 +36,7 @@ from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
 
-FORMAT = "opsmgr.session/2"
+FORMAT = "opsmgr.session/3"
 #: The parts of the aggregate: (name, model, one row or many). Each has a session_id column.
 PARTS = (
     ("checklist", ChecklistResponse, False),
@@ -56,13 +58,24 @@ NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "si
                            "content_hash", "signed_content"})
 
 
+#: A reading's entered-in-error mark (format 3).
+IN_ERROR_COLUMNS = frozenset({"entered_in_error_at", "entered_in_error_by_id", "entered_in_error_reason"})
+#: The session's booking marks (format 3): recorded after the fact, a physician's same-day override.
+BOOKING_COLUMNS = frozenset({"recorded_late_reason", "same_day_reason", "same_day_override_by_id"})
+#: Session attributes worked out on load, not stored (the number by date changes when the series is rebooked).
+SESSION_COMPUTED = frozenset({"number"})
 #: What each older format left out: parts, and columns by table. Format 1: before dose orders,
-#: pending discharge assessments and the no-escort arrangement.
+#: pending discharge assessments and the no-escort arrangement; format 2: before readings could be
+#: marked entered in error (a record signed then has no marks, and hashes as it did).
 FORMATS = {
-    "opsmgr.session/2": {"parts": frozenset(), "columns": {}},
+    "opsmgr.session/3": {"parts": frozenset(), "columns": {}},
+    "opsmgr.session/2": {"parts": frozenset(), "columns": {"vital_sign": IN_ERROR_COLUMNS,
+                                                           "infusion_session": BOOKING_COLUMNS}},
     "opsmgr.session/1": {"parts": frozenset({"dose_orders", "discharge_assessments"}),
                          "columns": {"dose_record": {"dose_order_id"},
-                                     "checklist_response": {"escort_arrangement"}}},
+                                     "checklist_response": {"escort_arrangement"},
+                                     "vital_sign": IN_ERROR_COLUMNS,
+                                     "infusion_session": BOOKING_COLUMNS}},
 }
 
 
@@ -106,7 +119,8 @@ def serialize(visit, note, parts, form=None):
     """The canonical document of one session in format ``form`` (a dict; see ``canonical_bytes``)."""
     form = form or FORMAT
     left_out = FORMATS[form]
-    document = {"format": form, "session": row_dict(visit),
+    session_skip = SESSION_COMPUTED | left_out["columns"].get("infusion_session", frozenset())
+    document = {"format": form, "session": row_dict(visit, session_skip),
                 "note": row_dict(note, NOTE_EXCLUDED) if note is not None else None}
     for name, model, many in PARTS:
         if name in left_out["parts"]:
@@ -173,11 +187,31 @@ class SessionRecord:
     def overrides_at(self, gate):
         return tuple(row for row in self.overrides if row.gate == gate)
 
+    @property
+    def counted_vitals(self):
+        """The readings that count (not marked entered in error)."""
+        return tuple(row for row in self.vitals if not row.is_entered_in_error)
+
+    @property
+    def vitals_in_error(self):
+        return tuple(row for row in self.vitals if row.is_entered_in_error)
+
+    @property
+    def withdrawn(self):
+        """{alert id: its reading} for the alerts whose reading was marked entered in error."""
+        marked = {row.id: row for row in self.vitals_in_error}
+        return {alert.id: marked[alert.vital_sign_id] for alert in self.alerts if alert.vital_sign_id in marked}
+
+    @property
+    def counted_alerts(self):
+        withdrawn = self.withdrawn
+        return tuple(alert for alert in self.alerts if alert.id not in withdrawn)
+
 
 #: Columns of the record's rows that name a staff member.
 STAFF_COLUMNS = ("recorded_by_id", "changed_by_id", "ordered_by_id", "assessed_by_id", "witness_id",
                  "acknowledged_by_id", "physician_id", "discharged_by_id", "updated_by_id", "signed_by_id",
-                 "author_id")
+                 "author_id", "entered_in_error_by_id")
 
 
 def load_record(session_id):

@@ -10,6 +10,7 @@ from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.permissions import can_view_physician_home, can_view_schedule
 from opsmgr.rules.notes import next_step
+from opsmgr.schedule.clinic import days_open
 from opsmgr.schedule.forms import StatusForm, WeekForm
 from opsmgr.schedule.service import allowed_targets
 from opsmgr.tasks.forms import ResolveForm
@@ -40,7 +41,9 @@ def week():
     form = WeekForm(request.args)
     anchor = form.start.data if form.validate() and form.start.data else today
     week = service.week_of(anchor, zone=current_app.config["CLINIC_TIMEZONE"])
+    bookable, closed = days_open(week.days, today)
     html = render_template("worklists/week.html", form=form, days=week.days, chairs=week.chairs, cells=week.cells,
+                           bookable=bookable, closed=closed,
                            monday=week.monday, previous_week=week.monday - timedelta(days=7),
                            next_week=week.monday + timedelta(days=7), today=today)
     record("calendar.viewed", actor=current_actor(), now=now,

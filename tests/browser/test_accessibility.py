@@ -110,7 +110,7 @@ def _notes(clock, signed_id, complete_id, draft_id):
     physician = db.session.scalar(select(StaffUser).where(StaffUser.username == "physician"))
     for session_id in (signed_id, complete_id):
         session = db.session.get(InfusionSession, session_id)
-        note = notes.save_draft(session, NOTE, expected_version=None, actor=actor_for(nurse), now=clock())
+        note = notes.save_draft(session, NOTE, expected_version=None, actor=actor_for(nurse), now=clock()).row
         notes.complete_note(session, expected_version=note.version, actor=actor_for(nurse), now=clock())
     signed = db.session.get(InfusionSession, signed_id)
     note = notes.sign_note(signed, physician=physician, password=DEMO_PASSWORD, ip=None, now=clock(),
@@ -163,7 +163,7 @@ def signed_in(browser, clinic):
             page.get_by_label("Username").fill(username)
             page.get_by_label("Password").fill(DEMO_PASSWORD)
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+            expect(page.get_by_role("button", name="Sign out", include_hidden=True)).to_be_attached()
             states[username] = ctx.storage_state()
         finally:
             ctx.close()
@@ -208,6 +208,15 @@ def move_refused(page):
     expect(page.get_by_test_id("move-to-today-error")).to_contain_text("Not moved: No chair is free today")
 
 
+def blank_in_error_reason(page):
+    """Marking the alerting reading entered in error without a reason: the error at the reason field."""
+    row = page.get_by_test_id("reading").filter(has_text="185/112")
+    row.locator("summary", has_text="Mark entered in error").click()
+    row.get_by_role("button", name="Mark entered in error").click()
+    reason = page.get_by_test_id("reading").filter(has_text="185/112").get_by_label("Why is it wrong?")
+    expect(reason).to_have_attribute("aria-invalid", "true")
+
+
 def bad_dose_order(page):
     """The physician's dose order refused for its dose (esketamine: whole devices under the policy), the
     form open with the field error (refused before the password is checked)."""
@@ -217,6 +226,15 @@ def bad_dose_order(page):
     page.locator("#order-password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Order this dose").click()
     expect(page.get_by_label("New dose (mg)")).to_have_attribute("aria-invalid", "true")
+
+
+def order_preview(page):
+    """The plan of a booster ordered at 23:30, far ahead of the demo's series: moved, with why."""
+    page.get_by_label("Protocol", exact=True).select_option(label="IV ketamine booster (v1)")
+    page.get_by_label("Start date").fill((system_now() + timedelta(days=200)).date().isoformat())
+    page.get_by_label("Preferred start time").fill("23:30")
+    page.get_by_role("button", name="Check the plan").click()
+    expect(page.get_by_test_id("plan")).to_contain_text("23:30 is after closing time")
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,8 @@ PAGES = (
     Audited("nurse-checklist-errors", "nurse", "/sessions/{checked_in}/checklist", "Systolic blood pressure (mmHg)",
             bad_checklist),
     Audited("nurse-infusion", "nurse", "/sessions/{infusing}/infusion", "Acknowledge alert"),
+    Audited("nurse-infusion-in-error-reason", "nurse", "/sessions/{infusing}/infusion", "Say why this entry is wrong",
+            blank_in_error_reason),
     Audited("physician-start-gate", "physician", "/sessions/{cleared}/infusion", "Start gate"),
     Audited("physician-dose-order-error", "physician", "/sessions/{cleared}/infusion",
             "An esketamine dose must be 28, 56, 84 mg", bad_dose_order),
@@ -263,6 +283,9 @@ PAGES = (
     Audited("physician-waiting", "physician", "/signing", "Waiting for your override (1)"),
     Audited("admin-staff", "admin", "/admin/staff", "Demo Nurse (fictional)"),
     Audited("admin-clinic", "admin", "/admin/clinic/", "Window chair"),
+    Audited("admin-closures", "admin", "/admin/clinic/closures", "Add a closure"),
+    Audited("physician-order-preview", "physician", "/patients/{patient}/series/new", "Nothing is booked yet.",
+            order_preview),
     Audited("admin-policy", "admin", "/admin/policy/", "Save as a new version"),
     # The chair's steps the fixture adds push the seed's own events off the first page: filtered to them.
     Audited("admin-audit", "admin", "/admin/audit/?username=demo-seed", "demo.seeded"),
@@ -281,7 +304,7 @@ def test_page_has_no_wcag_21_aa_violations(browser, clinic, signed_in, audited):
         response = page.goto(clinic.url + address)
         assert response.ok, f"{address} answered {response.status}"
         if audited.role:
-            expect(page.get_by_role("button", name="Sign out")).to_be_visible()  # still signed in
+            expect(page.get_by_role("button", name="Sign out", include_hidden=True)).to_be_attached()
         if audited.action:
             audited.action(page)
         expect(page.locator("main").get_by_text(audited.shows).first).to_be_visible()

@@ -259,11 +259,13 @@ def test_payloads_in_every_note_adverse_event_and_addendum_field_render_inert(pe
         assert all(normal(payload) in events for payload in batch)
 
         if number == 1:
-            # A conflict shows their saved text beside mine: both rendered inert.
+            # A conflict shows their saved text beside mine: both rendered inert. (The page lost what it was
+            # opened with, so every field that differs is a conflict.)
             page = nurse.page
             page.evaluate("""() => { document.querySelectorAll('#note-form textarea')
                                        .forEach(el => { el.value = 'mine ' + el.value; });
-                                     document.querySelector('#note-form [name=version]').value = '0'; }""")
+                                     document.querySelector('#note-form [name=version]').value = '0';
+                                     document.querySelector('#note-form [name=opened]').value = '{}'; }""")
             # Save draft first tries the checked autosave: the conflict stops it, and the user asks
             # for the comparison.
             page.get_by_role("button", name="Save draft").click()
@@ -271,7 +273,7 @@ def test_payloads_in_every_note_adverse_event_and_addendum_field_render_inert(pe
             with page.expect_navigation():
                 page.get_by_role("button", name="Compare and resolve").click()
             nurse.assert_inert()
-            expect_conflict = page.locator(".theirs .note-text")
+            expect_conflict = page.locator(".merge-theirs .note-text")
             assert expect_conflict.count() == sum(limit >= len(ALL) for limit in NOTE_TEXT_FIELDS.values())
             assert all(text == ALL for text in expect_conflict.all_inner_texts())
             assert page.locator("[name=narrative]").input_value() == "mine " + ALL

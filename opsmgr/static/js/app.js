@@ -4,9 +4,11 @@
   // A page restored from the back/forward cache must be fetched again, so that after
   // sign-out the Back button shows the sign-in page and never cached patient data.
   window.addEventListener("pageshow", function (event) {
+    document.querySelectorAll("form[data-sending]").forEach(release);
     if (event.persisted) { window.location.reload(); }
   });
   document.addEventListener("click", function (event) {
+    if (event.target.closest("form[data-sending] [aria-disabled='true']")) { event.preventDefault(); return; }
     var button = event.target.closest("[data-confirm]");
     if (button && !window.confirm(button.getAttribute("data-confirm"))) {
       event.preventDefault();
@@ -49,8 +51,8 @@
   function typedValues(form) {
     var values = [];
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (!el.name || el.name === "csrf_token" || el.type === "password" || el.type === "submit" ||
-          el.type === "button" || el.type === "file") { return; }
+      if (!el.name || el.name === "csrf_token" || el.name === "submission_key" || el.type === "password" ||
+          el.type === "submit" || el.type === "button" || el.type === "file") { return; }
       if ((el.type === "checkbox" || el.type === "radio") && !el.checked) { return; }
       values.push([el.name, el.value]);
     });
@@ -65,7 +67,7 @@
       if (!raw) { return; }
       var values = JSON.parse(raw);
       Array.prototype.forEach.call(form.elements, function (el) {
-        if (!el.name || el.name === "csrf_token" || el.type === "password") { return; }
+        if (!el.name || el.name === "csrf_token" || el.name === "submission_key" || el.type === "password") { return; }
         var mine = values.filter(function (pair) { return pair[0] === el.name; }).map(function (pair) { return pair[1]; });
         if (el.type === "checkbox" || el.type === "radio") { el.checked = mine.indexOf(el.value) !== -1; }
         else if (mine.length && el.type !== "submit" && el.type !== "button") { el.value = mine[0]; }
@@ -79,19 +81,69 @@
     });
   }
 
+  // One action per click: a form on its way cannot be sent again until its answer comes. Its submit
+  // buttons say so (aria-disabled, the pressed one reads "Saving…"), and are disabled once the browser
+  // has read the form, so the pressed button's own name and value still go with it. (The server also
+  // answers a repeated submission key with the first answer; this spares the second request.)
+  function submitButtons(form) {
+    return Array.prototype.filter.call(form.elements, function (el) { return el.type === "submit"; });
+  }
+
+  function labelOf(button) { return button.tagName === "INPUT" ? button.value : button.textContent; }
+
+  function setLabel(button, text) {
+    if (button.tagName === "INPUT") { button.value = text; } else { button.textContent = text; }
+  }
+
+  function hold(form, submitter, leaving) {
+    form.setAttribute("data-sending", "yes");
+    var pressed = submitter || submitButtons(form)[0];
+    submitButtons(form).forEach(function (button) {
+      button.setAttribute("aria-disabled", "true");
+      if (button === pressed && !button.hasAttribute("data-label")) {
+        button.setAttribute("data-label", labelOf(button));
+        setLabel(button, "Saving…");
+      }
+    });
+    if (leaving) {
+      setTimeout(function () { submitButtons(form).forEach(function (button) { button.disabled = true; }); }, 0);
+    }
+  }
+
+  function release(form) {
+    form.removeAttribute("data-sending");
+    submitButtons(form).forEach(function (button) {
+      button.disabled = false;
+      button.removeAttribute("aria-disabled");
+      if (button.hasAttribute("data-label")) {
+        setLabel(button, button.getAttribute("data-label"));
+        button.removeAttribute("data-label");
+      }
+    });
+  }
+
+  function send(form, submitter) {
+    form.removeAttribute("data-sending");
+    if (form.requestSubmit) { form.requestSubmit(submitter); } else { hold(form, submitter, true); form.submit(); }
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (event.defaultPrevented || form.method !== "post" || form.hasAttribute("data-no-keep") ||
-        form.getAttribute("data-sign-in-checked") === "yes") { return; }
+    if (event.defaultPrevented || form.method !== "post") { return; }
+    if (form.hasAttribute("data-sending")) { event.preventDefault(); return; }  // a second click
     var submitter = event.submitter || null;
+    var checked = form.hasAttribute("data-no-keep") || form.getAttribute("data-sign-in-checked") === "yes";
+    hold(form, submitter, checked);
+    if (checked) { return; }
     event.preventDefault();
     fetch("/session/ping", {credentials: "same-origin", headers: {"Accept": "application/json"}, redirect: "manual"})
       .then(function (response) {
         if (response.ok) {
           form.setAttribute("data-sign-in-checked", "yes");
-          if (form.requestSubmit) { form.requestSubmit(submitter); } else { form.submit(); }
+          send(form, submitter);
           return;
         }
+        release(form);
         try { sessionStorage.setItem(keyFor(form), JSON.stringify(typedValues(form))); } catch (e) { /* storage off */ }
         var here = window.location.pathname + window.location.search;
         window.location.assign("/login?next=" + encodeURIComponent(here));
@@ -99,7 +151,7 @@
       .catch(function () {
         // The server cannot be reached: post anyway, as the browser would without this check.
         form.setAttribute("data-sign-in-checked", "yes");
-        form.submit();
+        send(form, submitter);
       });
   });
 })();

@@ -1,6 +1,8 @@
 // The note draft saves itself: two seconds after typing stops, at least every 30 seconds while
 // typing goes on, when a field loses focus, and when the tab is hidden or closed. A save carries
-// the version it started from; a conflict stops autosaving and asks the user to compare.
+// what the form was opened with: the server merges it with a colleague's save, and the fields it
+// brought in are put into the form and named. A field both changed stops autosaving and asks the
+// user to choose (the page then shows both versions; autosave waits until the choice is saved).
 // If the sign-in has ended, the unsaved text is kept in this tab's sessionStorage, the user signs
 // in again, and the text is put back and saved (it never leaves the tab otherwise).
 (function () {
@@ -10,17 +12,21 @@
   var statusLine = document.getElementById("autosave-status");
   var conflictBox = document.getElementById("autosave-conflict");
   var conflictText = document.getElementById("autosave-conflict-text");
+  var keptBox = document.getElementById("autosave-kept");
+  var opened = form.elements.namedItem("opened");
+  var pending = form.elements.namedItem("pending");
   var url = form.getAttribute("data-autosave-url");
   var stashKey = "opsmgr-note-unsaved-" + form.getAttribute("data-session");
   var IDLE_MS = 2000, MAX_WAIT_MS = 30000;
   var timer = null, firstChangeAt = null, dirty = false, inFlight = null, stopped = false, restored = false;
-  var conflicted = false, lastStatus = null, submitting = false;
+  var conflicted = false, lastStatus = null, submitting = false, keptUnseen = false;
 
   function say(text) { statusLine.textContent = text; }
 
   function textFields() {
     return Array.prototype.filter.call(form.elements, function (el) {
-      return el.name && el.name !== "csrf_token" && el.name !== "version" && el.type !== "submit";
+      return el.name && el.name !== "csrf_token" && el.name !== "submission_key" && el.name !== "version" &&
+        el.type !== "submit" && el.type !== "radio";
     });
   }
 
@@ -67,13 +73,15 @@
     dirty = false;
     firstChangeAt = null;
     say("Saving…");
-    inFlight = fetch(url, {method: "POST", body: new FormData(form), credentials: "same-origin",
+    var body = new FormData(form), sent = {};
+    body.forEach(function (value, name) { sent[name] = value; });
+    inFlight = fetch(url, {method: "POST", body: body, credentials: "same-origin",
                            headers: {"Accept": "application/json"}, redirect: "manual"})
       .then(function (response) {
         if (response.type === "opaqueredirect" || response.status === 401) { return signedOut(); }
         var page = (response.headers.get("Content-Type") || "").indexOf("application/json") === -1;
         if (page && (response.status === 400 || response.status === 409)) { return refusedAsPage(response.status); }
-        return response.json().then(function (body) { handle(response.status, body); });
+        return response.json().then(function (reply) { handle(response.status, reply, sent); });
       })
       .catch(function () {
         dirty = true;
@@ -83,11 +91,30 @@
     return inFlight;
   }
 
-  function handle(status, body) {
+  // The fields the server brought in from a colleague's save go into the form, unless typed in while the
+  // save was under way: then that field keeps what it was opened with, so the next save asks to choose.
+  function takeMerged(body, sent) {
+    var prints = JSON.parse(body.opened), before = {};
+    try { before = JSON.parse(sent.opened || "{}"); } catch (e) { before = {}; }
+    Object.keys(body.kept || {}).forEach(function (name) {
+      var el = form.elements.namedItem(name);
+      if (!el) { return; }
+      if (el.value === sent[name]) { el.value = body.kept[name]; } else { prints[name] = before[name]; }
+    });
+    opened.value = JSON.stringify(prints);
+    if (body.kept_message) {
+      keptUnseen = true;
+      keptBox.textContent = "Draft saved. " + body.kept_message;
+      keptBox.hidden = false;
+    }
+  }
+
+  function handle(status, body, sent) {
     lastStatus = body.status;
     if (body.status === "expired") { return refusedAsPage(400); }
     if (body.status === "saved") {
       setVersion(body.version);
+      takeMerged(body, sent);
       var badge = document.querySelector("[data-testid='note-status']");
       if (badge && badge.textContent.indexOf("Not started") !== -1) {
         badge.textContent = "Note: Draft";
@@ -100,7 +127,7 @@
       conflicted = true;
       conflictText.textContent = body.message + " Autosave is paused so nothing is overwritten.";
       conflictBox.hidden = false;
-      say("Not saved: someone else changed this note.");
+      say("Not saved: a field you changed was also changed by " + (body.saved_by || "someone else") + ".");
     } else if (body.status === "invalid") {
       dirty = true;
       var names = Object.keys(body.errors).map(function (name) {
@@ -154,8 +181,10 @@
     event.preventDefault();
     dirty = true;
     save().then(function () {
-      // Saved: show the saved page. Refused for a value: post the form, so the server shows the
-      // message next to the field with everything typed kept.
+      // Saved: show the saved page, unless a save brought in a colleague's text not yet pointed out:
+      // then stay, with the fields filled in and named above. Refused for a value: post the form, so
+      // the server shows the message next to the field with everything typed kept.
+      if (lastStatus === "saved" && keptUnseen) { keptUnseen = false; keptBox.focus(); return; }
       if (lastStatus === "saved" || lastStatus === "invalid") {
         submitting = true;
         if (lastStatus === "saved") { clearStash(); }
@@ -172,5 +201,12 @@
       save().then(function () { if (!stopped) { target.submit(); } });
     });
   });
+  keptBox.tabIndex = -1;
+  if (pending && pending.value) {
+    // Shown with fields to choose: nothing saves until the choices are sent with Save draft.
+    stopped = true;
+    conflicted = true;
+    say("Autosave is paused: choose which version to keep for each field marked, then press Save draft.");
+  }
   restoreStash();
 })();
