@@ -16,6 +16,7 @@ from config import TestConfig
 from opsmgr import create_app
 from opsmgr.extensions import db
 from tests.pg import PostgresServer, find_bindir
+from tests.transactions import RolledBackDatabase
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ("sqlite", "postgresql")
@@ -92,18 +93,45 @@ def pg_template(pg_server, tmp_path_factory):
     return "opsmgr_template"
 
 
+@pytest.fixture(scope="session")
+def pg_rolled_back(pg_server, pg_template):
+    """This worker's one migrated PostgreSQL database for the tests that roll back (tests/transactions.py)."""
+    pg_server.admin(f"CREATE DATABASE opsmgr_tests TEMPLATE {pg_template}")
+    database = RolledBackDatabase(pg_server.url("opsmgr_tests"))
+    yield database
+    database.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
 
 
 @pytest.fixture
-def database_url(backend, request, tmp_path):
-    """A fresh, migrated database for one test."""
+def rolled_back(backend, request):
+    """On PostgreSQL, unless the test is marked fresh_db: the worker's database inside this test's
+    transaction, rolled back at the end. None otherwise."""
+    if backend != "postgresql" or request.node.get_closest_marker("fresh_db"):
+        yield None
+        return
+    database = request.getfixturevalue("pg_rolled_back")
+    with database.transaction():
+        yield database
+    if database.violation:
+        pytest.fail(database.violation, pytrace=False)
+
+
+@pytest.fixture
+def database_url(backend, rolled_back, request, tmp_path):
+    """A migrated database for one test: a copy of the template on SQLite; on PostgreSQL the worker's
+    database inside a rolled-back transaction, or a fresh copy of the template for fresh_db tests."""
     if backend == "sqlite":
         path = tmp_path / "opsmgr.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
+        return
+    if rolled_back is not None:
+        yield rolled_back.url
         return
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
@@ -119,7 +147,7 @@ def clock():
 
 
 @pytest.fixture
-def make_app(database_url, tmp_path, clock):
+def make_app(database_url, rolled_back, tmp_path, clock):
     """Build an app on this test's database; more than one call gives separate 'workers'."""
     apps = []
 
@@ -127,11 +155,13 @@ def make_app(database_url, tmp_path, clock):
         overrides.setdefault("CLOCK", clock)
         app = create_app(TestConfig(database_url, tmp_path / "instance", **overrides))
         app.test_client_class = StaffClient
-        apps.append(app)
+        apps.append((app, rolled_back.adopt(app) if rolled_back else None))
         return app
 
     yield build
-    for app in apps:
+    for app, own_engine in apps:
+        if rolled_back:
+            rolled_back.release(app, own_engine)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
