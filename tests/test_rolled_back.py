@@ -57,9 +57,9 @@ def test_what_a_test_commits_is_rolled_back_and_ids_start_again_where_the_templa
 
 
 def test_a_second_connection_is_refused_with_the_marker_to_use(pg_rolled_back, tmp_path):
-    with rolled_back_app(pg_rolled_back, tmp_path) as app, app.app_context():
-        with pytest.raises(NeedsFreshDatabase, match="fresh_db"):
-            db.engine.connect()
+    with (rolled_back_app(pg_rolled_back, tmp_path) as app, app.app_context(),
+          pytest.raises(NeedsFreshDatabase, match="fresh_db")):
+        db.engine.connect()
 
 
 def test_a_session_in_another_thread_is_refused_with_the_marker_to_use(pg_rolled_back, tmp_path):

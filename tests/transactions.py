@@ -32,7 +32,8 @@ from opsmgr.extensions import db
 
 FRESH_DB_HINT = ("Mark the test @pytest.mark.fresh_db: on PostgreSQL it then gets a database of its own "
                  "instead of one rolled-back transaction on one connection.")
-SEQUENCES = "SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, last_value FROM pg_sequences"
+SEQUENCES = ("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), start_value, last_value "
+             "FROM pg_sequences")
 
 
 class NeedsFreshDatabase(RuntimeError):
