@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import request, session
 from flask.testing import FlaskClient
+from flask_login import login_user
 from flask_migrate import upgrade
 from itsdangerous import URLSafeTimedSerializer
 
 from config import TestConfig
 from opsmgr import create_app
+from opsmgr.auth import service
+from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
 from tests.pg import PostgresServer, find_bindir
 from tests.transactions import RolledBackDatabase
@@ -197,9 +201,40 @@ def make_user(app, clock):
     return make
 
 
+def sign_in(client, username, password):
+    """Sign a test client in as /login does (the same service call, audit event and Flask-Login
+    session), without the HTTP round trip: a new staff session and its cookie."""
+    app = client.application
+    with app.test_request_context("/login", method="POST"):
+        result = service.authenticate(username, password, ip=request.remote_addr, now=utcnow())
+        db.session.commit()
+        assert result.ok, f"{username} could not sign in"
+        session.clear()
+        login_user(result.user)
+        signed_in = dict(session)
+    with client.session_transaction() as cookie:
+        cookie.clear()
+        cookie.update(signed_in)
+
+
 @pytest.fixture
 def login_as(app, make_user):
-    """A signed-in client for a role: login_as("nurse")."""
+    """A signed-in client for a role: login_as("nurse"). The sign-in is direct (see sign_in);
+    tests/test_auth.py signs in through the form."""
+
+    def login(role, username=None):
+        user = make_user(role, username=username)
+        client = app.test_client()
+        sign_in(client, user.username, user.password)
+        client.user = user
+        return client
+
+    return login
+
+
+@pytest.fixture
+def login_through_form(app, make_user):
+    """login_as, signing in by posting the /login form."""
 
     def login(role, username=None):
         user = make_user(role, username=username)
