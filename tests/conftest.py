@@ -20,6 +20,7 @@ from opsmgr.auth import service
 from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
 from tests.pg import PostgresServer, find_bindir
+from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -157,7 +158,7 @@ def make_app(database_url, rolled_back, tmp_path, clock):
 
     def build(**overrides):
         overrides.setdefault("CLOCK", clock)
-        app = create_app(TestConfig(database_url, tmp_path / "instance", **overrides))
+        app = share_compiled_templates(create_app(TestConfig(database_url, tmp_path / "instance", **overrides)))
         app.test_client_class = StaffClient
         apps.append((app, rolled_back.adopt(app) if rolled_back else None))
         return app
