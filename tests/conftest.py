@@ -19,6 +19,7 @@ from opsmgr import create_app
 from opsmgr.auth import service
 from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
+from tests.counts import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401
 from tests.pg import PostgresServer, find_bindir
 from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
