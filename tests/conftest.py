@@ -3,7 +3,6 @@ import itertools
 import os
 import re
 import secrets
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
 from tests.counts import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401
 from tests.pg import PostgresServer, find_bindir
+from tests.sqlite_files import SqliteCopies
 from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
 
@@ -108,16 +108,29 @@ def pg_rolled_back(pg_server, pg_template):
     database.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_copies(sqlite_template, tmp_path_factory):
+    """This worker's SQLite file and engine: a fresh copy of the template for each test (tests/sqlite_files.py)."""
+    copies = SqliteCopies(sqlite_template, tmp_path_factory.mktemp("sqlite"))
+    yield copies
+    copies.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
 
 
 @pytest.fixture
-def rolled_back(backend, request):
-    """On PostgreSQL, unless the test is marked fresh_db: the worker's database inside this test's
-    transaction, rolled back at the end. None otherwise."""
-    if backend != "postgresql" or request.node.get_closest_marker("fresh_db"):
+def worker_database(backend, request):
+    """The worker's database this test runs on, whose engine every app of the test uses: on SQLite a
+    fresh copy of the template; on PostgreSQL the worker's database inside this test's transaction,
+    rolled back at the end. None for PostgreSQL tests marked fresh_db."""
+    if backend == "sqlite":
+        with request.getfixturevalue("sqlite_copies").fresh_copy() as copies:
+            yield copies
+        return
+    if request.node.get_closest_marker("fresh_db"):
         yield None
         return
     database = request.getfixturevalue("pg_rolled_back")
@@ -128,16 +141,11 @@ def rolled_back(backend, request):
 
 
 @pytest.fixture
-def database_url(backend, rolled_back, request, tmp_path):
-    """A migrated database for one test: a copy of the template on SQLite; on PostgreSQL the worker's
-    database inside a rolled-back transaction, or a fresh copy of the template for fresh_db tests."""
-    if backend == "sqlite":
-        path = tmp_path / "opsmgr.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    if rolled_back is not None:
-        yield rolled_back.url
+def database_url(backend, worker_database, request):
+    """A migrated database for one test (see worker_database); for fresh_db tests on PostgreSQL, a
+    database of its own made from the template."""
+    if worker_database is not None:
+        yield worker_database.url
         return
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
@@ -153,7 +161,7 @@ def clock():
 
 
 @pytest.fixture
-def make_app(database_url, rolled_back, tmp_path, clock):
+def make_app(database_url, worker_database, tmp_path, clock):
     """Build an app on this test's database; more than one call gives separate 'workers'."""
     apps = []
 
@@ -161,13 +169,13 @@ def make_app(database_url, rolled_back, tmp_path, clock):
         overrides.setdefault("CLOCK", clock)
         app = share_compiled_templates(create_app(TestConfig(database_url, tmp_path / "instance", **overrides)))
         app.test_client_class = StaffClient
-        apps.append((app, rolled_back.adopt(app) if rolled_back else None))
+        apps.append((app, worker_database.adopt(app) if worker_database else None))
         return app
 
     yield build
     for app, own_engine in apps:
-        if rolled_back:
-            rolled_back.release(app, own_engine)
+        if worker_database:
+            worker_database.release(app, own_engine)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

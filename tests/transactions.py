@@ -175,16 +175,24 @@ class RolledBackDatabase:
                 registry.pop(scope, None)
 
     def adopt(self, app):
-        """Make the worker's engine the app's `db.engine`; returns the app's own engine for release()."""
-        engines = db._app_engines[app]  # Flask-SQLAlchemy keeps one engine per app and bind key here
-        own, engines[None] = engines[None], self.engine
-        return own
+        return adopt_engine(app, self.engine)
 
     @staticmethod
     def release(app, own):
-        db._app_engines[app][None] = own
+        release_engine(app, own)
 
     def close(self):
         if self.connection is not None and not self.connection.closed:
             self.connection.close()
         self.engine.dispose()
+
+
+def adopt_engine(app, engine):
+    """Make `engine` the app's `db.engine`; returns the app's own engine for release_engine()."""
+    engines = db._app_engines[app]  # Flask-SQLAlchemy keeps one engine per app and bind key here
+    own, engines[None] = engines[None], engine
+    return own
+
+
+def release_engine(app, own):
+    db._app_engines[app][None] = own
