@@ -4,8 +4,7 @@ The role x endpoint matrix makes hundreds of requests against the same world (ch
 a medication, a series of sessions, a target account and one account per role). Building that world
 and an app for each row cost more than the rows themselves, so a ``SharedWorld`` builds it once into
 a template and gives each test a clean copy of it:
-- on SQLite, a fresh copy of the template file at a fixed path (the app's engine is disposed first,
-  so no connection outlives the file it was opened on);
+- on SQLite, a fresh copy of the template file (tests/sqlite_files.py);
 - on PostgreSQL, the template database inside a rolled-back transaction (tests/transactions.py).
 The app is built once too: only its clock changes from test to test.
 """
@@ -17,6 +16,7 @@ from pathlib import Path
 from config import TestConfig
 from opsmgr import create_app
 from opsmgr.extensions import db
+from tests.sqlite_files import SqliteCopies
 from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
 
@@ -55,21 +55,16 @@ def sqlite_world(template, folder, build, client_class, clock):
     builder = build_app(f"sqlite:///{built}", folder, client_class, clock)
     data = build(builder)
     dispose(builder)  # the last connection closes: WAL checkpointed, nothing left beside the file
-    current = folder / "current.sqlite3"
-    app = build_app(f"sqlite:///{current}", folder, client_class, clock)
+    copies = SqliteCopies(built, folder / "copies")
+    app = build_app(copies.url, folder, client_class, clock)
+    own_engine = copies.adopt(app)
 
-    @contextmanager
-    def reset():
+    def close():
+        copies.release(app, own_engine)
         dispose(app)
-        for leftover in (current.with_name(current.name + suffix) for suffix in ("-wal", "-shm")):
-            leftover.unlink(missing_ok=True)
-        shutil.copyfile(built, current)
-        try:
-            yield
-        finally:
-            dispose(app)
+        copies.close()
 
-    return SharedWorld(app, data, reset), lambda: dispose(app)
+    return SharedWorld(app, data, copies.fresh_copy), close
 
 
 def postgresql_world(server, template, name, folder, build, client_class, clock):
