@@ -14,8 +14,16 @@ run: setup
 	$(PY) -m flask --app app demo seed
 	$(PY) -m flask --app app serve
 
-test: setup-test
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Two pytest-xdist workers, one per core (`make test PYTEST_WORKERS=0` runs in one process);
+# PYTEST_ARGS narrows or adds to the run. The elapsed time, setup included, is the last line.
+PYTEST_WORKERS ?= 2
+test:
+	@start=$$(date +%s); status=0; \
+	$(MAKE) --no-print-directory setup-test && \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	elapsed=$$(( $$(date +%s) - start )); \
+	printf 'make test: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
+	exit $$status
 
 lint: setup-test
 	$(PY) -m ruff check .

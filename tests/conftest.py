@@ -3,19 +3,26 @@ import itertools
 import os
 import re
 import secrets
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import request, session
 from flask.testing import FlaskClient
+from flask_login import login_user
 from flask_migrate import upgrade
 from itsdangerous import URLSafeTimedSerializer
 
 from config import TestConfig
 from opsmgr import create_app
+from opsmgr.auth import service
+from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
+from tests.counts import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401
 from tests.pg import PostgresServer, find_bindir
+from tests.sqlite_files import SqliteCopies
+from tests.templates_cache import share_compiled_templates
+from tests.transactions import RolledBackDatabase
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ("sqlite", "postgresql")
@@ -92,18 +99,53 @@ def pg_template(pg_server, tmp_path_factory):
     return "opsmgr_template"
 
 
+@pytest.fixture(scope="session")
+def pg_rolled_back(pg_server, pg_template):
+    """This worker's one migrated PostgreSQL database for the tests that roll back (tests/transactions.py)."""
+    pg_server.admin(f"CREATE DATABASE opsmgr_tests TEMPLATE {pg_template}")
+    database = RolledBackDatabase(pg_server.url("opsmgr_tests"))
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_copies(sqlite_template, tmp_path_factory):
+    """This worker's SQLite file and engine: a fresh copy of the template for each test (tests/sqlite_files.py)."""
+    copies = SqliteCopies(sqlite_template, tmp_path_factory.mktemp("sqlite"))
+    yield copies
+    copies.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
 
 
 @pytest.fixture
-def database_url(backend, request, tmp_path):
-    """A fresh, migrated database for one test."""
+def worker_database(backend, request):
+    """The worker's database this test runs on, whose engine every app of the test uses: on SQLite a
+    fresh copy of the template; on PostgreSQL the worker's database inside this test's transaction,
+    rolled back at the end. None for PostgreSQL tests marked fresh_db."""
     if backend == "sqlite":
-        path = tmp_path / "opsmgr.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
+        with request.getfixturevalue("sqlite_copies").fresh_copy() as copies:
+            yield copies
+        return
+    if request.node.get_closest_marker("fresh_db"):
+        yield None
+        return
+    database = request.getfixturevalue("pg_rolled_back")
+    with database.transaction():
+        yield database
+    if database.violation:
+        pytest.fail(database.violation, pytrace=False)
+
+
+@pytest.fixture
+def database_url(backend, worker_database, request):
+    """A migrated database for one test (see worker_database); for fresh_db tests on PostgreSQL, a
+    database of its own made from the template."""
+    if worker_database is not None:
+        yield worker_database.url
         return
     server = request.getfixturevalue("pg_server")
     template = request.getfixturevalue("pg_template")
@@ -119,19 +161,21 @@ def clock():
 
 
 @pytest.fixture
-def make_app(database_url, tmp_path, clock):
+def make_app(database_url, worker_database, tmp_path, clock):
     """Build an app on this test's database; more than one call gives separate 'workers'."""
     apps = []
 
     def build(**overrides):
         overrides.setdefault("CLOCK", clock)
-        app = create_app(TestConfig(database_url, tmp_path / "instance", **overrides))
+        app = share_compiled_templates(create_app(TestConfig(database_url, tmp_path / "instance", **overrides)))
         app.test_client_class = StaffClient
-        apps.append(app)
+        apps.append((app, worker_database.adopt(app) if worker_database else None))
         return app
 
     yield build
-    for app in apps:
+    for app, own_engine in apps:
+        if worker_database:
+            worker_database.release(app, own_engine)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -167,9 +211,40 @@ def make_user(app, clock):
     return make
 
 
+def sign_in(client, username, password):
+    """Sign a test client in as /login does (the same service call, audit event and Flask-Login
+    session), without the HTTP round trip: a new staff session and its cookie."""
+    app = client.application
+    with app.test_request_context("/login", method="POST"):
+        result = service.authenticate(username, password, ip=request.remote_addr, now=utcnow())
+        db.session.commit()
+        assert result.ok, f"{username} could not sign in"
+        session.clear()
+        login_user(result.user)
+        signed_in = dict(session)
+    with client.session_transaction() as cookie:
+        cookie.clear()
+        cookie.update(signed_in)
+
+
 @pytest.fixture
 def login_as(app, make_user):
-    """A signed-in client for a role: login_as("nurse")."""
+    """A signed-in client for a role: login_as("nurse"). The sign-in is direct (see sign_in);
+    tests/test_auth.py signs in through the form."""
+
+    def login(role, username=None):
+        user = make_user(role, username=username)
+        client = app.test_client()
+        sign_in(client, user.username, user.password)
+        client.user = user
+        return client
+
+    return login
+
+
+@pytest.fixture
+def login_through_form(app, make_user):
+    """login_as, signing in by posting the /login form."""
 
     def login(role, username=None):
         user = make_user(role, username=username)

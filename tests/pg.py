@@ -42,7 +42,8 @@ class PostgresServer:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
 
-    def start(self):
+    def start(self, attempts=3):
+        """initdb and start; each pytest-xdist worker starts its own server in its own folder."""
         os.chmod(self.base, 0o755)  # noqa: S103 - the postgres user must reach its folders
         data, sock, log = self.base / "data", self.base / "sock", self.base / "log"
         for folder in (data, sock, log):
@@ -52,9 +53,18 @@ class PostgresServer:
         os.chmod(data, 0o700)
         self._run("initdb", "-D", str(data), "-U", "app", "--auth=trust", "-E", "UTF8",
                   "--locale=C.UTF-8", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {sock} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(data), "-l", str(log / "server.log"), "-w", "-t", "30", "-o", options, "start")
+        for attempt in range(1, attempts + 1):
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {sock} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            try:
+                self._run("pg_ctl", "-D", str(data), "-l", str(log / "server.log"), "-w", "-t", "30",
+                          "-o", options, "start")
+                return self
+            except subprocess.CalledProcessError:
+                # Another process (a parallel worker's live server) took the free port in between.
+                if attempt == attempts:
+                    raise
+                self.port = free_port()
         return self
 
     def stop(self):

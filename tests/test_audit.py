@@ -451,6 +451,7 @@ def assert_each_writer_in_order(app, writers, events_per_thread):
     assert all(seqs == list(range(events_per_thread)) for seqs in by_writer.values())
 
 
+@pytest.mark.fresh_db
 def test_concurrent_appends_keep_one_gap_free_chain(app):
     expected = append_concurrently([app], threads_per_app=8, events_per_thread=25)
     assert expected == 200
@@ -458,12 +459,14 @@ def test_concurrent_appends_keep_one_gap_free_chain(app):
     assert_each_writer_in_order(app, 8, 25)
 
 
+@pytest.mark.fresh_db
 def test_concurrent_multi_event_transactions_keep_one_gap_free_chain(app):
     expected = append_concurrently([app], threads_per_app=6, events_per_thread=20, events_per_commit=5)
     assert_chain_ok(app, expected)
     assert_each_writer_in_order(app, 6, 20)
 
 
+@pytest.mark.fresh_db
 def test_two_workers_appending_to_one_database_keep_one_chain(make_app):
     worker_a, worker_b = make_app(), make_app()
     add_event(worker_a, "before.load")

@@ -11,6 +11,12 @@ from opsmgr.extensions import db
 from tests.conftest import PASSWORD
 
 
+@pytest.fixture
+def login_as(login_through_form):
+    """Here, where sign-in is the subject, every sign-in goes through the /login form."""
+    return login_through_form
+
+
 def actions(app):
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))

@@ -338,6 +338,7 @@ def worker_apps(request, app, make_app):
     return (app, app) if request.param == "one app" else (app, make_app())
 
 
+@pytest.mark.fresh_db
 @pytest.mark.parametrize("second_offset,allowed_refusals", [
     # Same start: the row locks should refuse it; the unique index is the last line of defence.
     (timedelta(0), {"BookingError", "IntegrityError"}),
@@ -371,6 +372,7 @@ def test_booking_race_lets_exactly_one_win(worker_apps, clock, second_offset, al
         day = next_open_day(day + timedelta(days=1), WEEKDAYS)
 
 
+@pytest.mark.fresh_db
 def test_ordering_race_puts_two_patients_on_different_chairs(worker_apps, clock):
     app = worker_apps[0]
     with app.app_context():

@@ -721,6 +721,7 @@ def run_together(app, calls):
     return outcomes
 
 
+@pytest.mark.fresh_db
 def test_two_physicians_signing_at_once_make_one_signature(app, completed, make_user, clock):
     from opsmgr.auth.models import StaffUser
 
@@ -743,6 +744,7 @@ def test_two_physicians_signing_at_once_make_one_signature(app, completed, make_
         assert note.signed_by_id in {doctor.id for doctor in doctors} and notes.verify_signature(note) is True
 
 
+@pytest.mark.fresh_db
 def test_a_write_racing_the_signature_lands_before_the_hash_or_is_refused(app, completed, make_user, clock):
     from opsmgr.auth.models import StaffUser
 

@@ -116,6 +116,7 @@ def test_enqueue_with_a_known_dedupe_key_returns_the_existing_row(app, clock):
     assert count_rows(app) == 3, "messages without a dedupe key are never merged"
 
 
+@pytest.mark.fresh_db
 def test_concurrent_enqueues_of_one_dedupe_key_make_one_row(make_app, clock):
     workers = (make_app(), make_app())
     barrier = threading.Barrier(len(workers))
@@ -190,6 +191,7 @@ def test_a_failing_hand_off_does_not_undo_or_fail_the_commit(make_app, clock, ca
     assert "ConnectionError" in caplog.text
 
 
+@pytest.mark.fresh_db
 def test_the_immediate_dispatcher_sends_after_the_commit_with_no_transaction_open(make_app, clock):
     app = make_app(OUTBOX_AFTER_COMMIT=dispatch_immediately)
     seen = []
@@ -320,6 +322,7 @@ def run_threads(threads):
     assert not any(thread.is_alive() for thread in threads), "a thread hung"
 
 
+@pytest.mark.fresh_db
 def test_two_dispatchers_racing_send_each_message_exactly_once(make_app, clock):
     """Each worker waits in its first handler call until the other is in one too, so both are
     mid-dispatch at the same moment (SKIP LOCKED on PostgreSQL, the write lock on SQLite)."""

@@ -14,8 +14,9 @@ from opsmgr.auth import service
 from opsmgr.auth.models import Role, StaffSession, StaffUser
 from opsmgr.core.guard import PUBLIC_ENDPOINTS, TOKEN_ENDPOINTS
 from opsmgr.extensions import db
-from tests.conftest import PASSWORD
-from tests.factories import FACTORY_ACTOR, build_world
+from tests.conftest import PASSWORD, FrozenClock, StaffClient, sign_in
+from tests.factories import FACTORY_ACTOR, build_world, create_user
+from tests.shared_world import postgresql_world, sqlite_world
 
 ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
 STAFF_ROLES = tuple(role.value for role in Role)
@@ -294,20 +295,67 @@ def test_post_only_endpoints_refuse_get(login_as, app, world):
             assert admin.get(url).status_code == 405, endpoint
 
 
+def build_matrix_world(app):
+    """What every row of the matrix points at: the world, a target account, one account per role."""
+    clock = app.config["CLOCK"]
+    ids = build_world(app, clock, patient_name=TARGET_NAME)
+    with app.app_context():
+        target = create_user(role="nurse", username="zeb-target", password=PASSWORD, now=clock(),
+                             full_name=TARGET_NAME)
+        staff = {role: create_user(role=role, username=None, password=PASSWORD, now=clock()) for role in STAFF_ROLES}
+    return {"ids": ids, "target": target, "staff": staff}
+
+
+@pytest.fixture(scope="module")
+def matrix_worlds(tmp_path_factory):
+    """Per backend, built on first use in this worker: the matrix world and the one app serving it."""
+    worlds, closers = {}, []
+
+    def world_for(backend, *sources):
+        if backend not in worlds:
+            folder = tmp_path_factory.mktemp(f"matrix-{backend}")
+            if backend == "sqlite":
+                world, close = sqlite_world(*sources, folder, build_matrix_world, StaffClient, FrozenClock())
+            else:
+                world, close = postgresql_world(*sources, "opsmgr_matrix", folder, build_matrix_world, StaffClient,
+                                                FrozenClock())
+            worlds[backend] = world
+            closers.append(close)
+        return worlds[backend]
+
+    yield world_for
+    for close in closers:
+        close()
+
+
+@pytest.fixture
+def matrix(backend, matrix_worlds, clock, request):
+    """A fresh copy of the matrix world for one row, served by the backend's one app on this row's clock."""
+    if backend == "sqlite":
+        sources = (request.getfixturevalue("sqlite_template"),)
+    else:
+        sources = (request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template"))
+    with matrix_worlds(backend, *sources).fresh_copy(clock) as world:
+        yield world
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", list(MATRIX))
-def test_role_endpoint_matrix(app, clock, make_user, login_as, world, endpoint, role):
+def test_role_endpoint_matrix(matrix, clock, endpoint, role):
+    app, world, target = matrix.app, matrix.data["ids"], matrix.data["target"]
     expected = dict(zip(ROLES, MATRIX[endpoint], strict=True))[role]
     method, url, data = REQUESTS[endpoint]
     clock.now = ON_THE_SESSION_DAY.get(endpoint, clock.now)
-    target = make_user("nurse", username="zeb-target", full_name=TARGET_NAME)
     if method == "POST":
-        app.test_client().login(target.username, PASSWORD)  # a live session, so ending sessions is visible
+        sign_in(app.test_client(), target.username, PASSWORD)  # a live session, so ending sessions is visible
     if endpoint in TARGET_STARTS_DEACTIVATED:
         with app.app_context():
             service.deactivate(db.session.get(StaffUser, target.id), actor=FACTORY_ACTOR, now=clock())
             db.session.commit()
-    client = app.test_client() if role == "anonymous" else login_as(role)
+    client = app.test_client()
+    if role != "anonymous":
+        client.user = matrix.data["staff"][role]
+        sign_in(client, client.user.username, PASSWORD)
     ids = {**world, "target": target.id}
     url = fill(url, ids)
     data = {fill(key, ids): fill(value, ids) for key, value in data.items()} if data else data

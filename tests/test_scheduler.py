@@ -26,6 +26,7 @@ def test_a_second_scheduler_cannot_take_the_file_lock(tmp_path):
     acquire_file_lock(tmp_path).close()
 
 
+@pytest.mark.fresh_db
 def test_a_second_scheduler_cannot_take_the_database_lock(make_app, backend):
     first_app, second_app = make_app(), make_app()
     with first_app.app_context():

@@ -74,6 +74,7 @@ FILTERED = [
 ]
 
 
+@pytest.mark.fresh_db
 def test_every_list_filter_has_an_index(app):
     with app.app_context():
         inspector = inspect(db.engine)

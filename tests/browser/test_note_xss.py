@@ -132,6 +132,10 @@ CHECK_DOM = """() => {
   return bad;
 }"""
 
+#: Resolves after the page has rendered twice more (then a task): the rendering steps that run
+#: autofocus and the tasks queued during them are done.
+RENDERED_TWICE = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done))))"
+
 
 def text_fields():
     """Every text field of the note form, with its maximum length."""
@@ -200,8 +204,10 @@ class Watched:
         self.assert_inert()
 
     def assert_inert(self):
+        # An injected handler would have run by the load event (image errors, onload) or at the
+        # rendering steps after it (autofocus, toggle, marquee): wait for load, then two frames.
         self.page.wait_for_load_state("load")
-        self.page.wait_for_timeout(50)  # let any injected handler (onerror, onload, autofocus) run
+        self.page.evaluate(RENDERED_TWICE)
         assert self.dialogs == [], self.dialogs
         assert self.page.evaluate("window.__xss") is None
         assert self.page.evaluate(CHECK_DOM) == []
@@ -229,8 +235,9 @@ def note_values(batch):
 def test_the_harness_sees_an_injected_handler_despite_the_csp(people, server):
     nurse, _ = people
     nurse.page.goto(f"{server.url}/today")
-    nurse.page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x onerror=alert(1)>')")
-    nurse.page.wait_for_timeout(100)
+    # The image's error event comes after a request for /x: wait for the dialog it raises.
+    with nurse.page.expect_event("dialog"):
+        nurse.page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x onerror=alert(1)>')")
     assert nurse.dialogs and nurse.page.evaluate(CHECK_DOM)
     nurse.dialogs.clear()
 
