@@ -593,6 +593,7 @@ def test_the_sweep_forgets_the_keys_of_ended_sessions(app, clock, login_as):
         assert db.session.scalar(select(func.count()).select_from(Submission)) == 1, "the live session's key stays"
 
 
+@pytest.mark.fresh_db
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_two_posts_of_one_key_at_once_record_one_reading(backend, app, clock, login_as, monkeypatch):
     """A double click's two requests overlap: the second waits for the first's transaction (on the key's unique
