@@ -6,6 +6,7 @@ def register(app):
     from opsmgr.auth.cli import users
     from opsmgr.core.cli import scheduler, serve
     from opsmgr.demo.cli import demo
+    from opsmgr.demo.seed_cli import seed
 
-    for command in (users, audit, demo, scheduler, serve):
+    for command in (users, audit, demo, seed, scheduler, serve):
         app.cli.add_command(command)

@@ -132,6 +132,23 @@ def has_staff():
     return db.session.scalar(select(func.count()).select_from(StaffUser)) > 0
 
 
+#: How a demo account is marked: its name ends so, and its username is a demo one (DEMO_STAFF, or
+#: the scale data set's staff, whose usernames start with SCALE_STAFF_PREFIX).
+DEMO_NAME_MARK = "(fictional)"
+SCALE_STAFF_PREFIX = "scale-"
+
+
+def is_demo_staff(username, full_name):
+    demo_username = username in {row[0] for row in DEMO_STAFF} or username.startswith(SCALE_STAFF_PREFIX)
+    return demo_username and full_name.endswith(DEMO_NAME_MARK)
+
+
+def has_real_staff():
+    """Whether any staff account is not a demo one (demo data must never mix with a real clinic's)."""
+    rows = db.session.execute(select(StaffUser.username, StaffUser.full_name)).all()
+    return any(not is_demo_staff(username, full_name) for username, full_name in rows)
+
+
 def new_demo_password():
     return "demo-" + secrets.token_urlsafe(12)
 

@@ -96,9 +96,19 @@ def canonical_value(value):
 
 def row_dict(row, exclude=frozenset()):
     """Every mapped column of a row, by column name, canonicalised."""
-    mapper = inspect(row).mapper
-    return {column.key: canonical_value(getattr(row, column.key)) for column in mapper.column_attrs
-            if column.key not in exclude}
+    return values_dict(column_values(row), exclude)
+
+
+def column_values(row):
+    """Every mapped column of a row, by column name, as loaded (None for no row)."""
+    if row is None:
+        return None
+    return {column.key: getattr(row, column.key) for column in inspect(row).mapper.column_attrs}
+
+
+def values_dict(values, exclude=frozenset()):
+    """A row's plain column values ({column: value}), canonicalised."""
+    return {key: canonical_value(value) for key, value in values.items() if key not in exclude}
 
 
 def load_aggregate(session_id):
@@ -117,16 +127,25 @@ def load_aggregate(session_id):
 
 def serialize(visit, note, parts, form=None):
     """The canonical document of one session in format ``form`` (a dict; see ``canonical_bytes``)."""
+    plain = {name: [column_values(row) for row in parts[name]] if many else column_values(parts[name])
+             for name, _model, many in PARTS}
+    return serialize_values(column_values(visit), column_values(note), plain, form)
+
+
+def serialize_values(visit, note, parts, form=None):
+    """serialize() on plain column values ({column: value} per row; a list for a part of many rows, None
+    for a missing row): what a bulk writer (the scale data set) hashes for rows it has not loaded."""
     form = form or FORMAT
     left_out = FORMATS[form]
     session_skip = SESSION_COMPUTED | left_out["columns"].get("infusion_session", frozenset())
-    document = {"format": form, "session": row_dict(visit, session_skip),
-                "note": row_dict(note, NOTE_EXCLUDED) if note is not None else None}
+    document = {"format": form, "session": values_dict(visit, session_skip),
+                "note": values_dict(note, NOTE_EXCLUDED) if note is not None else None}
     for name, model, many in PARTS:
         if name in left_out["parts"]:
             continue
         value, skip = parts[name], left_out["columns"].get(model.__tablename__, frozenset())
-        document[name] = [row_dict(row, skip) for row in value] if many else (row_dict(value, skip) if value else None)
+        document[name] = [values_dict(row, skip) for row in value] if many else (
+            values_dict(value, skip) if value else None)
     return document
 
 
