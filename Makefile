@@ -3,11 +3,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages: WeasyPrint's libraries and fonts to run; PostgreSQL and Chromium to test.
+# Debian packages: WeasyPrint's libraries and fonts to run; PostgreSQL and Chromium to test; wrk to
+# benchmark (the test suite smokes the benchmark, so it needs wrk too).
 APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
-APT_TEST := $(APT_RUN) postgresql chromium
+APT_BENCH := wrk
+APT_TEST := $(APT_RUN) postgresql chromium $(APT_BENCH)
 
-.PHONY: run test setup setup-test lint migrate-check clean
+.PHONY: run test bench setup setup-test lint migrate-check clean
 
 run: setup
 	$(PY) -m flask --app app db upgrade
@@ -24,6 +26,12 @@ test:
 	elapsed=$$(( $$(date +%s) - start )); \
 	printf 'make test: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
 	exit $$status
+
+# The app against a bare Flask "hello" under gunicorn, driven by wrk: see tests/bench/bench.py.
+# `make bench DB=postgres`; BENCH_SECONDS (per page, default 5) and BENCH_PATIENTS narrow or widen it.
+DB ?= sqlite
+bench: setup-test
+	$(PY) -m tests.bench.bench --db $(DB)
 
 lint: setup-test
 	$(PY) -m ruff check .

@@ -1,0 +1,448 @@
+"""`make bench`: the real app against a bare Flask "hello", both under gunicorn, driven by wrk on loopback.
+
+Speed is a ratio to "hello" measured in the same run on the same machine, never an absolute threshold.
+For each page: requests per second (and that ratio), latency, SQL statements per request; for the web
+workers: resident memory before and after the run. The table is printed and written as JSON under
+tests/bench/results/ (or --out).
+
+    python -m tests.bench.bench [--db sqlite|postgres] [--seconds 5] [--patients N] [--out DIR]
+
+Environment: BENCH_DB, BENCH_SECONDS, BENCH_PATIENTS, BENCH_CONNECTIONS (the flags win).
+
+Data: a fresh migrated database in a temporary instance folder, seeded by `flask seed scale --patients N`
+(N = BENCH_PATIENTS, default 1000) when the app has that command, otherwise by `flask demo seed`; the
+table says which. PostgreSQL is a throwaway server started as the test suite starts it (tests/pg.py). The runner signs
+in once through the login form (CSRF token from the page) as a physician it creates (`flask users
+create`), and wrk sends that session cookie to every page but /healthz (asked anonymously, as a monitor
+asks). Authenticated reads resume the server-side session and write their audit row: real cost. SQL
+statements are counted in-process on the same database (on SQLite they include BEGIN IMMEDIATE).
+Both servers run `gunicorn -w 2 -k sync` with the access log `flask serve` writes (to a file here);
+the scheduler is not started.
+"""
+import argparse
+import contextlib
+import html
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "count.lua"
+WORKERS = 2
+THREADS = 2
+USERNAME = "bench-physician"
+#: Asked for without the session cookie, as a load balancer or monitor asks.
+ANONYMOUS = {"healthz"}
+
+#: (key, label) of the pages in table order; their URLs come from the seeded data (page_urls).
+PAGES = (
+    ("healthz", "/healthz (no cookie)"),
+    ("board", "chair board /today"),
+    ("chart", "patient chart (most sessions)"),
+    ("week", "week calendar /schedule"),
+    ("search", "patient search"),
+    ("signing", "physician home /signing"),
+)
+
+
+@dataclass
+class Server:
+    """A gunicorn master on a free loopback port, its log in the run's folder."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def worker_pids(self):
+        master, pids = self.process.pid, []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            with contextlib.suppress(OSError):
+                if f"\nPPid:\t{master}\n" in status.read_text():
+                    pids.append(int(status.parent.name))
+        return sorted(pids)
+
+    def worker_rss_mib(self):
+        sizes = []
+        for pid in self.worker_pids():
+            with contextlib.suppress(FileNotFoundError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        sizes.append(round(int(line.split()[1]) / 1024, 1))
+        return sizes
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Run:
+    """Everything one run measured; `as_json()` is what results/*.json hold."""
+
+    db: str
+    data: str
+    seconds: int
+    connections: int
+    started_at: str
+    hello: list = field(default_factory=list)
+    pages: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+
+    def hello_rps(self):
+        return sum(h["rps"] for h in self.hello) / len(self.hello)
+
+    def as_json(self):
+        return {"db": self.db, "data": self.data, "seconds_per_page": self.seconds, "connections": self.connections,
+                "threads": THREADS, "workers": WORKERS, "started_at": self.started_at,
+                "hello": self.hello, "hello_rps": round(self.hello_rps(), 1),
+                "pages": self.pages, "memory": self.memory}
+
+
+def free_port():
+    from tests.pg import free_port as pg_free_port
+
+    return pg_free_port()
+
+
+# --- the data -------------------------------------------------------------------------------------
+
+def prepare_data(app, patients):
+    """Migrate and seed the fresh database; returns what the table says about the data.
+
+    `flask seed scale --patients N` when the app has it, otherwise `flask demo seed`."""
+    import logging
+
+    from flask_migrate import upgrade
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with app.app_context():
+        upgrade()
+    runner = app.test_cli_runner()
+    seed = app.cli.commands.get("seed")
+    if seed is not None and "scale" in getattr(seed, "commands", {}):
+        count = patients or 1000
+        args, data = ["seed", "scale", "--patients", str(count)], f"seed scale --patients {count}"
+    else:
+        args = ["demo", "seed"]
+        data = "demo seed" + (f" (BENCH_PATIENTS={patients} ignored: no `seed scale` command yet)"
+                              if patients else "")
+    _invoke(runner, args)
+    password = secrets.token_urlsafe(18)
+    _invoke(runner, ["users", "create", USERNAME, "--role", "physician", "--password-stdin"], input=password + "\n")
+    return data, password
+
+
+def _invoke(runner, args, **kwargs):
+    result = runner.invoke(args=args, catch_exceptions=False, **kwargs)
+    if result.exit_code != 0:
+        raise RuntimeError(f"flask {' '.join(args[:2])} failed: {result.output.strip()}")
+
+
+def page_urls(app):
+    """The URL of every page, picked from the data: the chart of the patient with the most sessions, a
+    search for the start of that patient's family name (a prefix search that matches several people)."""
+    from sqlalchemy import func, select
+
+    from opsmgr.extensions import db
+    from opsmgr.patients.models import Patient
+    from opsmgr.sessions.models import InfusionSession
+
+    with app.app_context():
+        patient_id, sessions = db.session.execute(
+            select(InfusionSession.patient_id, func.count()).group_by(InfusionSession.patient_id)
+            .order_by(func.count().desc(), InfusionSession.patient_id).limit(1)).one()
+        family = db.session.get(Patient, patient_id).legal_name.split()[-1]
+        db.session.remove()
+        db.engine.dispose()
+    term = re.split(r"[^A-Za-z]", family)[0][:4] or family[:4]
+    urls = {"healthz": "/healthz", "board": "/today", "chart": f"/patients/{patient_id}", "week": "/schedule",
+            "search": "/patients/?" + urllib.parse.urlencode({"q": term}), "signing": "/signing"}
+    return urls, {"chart_sessions": sessions}
+
+
+def count_statements(app, password, urls):
+    """SQL statements per request of each page, counted in-process on the same database (the second
+    request of each, so first-request caches do not count); also proves every page answers 200."""
+    from tests.sql import count_statements as counting
+
+    client, anonymous = app.test_client(), app.test_client()
+    _sign_in(lambda url: client.get(url).get_data(as_text=True),
+             lambda url, form: client.post(url, data=form).status_code, password)
+    counts = {}
+    for key, url in urls.items():
+        for attempt in range(2):
+            with counting(app) as n:
+                response = (anonymous if key in ANONYMOUS else client).get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code} in-process (attempt {attempt + 1})")
+        counts[key] = n["n"]
+    with app.app_context():
+        from opsmgr.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    return counts
+
+
+def _sign_in(get, post, password):
+    page = get("/login")
+    token = re.search(r'name="csrf_token"[^>]*\svalue="([^"]+)"', page)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login page")
+    status = post("/login", {"csrf_token": html.unescape(token.group(1)), "username": USERNAME,
+                             "password": password})
+    if status != 302:
+        raise RuntimeError(f"sign-in answered {status}, not a redirect")
+
+
+# --- the servers -----------------------------------------------------------------------------------
+
+def start_gunicorn(target, env, folder, name, attempts=3):
+    from opsmgr.core.cli import ACCESS_LOG_FORMAT
+
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        log = folder / f"{name}.log"
+        command = [sys.executable, "-m", "gunicorn", target, "--bind", f"127.0.0.1:{port}",
+                   "--workers", str(WORKERS), "--worker-class", "sync", "--timeout", "60",
+                   "--access-logfile", str(folder / f"{name}-access.log"), "--access-logformat", ACCESS_LOG_FORMAT,
+                   "--error-logfile", str(log), "--log-level", "warning"]
+        server = Server(subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port, log)
+        if _wait_ready(server, "/" if name == "hello" else "/healthz"):
+            return server
+        server.stop()
+        if attempt == attempts:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise RuntimeError(f"gunicorn ({name}) did not start:\n{tail}")
+    return None
+
+
+def _wait_ready(server, path, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            return False  # e.g. the port was taken meanwhile
+        with contextlib.suppress(OSError), urllib.request.urlopen(server.url(path), timeout=5) as response:  # noqa: S310
+            if response.status == 200 and len(server.worker_pids()) == WORKERS:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def session_cookie(server, password, cookie_name):
+    """Sign in over HTTP like a browser; returns the session cookie for wrk's -H."""
+    jar = urllib.request.HTTPCookieProcessor()
+    opener = urllib.request.build_opener(jar, _NoRedirect)
+
+    def get(path):
+        with opener.open(server.url(path), timeout=30) as response:
+            return response.read().decode()
+
+    def post(path, form):
+        try:
+            with opener.open(server.url(path), data=urllib.parse.urlencode(form).encode(), timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as error:  # the 302 lands here once redirects are not followed
+            return error.code
+
+    _sign_in(get, post, password)
+    for cookie in jar.cookiejar:
+        if cookie.name == cookie_name:
+            return f"{cookie.name}={cookie.value}"
+    raise RuntimeError("signed in but no session cookie was set")
+
+
+def check_page(server, path, cookie):
+    request = urllib.request.Request(server.url(path), headers={"Cookie": cookie} if cookie else {})  # noqa: S310
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=60) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status} under gunicorn")
+
+
+# --- wrk -------------------------------------------------------------------------------------------
+
+def wrk(url, seconds, connections, cookie=None):
+    command = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+               "-s", str(LUA), url]
+    if cookie:
+        command[1:1] = ["-H", f"Cookie: {cookie}"]
+    output = subprocess.run(command, check=True, capture_output=True, text=True,  # noqa: S603
+                            timeout=seconds + 60).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output):
+    def number(pattern, default=None):
+        found = re.search(pattern, output)
+        return float(found.group(1)) if found else default
+
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {"rps": number(r"Requests/sec:\s+([\d.]+)"),
+            "requests": int(number(r"(\d+) requests in", 0)),
+            "latency_avg_ms": _ms(re.search(r"Latency\s+([\d.]+\w+)", output)),
+            "latency_p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", output)),
+            "not_200": int(number(r"BENCH not_200=(\d+)", 0)),
+            "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0}
+
+
+def _ms(found):
+    if not found:
+        return None
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", found.group(1)).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit], 2)
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def database(db, folder):
+    if db == "sqlite":
+        yield f"sqlite:///{folder / 'bench.sqlite3'}"
+        return
+    from tests.pg import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL is not installed (make setup-test installs it)")
+    server = PostgresServer(bindir).start()
+    try:
+        server.admin("CREATE DATABASE bench")
+        yield server.url("bench")
+    finally:
+        server.stop()
+
+
+def run(db="sqlite", seconds=5, patients=None, connections=16, out=None, echo=print):
+    """One whole benchmark; returns the result dict (also written to `out`/<time>-<db>.json)."""
+    from config import Config
+    from opsmgr import create_app
+
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (make bench installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="opsmgr-bench-"))
+    servers = []
+    try:
+        with database(db, folder) as url:
+            env = {**os.environ, "OPSMGR_INSTANCE_PATH": str(folder / "instance"), "OPSMGR_DATABASE_URL": url,
+                   "OPSMGR_TIMEZONE": os.environ.get("OPSMGR_TIMEZONE") or "America/New_York",
+                   "OPSMGR_SECRET_KEY": secrets.token_hex(32), "OPSMGR_AUDIT_KEY": secrets.token_hex(32),
+                   "OPSMGR_LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1"}
+            app = create_app(Config(env))
+            echo(f"bench: seeding a fresh {db} database in {folder} ...")
+            data, password = prepare_data(app, patients)
+            urls, facts = page_urls(app)
+            statements = count_statements(app, password, urls)
+            hello = start_gunicorn("tests.bench.hello:app", env, folder, "hello")
+            servers.append(hello)
+            web = start_gunicorn("app:app", env, folder, "app")
+            servers.append(web)
+            cookie = session_cookie(web, password, app.config["SESSION_COOKIE_NAME"])
+            for key, path in urls.items():
+                check_page(web, path, None if key in ANONYMOUS else cookie)
+            result = Run(db=db, data=data, seconds=seconds, connections=connections,
+                         started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+            result.memory["before_mib"] = web.worker_rss_mib()
+            echo(f"bench: wrk {seconds} s per page, {connections} connections ...")
+            result.hello.append(wrk(hello.url("/"), seconds, connections))
+            for key, _label in PAGES:
+                measured = wrk(web.url(urls[key]), seconds, connections,
+                               cookie=None if key in ANONYMOUS else cookie)
+                result.pages[key] = {"url": urls[key], "statements": statements[key], **measured}
+            result.hello.append(wrk(hello.url("/"), seconds, connections))
+            result.memory["after_mib"] = web.worker_rss_mib()
+            result.memory["requests"] = sum(page["requests"] for page in result.pages.values())
+            for page in result.pages.values():
+                page["ratio"] = round(page["rps"] / result.hello_rps(), 4)
+            output = result.as_json() | facts | {"server_errors": _tail(web.log)}
+            write(output, Path(out) if out else HERE / "results")
+            echo(table(output))
+            return output
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _tail(log, lines=20):
+    """The end of the app's gunicorn error log (tracebacks of any 500s), empty when all went well."""
+    return log.read_text().splitlines()[-lines:] if log.exists() else []
+
+
+def write(output, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = output["started_at"].replace(":", "").replace("+0000", "Z")
+    path = folder / f"{stamp}-{output['db']}.json"
+    path.write_text(json.dumps(output, indent=2) + "\n")
+    output["written_to"] = str(path)
+
+
+def table(output):
+    runs = ", ".join(f"{h['rps']:.0f}" for h in output["hello"])
+    lines = [f"opsmgr bench — {output['db']}, data: {output['data']}, {output['seconds_per_page']} s per page, "
+             f"wrk -t{THREADS} -c{output['connections']}, gunicorn -w {WORKERS} sync",
+             f"hello: {output['hello_rps']:.0f} req/s (runs: {runs})",
+             "",
+             f"{'page':<32} {'req/s':>8} {'× hello':>8} {'avg ms':>8} {'p99 ms':>8} {'SQL':>4} {'not 200':>8}"]
+    for key, label in PAGES:
+        page = output["pages"][key]
+        lines.append(f"{label:<32} {page['rps']:>8.1f} {page['ratio']:>8.3f} {page['latency_avg_ms']:>8.1f} "
+                     f"{page['latency_p99_ms']:>8.1f} {page['statements']:>4} "
+                     f"{page['not_200'] + page['socket_errors']:>8}")
+    memory = output["memory"]
+    lines += ["", f"web workers RSS MiB: {memory['before_mib']} before, {memory['after_mib']} after "
+                  f"{memory['requests']} requests",
+              f"chart patient sessions: {output['chart_sessions']}",
+              *([f"server errors (last lines of the app's error log): {len(output['server_errors'])}"]
+                if output["server_errors"] else []),
+              f"written to {output.get('written_to', '-')}"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default=os.environ.get("BENCH_DB") or "sqlite")
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS") or 5))
+    parser.add_argument("--patients", type=int, default=int(os.environ.get("BENCH_PATIENTS") or 0) or None)
+    parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS") or 16))
+    parser.add_argument("--out", default=None, help="folder for the JSON (default tests/bench/results)")
+    args = parser.parse_args(argv)
+    try:
+        run(db=args.db, seconds=args.seconds, patients=args.patients, connections=args.connections, out=args.out)
+    except RuntimeError as error:
+        raise SystemExit(f"bench: {error}") from None
+
+
+if __name__ == "__main__":
+    main()
