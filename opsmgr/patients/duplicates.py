@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select
 from opsmgr.audit.service import record
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
-from opsmgr.patients.models import Patient
+from opsmgr.patients.models import Patient, display_name
 from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
 
@@ -34,9 +34,7 @@ class Match:
 
     @property
     def display_name(self):
-        if self.preferred_name and self.preferred_name != self.legal_name:
-            return f"{self.legal_name} ({self.preferred_name})"
-        return self.legal_name
+        return display_name(self.legal_name, self.preferred_name)
 
     @property
     def reason_labels(self):

@@ -84,6 +84,13 @@ def _check(column, enum):
     return CheckConstraint(f"{column} IN ({values})", name=f"{column}_known")
 
 
+def display_name(legal_name, preferred_name):
+    """How staff see a patient's name: the legal name, with the preferred one after it when it differs."""
+    if preferred_name and preferred_name != legal_name:
+        return f"{legal_name} ({preferred_name})"
+    return legal_name
+
+
 class Patient(db.Model):
     __tablename__ = "patient"
     __table_args__ = (
@@ -140,9 +147,7 @@ class Patient(db.Model):
 
     @property
     def display_name(self):
-        if self.preferred_name and self.preferred_name != self.legal_name:
-            return f"{self.legal_name} ({self.preferred_name})"
-        return self.legal_name
+        return display_name(self.legal_name, self.preferred_name)
 
     @property
     def is_treatment_resistant(self):
