@@ -334,3 +334,31 @@ def test_renumbering_a_series_leaves_what_a_signature_covers_unchanged(app, cloc
         db.session.commit()
         assert db.session.get(InfusionSession, second).number == 3
         assert document() == before
+
+
+def test_the_record_past_session_form_keeps_what_was_typed_and_asks_for_the_reason_at_its_field(app, clock,
+                                                                                                  login_as):
+    with app.app_context():
+        chairs = create_chairs(1)
+        series = order_series(patient_id=create_patient(now=clock()).id, now=clock(), start_on=MONDAY)
+        db.session.commit()
+        series_id = series.id
+    physician = login_as("physician")
+    values = {"series_id": series_id, "chair_id": chairs[0], "day": "2026-11-25", "start_time": "09:00"}
+
+    refused = physician.submit("/schedule/record-past", values)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "Say why this session is recorded after the fact." in html
+    assert 'value="2026-11-25"' in html and 'value="09:00"' in html, "the day and time typed are kept"
+    with app.app_context():
+        assert count(InfusionSession) == 6, "nothing recorded without a reason"
+
+    recorded = physician.submit("/schedule/record-past", {**values, "reason": "Given during the network outage"})
+    assert recorded.status_code == 302
+    with app.app_context():
+        late = db.session.scalars(select(InfusionSession)
+                                  .where(InfusionSession.recorded_late_reason.is_not(None))).one()
+        assert late.is_recorded_late and late.recorded_late_reason == "Given during the network outage"
+        assert late.number == 1, "the session on 25 Nov comes first in the series"
+        assert len(actions("session.recorded_late")) == 1
