@@ -38,7 +38,7 @@ def add_event(app, action="test.event", *, username="alice", role="nurse", user_
                             key=app.config["AUDIT_KEY"], outcome=outcome, object_type=object_type,
                             object_id=object_id, patient_id=patient_id, details=details)
         db.session.commit()
-        return made.id
+        return made
 
 
 def seed_chain(app, count, *, user_id=None, action_prefix="seed"):

@@ -3,11 +3,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from opsmgr.audit.anchor import append_anchor
 from opsmgr.audit.chain import GENESIS, HEAD_ID, canonical_details, link_hash
 from opsmgr.audit.models import AuditEvent, AuditHead
+from opsmgr.core import reads
 from opsmgr.extensions import db
 
 
@@ -28,15 +29,15 @@ def record_event(
     action, *, actor, now, key, outcome="ok", object_type=None, object_id=None,
     patient_id=None, details=None,
 ):
-    """Append one event to the chain inside the caller's transaction, and flush.
+    """Append one event to the chain inside the caller's transaction; returns its id.
 
     The head row is locked first (SELECT … FOR UPDATE on PostgreSQL; SQLite transactions
     already hold the write lock), so concurrent writers queue instead of forking the chain.
     """
+    heads = AuditHead.__table__
     head = db.session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+        select(heads.c.last_event_id, heads.c.last_hash).where(heads.c.id == HEAD_ID).with_for_update()
+    ).one()
     values = {
         "id": head.last_event_id + 1,
         "occurred_at": now,
@@ -52,17 +53,19 @@ def record_event(
         "details": canonical_details(details),
     }
     row_hash = link_hash(key, head.last_hash, values)
-    event = AuditEvent(**values, prev_hash=head.last_hash, row_hash=row_hash)
-    db.session.add(event)
-    head.last_event_id = event.id
-    head.last_hash = row_hash
-    db.session.flush()
-    return event
+    # Core statements: the chain is written on every read of patient data, so it skips the ORM's
+    # unit of work (the ORM objects of both tables are never kept in a session).
+    db.session.execute(insert(AuditEvent.__table__).values(**values, prev_hash=head.last_hash, row_hash=row_hash))
+    db.session.execute(update(heads).where(heads.c.id == HEAD_ID).values(last_event_id=values["id"],
+                                                                          last_hash=row_hash))
+    return values["id"]
 
 
 def record(action, *, actor, now, **fields):
-    """Append an event keyed with this app's audit key (see record_event)."""
-    return record_event(action, actor=actor, now=now, key=current_app.config["AUDIT_KEY"], **fields)
+    """Append an event keyed with this app's audit key (see record_event); during a read request's
+    read phase it is appended in the request's write phase, before the response leaves (core.reads)."""
+    key = current_app.config["AUDIT_KEY"]
+    reads.write(lambda: record_event(action, actor=actor, now=now, key=key, **fields))
 
 
 def anchor_head(path, *, now):

@@ -18,6 +18,7 @@ from opsmgr.auth.passwords import (
     spend_verify_time,
     verify_password,
 )
+from opsmgr.core import reads
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.submissions import Submission
 from opsmgr.extensions import db
@@ -154,18 +155,28 @@ def resume_session(token, *, now):
         return None, None
     staff_session, user = row
     if not user.is_active_account:
-        _end(staff_session, "deactivated", now)
+        _end_by_id(staff_session.id, "deactivated", now)
         return None, "deactivated"
     reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, access_policy())
     if reason is not None:
-        _end(staff_session, reason.value, now)
+        _end_by_id(staff_session.id, reason.value, now)
         record("session.timeout", actor=actor_for(user), now=now, object_type="staff_session",
                object_id=staff_session.id, details={"limit": reason.value})
         return None, reason.value
-    staff_session.last_seen_at = now
+    session_id = staff_session.id
+    # A read request saves the touch with its audit rows, after the page is built (core.reads).
+    sessions = StaffSession.__table__
+    reads.write(lambda: db.session.execute(update(sessions).where(sessions.c.id == session_id)
+                                           .values(last_seen_at=now)))
     user.session_token, user.staff_session_id = token, staff_session.id
-    db.session.flush()
     return user, None
+
+
+def _end_by_id(staff_session_id, reason, now):
+    """End a session found while resuming one (in a read request, in its write phase)."""
+    reads.write(lambda: db.session.execute(
+        update(StaffSession).where(StaffSession.id == staff_session_id, StaffSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)))
 
 
 def _end(staff_session, reason, now):

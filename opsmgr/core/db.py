@@ -66,8 +66,12 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 def _sqlite_begin_immediate(conn):
     # A transaction that reads and then writes would otherwise fail with "database is locked"
     # when another writer got there first; taking the write lock up front makes it wait instead.
+    # A read request's read phase (opsmgr.core.reads) begins a deferred transaction instead: under WAL
+    # it reads beside writers and other readers, and it never writes.
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        from opsmgr.core.reads import in_read_phase
+
+        conn.exec_driver_sql("BEGIN" if in_read_phase() else "BEGIN IMMEDIATE")
 
 
 def render_migration_item(type_, obj, autogen_context):

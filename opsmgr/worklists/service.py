@@ -54,7 +54,9 @@ def _checklists():
 
 
 def _discharges():
-    latest = (select(func.max(DischargeAssessment.id)).group_by(DischargeAssessment.session_id)).scalar_subquery()
+    in_recovery = select(InfusionSession.id).where(InfusionSession.status == SessionState.RECOVERY.value)
+    latest = (select(func.max(DischargeAssessment.id)).where(DischargeAssessment.session_id.in_(in_recovery))
+              .group_by(DischargeAssessment.session_id)).scalar_subquery()
     query = (select(InfusionSession, DischargeAssessment)
              .join(DischargeAssessment, DischargeAssessment.session_id == InfusionSession.id)
              .where(InfusionSession.status == SessionState.RECOVERY.value, DischargeAssessment.id.in_(latest)))
