@@ -18,7 +18,19 @@ ORDERED = (
     ("hr_low", "hr_high", False, "The low heart rate must be below the high one."),
     ("dose_mg_per_kg_low", "dose_mg_per_kg_high", False, "The low dose must be below the high dose."),
     ("dose_mg_per_kg_high", "dose_mg_per_kg_ceiling", True, "The review dose must not exceed the ceiling."),
+    ("rems_remind_day", "rems_due_days", True, "The reminder must come on or before the day the form is due."),
+    ("rems_due_days", "rems_overdue_day", False, "The form becomes overdue after the day it is due."),
+    ("reminder_second_hours", "reminder_first_hours", True,
+     "The first reminder comes before the second: give it more hours (0 switches a reminder off)."),
 )
+#: Integer settings whose range is narrower than the default 0-1440: (lowest, highest).
+RANGES = {
+    "quiet_hours_start": (0, 23), "quiet_hours_end": (0, 23),
+    "booster_rise_points": (1, 27), "booster_phq9_at_or_above": (1, 27),
+    "phq9_first_request_days": (1, 365), "phq9_then_every_days": (1, 365), "phq9_weekly_weeks": (1, 52),
+    "rems_due_days": (1, 60), "rems_remind_day": (0, 60), "rems_overdue_day": (1, 60),
+    "followup_misses_before_escalation": (1, 20),
+}
 POLICY_FIELDS = THRESHOLDS
 FLOAT_FIELDS = frozenset(f.name for f in fields(ClinicalPolicy) if f.type in (float, "float"))
 #: Finding code -> its form field (a locked code has one too, so a crafted choice is refused at it).
@@ -66,7 +78,8 @@ def _field(name, kind):
     if kind is float:
         return DecimalField(text, places=3, description=source,
                             validators=[InputRequired(), NumberRange(min=0, max=5)])
-    return IntegerField(text, description=source, validators=[InputRequired(), NumberRange(min=0, max=1440)])
+    low, high = RANGES.get(name, (0, 1440))
+    return IntegerField(text, description=source, validators=[InputRequired(), NumberRange(min=low, max=high)])
 
 
 def _severity_field(rule):

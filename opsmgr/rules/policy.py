@@ -65,6 +65,34 @@ class ClinicalPolicy:
     # --- Rule 17: series templates. A series plans at most its protocol's count plus this many
     #     sessions [INF]: the sources give six-infusion inductions (§1.11), so 40 is a slip. --------
     series_extra_sessions: int = 2
+    # --- Rule 18 and issue 12: the follow-up plan (rules/followups.py) ------------------------------
+    #: Next-day check-in call after every discharged session [INF 24 h]: ambulatory discharge standards
+    #: recommend telephone follow-up (§6, medicalalgorithms.com).
+    checkin_call_hours_after: int = 24
+    #: A further call after the first session of a series [INF 72 h]; research follows up on day 3 (§6, PMC6447473).
+    first_session_call_hours_after: int = 72
+    #: PHQ-9 requests: the first this many days after the last induction session (§6 research point 7 days;
+    #: rule 18 [INF]), then weekly for this many weeks in all, then every this many days [INF] (§6 maverickmedicine).
+    phq9_first_request_days: int = 7
+    phq9_weekly_weeks: int = 4
+    phq9_then_every_days: int = 14
+    #: Booster review: PHQ-9 this many points above the post-induction best, or back at/above this total
+    #: (rule 18 [INF]; maverickmedicine, nyketamine §6).
+    booster_rise_points: int = 5
+    booster_phq9_at_or_above: int = 10
+    # --- Rule 15: REMS Patient Monitoring Form, calendar days after the session (§2.3-2.4) ------------
+    rems_due_days: int = 7
+    rems_remind_day: int = 5
+    rems_overdue_day: int = 8
+    # --- Issue 12: patient reminders (rules/reminders.py) [INF defaults] ----------------------------
+    #: Hours before the session; 0 switches that reminder off.
+    reminder_first_hours: int = 48
+    reminder_second_hours: int = 24
+    #: Quiet hours in the clinic's zone, whole hours 0-23: messages due from start until end are held to end.
+    quiet_hours_start: int = 20
+    quiet_hours_end: int = 8
+    #: "Not reached" on a follow-up call is retried the next clinic day; this miss escalates [INF].
+    followup_misses_before_escalation: int = 3
     # --- Severities: {finding code: severity value} the clinic chose; a code not here has its default
     #     (rules/severities.py). Versions stored before severities were policy have none. ------------
     severities: dict[str, str] = field(default_factory=dict, hash=False)
@@ -122,6 +150,28 @@ FIELD_HELP = {
     "baseline_moaas": ("Baseline mental status (MOAA/S) for discharge", "score", "Rule 14; §1.10"),
     "unsigned_note_flag_hours": ("Flag notes still unsigned this long after the session", "hours",
                                  "Rule 21 [INF]; CMS §7.3"),
+    "checkin_call_hours_after": ("Check-in call after each discharged session", "hours",
+                                 "Rule 18 [INF]; ambulatory discharge follow-up §6"),
+    "first_session_call_hours_after": ("Extra call after the first session of a series", "hours",
+                                       "Issue 12 [INF]; day-3 research follow-up §6"),
+    "phq9_first_request_days": ("First PHQ-9 request after the last induction session", "days",
+                                "Rule 18 [INF]; 7-day research point §6"),
+    "phq9_weekly_weeks": ("PHQ-9 requests weekly for (the first request included)", "weeks",
+                          "Rule 18 [INF]; maverickmedicine §6"),
+    "phq9_then_every_days": ("After that, a PHQ-9 request every", "days", "Issue 12 [INF]; maverickmedicine §6"),
+    "booster_rise_points": ("Booster review when PHQ-9 rises above the post-induction best by", "points",
+                            "Rule 18 [INF]; maverickmedicine, nyketamine §6"),
+    "booster_phq9_at_or_above": ("Booster review when PHQ-9 is back at or above", "points",
+                                 "Rule 18 [INF]; PHQ-9 moderate band §4"),
+    "rems_due_days": ("REMS monitoring form due after the session", "days", "Rule 15; Spravato REMS §2.3"),
+    "rems_remind_day": ("REMS monitoring form reminder on day", "day", "Rule 15; §2.3"),
+    "rems_overdue_day": ("REMS monitoring form overdue from day", "day", "Rule 15; §2.3"),
+    "reminder_first_hours": ("First patient reminder before the session (0: off)", "hours", "Issue 12 [INF]"),
+    "reminder_second_hours": ("Second patient reminder before the session (0: off)", "hours", "Issue 12 [INF]"),
+    "quiet_hours_start": ("No messages from (clinic time)", "hour 0-23", "Issue 12 [INF]"),
+    "quiet_hours_end": ("No messages until (clinic time)", "hour 0-23", "Issue 12 [INF]"),
+    "followup_misses_before_escalation": ("Escalate a follow-up call to a physician at miss number", "misses",
+                                          "Issue 12 [INF]"),
     "series_extra_sessions": ("A series may plan beyond its protocol's count at most", "sessions",
                               "Rule 17 [INF]; §1.11"),
 }
