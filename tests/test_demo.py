@@ -88,7 +88,7 @@ def test_seed_creates_the_staff_four_chairs_and_twelve_fictional_patients(app, r
         assert [p.mrn for p in people] == [f"DEMO-{n:04d}" for n in range(1, 13)]
         for person in people:
             assert "Demo-" in person.legal_name
-            assert person.email.endswith("@example.org") and person.phone.startswith("(555) 555-01")
+            assert person.email.endswith("@example.org") and person.phone.startswith("+150355501")
             assert len(person.weights) == 1 and 25 <= person.weights[0].kg <= 350
         assert len({p.indication for p in people}) >= 4 and len({p.sex_at_birth for p in people}) >= 2
         assert sum(bool(p.medications) for p in people) >= 10

@@ -259,7 +259,7 @@ def test_note_saved_again_unchanged_by_the_other_tab_says_nothing_about_merging(
 @pytest.fixture
 def patient_id(app, clock):
     with app.app_context():
-        return create_patient(now=clock(), legal_name="Ada Quill", phone="555 0100", escort_name="Tom Quill").id
+        return create_patient(now=clock(), legal_name="Ada Quill", phone="+15035550100", escort_name="Tom Quill").id
 
 
 EDIT_FORM = 'class="col-12 col-lg-8"'
@@ -279,12 +279,12 @@ def patient(app, patient_id):
 def test_patient_edits_of_different_fields_keep_the_colleagues_new_phone(app, login_as, patient_id):
     first, second = login_as("nurse"), login_as("coordinator")
     a, b = patient_form(first, patient_id), patient_form(second, patient_id)
-    assert first.submit(f"/patients/{patient_id}/edit", {**a, "phone": "555 0111"}).status_code == 302
+    assert first.submit(f"/patients/{patient_id}/edit", {**a, "phone": "503 555 0111"}).status_code == 302
     response = second.submit(f"/patients/{patient_id}/edit", {**b, "escort_name": "Sam Quill"},
                              follow_redirects=True)
     assert "Changes saved. Also kept: Phone, changed by " in page(response)
     saved = patient(app, patient_id)
-    assert (saved.phone, saved.escort_name) == ("555 0111", "Sam Quill")
+    assert (saved.phone, saved.escort_name) == ("+15035550111", "Sam Quill")
     details = last_event(app, "patient.updated")
     assert details["merged"] == ["phone"] and "phone" not in {k for k in details if k != "merged"}
 
@@ -292,24 +292,24 @@ def test_patient_edits_of_different_fields_keep_the_colleagues_new_phone(app, lo
 def test_patient_field_changed_by_both_waits_for_a_choice(app, login_as, patient_id):
     first, second = login_as("nurse"), login_as("coordinator")
     a, b = patient_form(first, patient_id), patient_form(second, patient_id)
-    assert first.submit(f"/patients/{patient_id}/edit", {**a, "phone": "555 0111"}).status_code == 302
-    mine = {**b, "phone": "555 0222", "escort_name": "Sam Quill"}
+    assert first.submit(f"/patients/{patient_id}/edit", {**a, "phone": "503 555 0111"}).status_code == 302
+    mine = {**b, "phone": "503 555 0122", "escort_name": "Sam Quill"}
     conflict = second.submit(f"/patients/{patient_id}/edit", mine)
     html = page(conflict)
     assert conflict.status_code == 409 and 'id="choice-phone"' in html and 'id="choice-escort_name"' not in html
-    assert 'value="555 0222"' in html and "555 0111" in html
-    assert patient(app, patient_id).phone == "555 0111"
+    assert 'value="(503) 555-0122"' in html and "(503) 555-0111" in html
+    assert patient(app, patient_id).phone == "+15035550111"
     assert second.submit(f"/patients/{patient_id}/edit", choose(html, EDIT_FORM, phone="theirs")).status_code == 302
     saved = patient(app, patient_id)
-    assert (saved.phone, saved.escort_name) == ("555 0111", "Sam Quill")
+    assert (saved.phone, saved.escort_name) == ("+15035550111", "Sam Quill")
     assert last_event(app, "patient.updated")["chosen_theirs"] == ["phone"]
 
 
 def test_patient_edit_on_the_current_version_is_saved_as_it_is(app, login_as, patient_id):
     nurse = login_as("nurse")
-    response = nurse.submit(f"/patients/{patient_id}/edit", {**patient_form(nurse, patient_id), "phone": "555 0199"},
+    response = nurse.submit(f"/patients/{patient_id}/edit", {**patient_form(nurse, patient_id), "phone": "5035550199"},
                             follow_redirects=True)
-    assert "Also kept" not in page(response) and patient(app, patient_id).phone == "555 0199"
+    assert "Also kept" not in page(response) and patient(app, patient_id).phone == "+15035550199"
 
 
 # --- clinic settings ----------------------------------------------------------------------------------

@@ -56,8 +56,8 @@ def listed(html):
 
 @pytest.mark.parametrize(("kept", "typed", "reason", "contact"), [
     ({}, {}, "Same legal name and date of birth", "None on file"),
-    ({"legal_name": "Ann Other", "phone": "+1 (555) 010-4477"}, {"phone": "555.010.4477"}, "Same phone number",
-     "Phone ending 4477"),
+    ({"legal_name": "Ann Other", "phone": "+1 (503) 555-0177"}, {"phone": "503.555.0177"}, "Same phone number",
+     "Phone ending 0177"),
     ({"legal_name": "Ann Other", "email": "Maria.R@Example.org"}, {"email": "maria.r@example.ORG"}, "Same email",
      "Email M•••@Example.org"),
 ])
@@ -76,13 +76,13 @@ def test_a_possible_duplicate_is_shown_and_nothing_is_registered(app, clock, log
 
 
 def test_confirmed_different_person_is_registered_once_and_audited_as_such(app, clock, login_as):
-    patient_id = existing(app, clock, phone="555 010 4477")
-    other_id = existing(app, clock, mrn="KC-2", legal_name="Ann Other", phone="(555) 010-4477")
+    patient_id = existing(app, clock, phone="503 555 0177")
+    other_id = existing(app, clock, mrn="KC-2", legal_name="Ann Other", phone="(503) 555-0177")
     nurse = login_as("nurse")
     # Confirming past only one of the two records shown is not enough.
-    again = nurse.submit("/patients/new", {**NEW, "phone": "5550104477", "different_from": str(patient_id)})
+    again = nurse.submit("/patients/new", {**NEW, "phone": "5035550177", "different_from": str(patient_id)})
     assert panel(again.get_data(as_text=True)) is not None
-    response = nurse.submit("/patients/new", {**NEW, "phone": "5550104477",
+    response = nurse.submit("/patients/new", {**NEW, "phone": "5035550177",
                                               "different_from": f"{patient_id},{other_id}"})
     assert response.status_code == 302
     assert patient_count(app) == 3
@@ -92,8 +92,8 @@ def test_confirmed_different_person_is_registered_once_and_audited_as_such(app, 
 
 
 def test_no_match_registers_directly(app, clock, login_as):
-    existing(app, clock, date_of_birth=date(1984, 3, 10), phone="555 010 4477", email="m@example.org")
-    response = login_as("nurse").submit("/patients/new", {**NEW, "phone": "555 010 4478", "email": "n@example.org"})
+    existing(app, clock, date_of_birth=date(1984, 3, 10), phone="503 555 0177", email="m@example.org")
+    response = login_as("nurse").submit("/patients/new", {**NEW, "phone": "503 555 0178", "email": "n@example.org"})
     assert response.status_code == 302
     assert patient_count(app) == 2
     assert details(app, "patient.possible_duplicates_shown") is None
@@ -125,15 +125,15 @@ def test_keys_follow_a_change_of_name_or_phone(app, clock, login_as):
     patient_id = existing(app, clock)
     with app.app_context():
         patient = db.session.get(Patient, patient_id)
-        patient.legal_name, patient.phone = "María Ramírez-Ortega", "555 010 4477"
+        patient.legal_name, patient.phone = "María Ramírez-Ortega", "+15035550177"
         db.session.commit()
-        assert (patient.family_key, patient.phone_key) == ("ramirezortega", "5550104477")
+        assert (patient.family_key, patient.phone_key) == ("ramirezortega", "5035550177")
     html = login_as("nurse").get("/patients/?q=ortega").get_data(as_text=True)
     assert listed(html) == ["María Ramírez-Ortega"]
 
 
 def test_statements_do_not_grow_with_search_words_or_matches(app, clock, login_as):
-    existing(app, clock, phone="555 010 4477")
+    existing(app, clock, phone="503 555 0177")
     nurse = login_as("nurse")
     nurse.get("/patients/?q=maria")
     with count_statements(app) as one_word:
@@ -144,8 +144,8 @@ def test_statements_do_not_grow_with_search_words_or_matches(app, clock, login_a
     with count_statements(app) as one_match:
         nurse.submit("/patients/new", NEW)
     for n in range(2, 6):
-        existing(app, clock, mrn=f"KC-{n}", legal_name=f"Other {n}", phone="(555) 010-4477")
+        existing(app, clock, mrn=f"KC-{n}", legal_name=f"Other {n}", phone="(503) 555-0177")
     with count_statements(app) as five_matches:
-        html = nurse.submit("/patients/new", {**NEW, "phone": "555 010 4477"}).get_data(as_text=True)
+        html = nurse.submit("/patients/new", {**NEW, "phone": "503 555 0177"}).get_data(as_text=True)
     assert panel(html).count('<th scope="row">') == 5
     assert one_match["n"] == five_matches["n"]

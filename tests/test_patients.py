@@ -19,9 +19,9 @@ MONDAY = date(2026, 11, 30)  # the first Monday after the frozen clock (Thu 2026
 
 NEW = {
     "mrn": "KC-00042", "legal_name": "Ada Quill", "preferred_name": "Addie", "date_of_birth": "1984-03-09",
-    "sex_at_birth": "female", "pregnancy_possible": "yes", "phone": "+1 (555) 010-4477",
+    "sex_at_birth": "female", "pregnancy_possible": "yes", "phone": "+1 (503) 555-0147",
     "email": "ada.quill@example.org", "reminder_channel": "sms", "contact_consent_on": "2026-11-20",
-    "escort_name": "Tom Quill", "escort_phone": "555 010 9988", "indication": "trd",
+    "escort_name": "Tom Quill", "escort_phone": "503 555 0188", "indication": "trd",
     "indication_detail": "Recurrent episodes since 2015", "failed_trials": "3", "allergies": "Penicillin (rash)",
 }
 
@@ -140,7 +140,7 @@ BAD_REGISTRATIONS = [
     ("pregnancy_possible", {"pregnancy_possible": "maybe"}, "Choose yes or no", None),
     ("sex_at_birth", {"sex_at_birth": ""}, "This field is required", None),
     ("indication", {"indication": "migraine"}, "Not a valid choice", None),
-    ("phone", {"phone": "call me maybe"}, "Use digits", "call me maybe"),
+    ("phone", {"phone": "call me maybe"}, "Enter a phone number like", "call me maybe"),
 ]
 
 
@@ -523,55 +523,55 @@ def mrn_in_form(html):
 
 
 def test_edit_is_audited_with_old_and_new_values(app, clock, login_as):
-    patient_id = make_patient(app, clock, mrn="KC-7", legal_name="Ada Quill", phone="555 0100")
+    patient_id = make_patient(app, clock, mrn="KC-7", legal_name="Ada Quill", phone="+15035550100")
     nurse = login_as("nurse")
-    response = nurse.submit(f"/patients/{patient_id}/edit", edit_data(nurse, patient_id, phone="555 0199"))
+    response = nurse.submit(f"/patients/{patient_id}/edit", edit_data(nurse, patient_id, phone="503 555 0199"))
     assert response.status_code == 302
     updated = events(app, "patient.updated")[-1]
     details = json.loads(updated.details)
     assert (updated.patient_id, updated.username) == (patient_id, nurse.user.username)
-    assert details["phone"] == ["555 0100", "555 0199"]
-    assert patient_by_mrn(app, "KC-7").phone == "555 0199"
+    assert details["phone"] == ["+15035550100", "+15035550199"]
+    assert patient_by_mrn(app, "KC-7").phone == "+15035550199"
 
 
 def test_a_stale_edit_that_does_not_say_what_it_was_opened_with_asks_a_choice_for_every_difference(
         app, clock, login_as):
     """(A page always says; tests/test_merge.py has the merges of edits that do.)"""
-    patient_id = make_patient(app, clock, mrn="KC-7", legal_name="Ada Quill", phone="555 0100")
+    patient_id = make_patient(app, clock, mrn="KC-7", legal_name="Ada Quill", phone="+15035550100")
     first, second = login_as("nurse"), login_as("coordinator")
-    first_form = edit_data(first, patient_id, phone="555 0111")
-    second_form = edit_data(second, patient_id, phone="555 0222", escort_name="Second's Escort")
+    first_form = edit_data(first, patient_id, phone="503 555 0111")
+    second_form = edit_data(second, patient_id, phone="503 555 0122", escort_name="Second's Escort")
     assert first.submit(f"/patients/{patient_id}/edit", first_form).status_code == 302
 
     response = second.submit(f"/patients/{patient_id}/edit", second_form)
     html = body(response)
     assert response.status_code == 409 and 'data-testid="edit-conflict"' in html
     assert 'id="choice-phone"' in html and 'id="choice-escort_name"' in html
-    assert 'value="555 0222"' in html and "Second&#39;s Escort" in html  # the entry is kept
+    assert 'value="(503) 555-0122"' in html and "Second&#39;s Escort" in html  # the entry is kept
     saved = patient_by_mrn(app, "KC-7")
-    assert (saved.phone, saved.escort_name, saved.version) == ("555 0111", "Tom Quill", 2)
+    assert (saved.phone, saved.escort_name, saved.version) == ("+15035550111", "Tom Quill", 2)
     assert len(events(app, "patient.updated")) == 1
 
 
 def test_a_save_racing_another_commit_is_stopped_by_the_version_column(make_app, clock):
     """The request boundary then tries once more, merging with that save (core.edits.attempt_merged)."""
     app = make_app()
-    patient_id = make_patient(app, clock, mrn="KC-9", phone="555 0100")
+    patient_id = make_patient(app, clock, mrn="KC-9", phone="+15035550100")
     with app.app_context():
         stale = db.session.get(Patient, patient_id)
         db.session.expunge(stale)
         db.session.rollback()
         with app.app_context():  # another request commits in between
             other = db.session.get(Patient, patient_id)
-            service.update_patient(other, {"phone": "555 0111"}, expected_version=1,
+            service.update_patient(other, {"phone": "+15035550111"}, expected_version=1,
                                    allowed_fields=service.DEMOGRAPHIC_FIELDS, actor=FACTORY_ACTOR, now=clock())
             db.session.commit()
         db.session.add(stale)
         with pytest.raises(StaleDataError):
-            service.update_patient(stale, {"phone": "555 0222"}, expected_version=1,
+            service.update_patient(stale, {"phone": "+15035550122"}, expected_version=1,
                                    allowed_fields=service.DEMOGRAPHIC_FIELDS, actor=FACTORY_ACTOR, now=clock())
         db.session.rollback()
-    assert patient_by_mrn(app, "KC-9").phone == "555 0111"
+    assert patient_by_mrn(app, "KC-9").phone == "+15035550111"
 
 
 def test_coordinator_edit_leaves_clinical_fields_alone(app, clock, login_as):

@@ -211,6 +211,8 @@ def displayed(form_field, value):
     """A value as the page shows it in a comparison: choice labels, Yes/No, (empty)."""
     if value is None or value == "":
         return "(empty)"
+    if hasattr(form_field, "shown"):  # a field that shows stored values its own way (a phone number)
+        return form_field.shown(value)
     if isinstance(value, bool) or isinstance(form_field, BooleanField):
         return "Yes" if value else "No"
     if isinstance(form_field, SelectField):

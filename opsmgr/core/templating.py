@@ -6,6 +6,7 @@ from flask import current_app
 
 from opsmgr import permissions
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.contact import phone_filter
 from opsmgr.core.submissions import new_key
 
 
@@ -27,6 +28,7 @@ def amount(value):
 
 def register(app):
     app.jinja_env.filters["clinic_time"] = clinic_time
+    app.jinja_env.filters["phone"] = phone_filter
     app.jinja_env.globals.update(permissions.ALL)
     app.jinja_env.globals["amount"] = amount
     app.jinja_env.globals["submission_key"] = new_key

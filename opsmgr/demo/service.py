@@ -1,7 +1,7 @@
 """Seed the demo staff and a clearly fictional clinic: chairs, patients at every stage, today's board.
 
-Every name carries "Demo-", every MRN starts DEMO-, phone numbers are in the 555-01xx range kept
-for fiction and e-mail addresses use example.org. The seed goes through the services (so everything is
+Every name carries "Demo-", every MRN starts DEMO-, phone numbers are (503) 555-01xx, in the range
+kept for fiction, and e-mail addresses use example.org. The seed goes through the services (so everything is
 audited: as DEMO_ACTOR, and the work at today's chairs as the demo nurse) except for booking:
 order_series will not start a series in the past and picks its own chairs, so courses are built here
 with the same shape order_series gives them, each patient in a lane of their own (one chair, one clock
@@ -215,9 +215,9 @@ class _Seed:
             "mrn": values["mrn"], "legal_name": values["legal_name"], "preferred_name": values["preferred_name"],
             "date_of_birth": values["born"], "sex_at_birth": values["sex"],
             "pregnancy_possible": values.get("pregnancy_possible", False),
-            "phone": f"(555) 555-01{number:02d}", "email": f"{first.lower()}.{values['mrn'].lower()}@example.org",
+            "phone": f"(503) 555-01{number:02d}", "email": f"{first.lower()}.{values['mrn'].lower()}@example.org",
             "reminder_channel": "sms" if number % 2 else "email", "contact_consent_on": intake,
-            "escort_name": f"Alex {surname}", "escort_phone": f"(555) 555-01{number + 50:02d}",
+            "escort_name": f"Alex {surname}", "escort_phone": f"(503) 555-01{number + 50:02d}",
             "indication": values["indication"], "indication_detail": values["detail"],
             "failed_trials": values["failed_trials"], "allergies": values["allergies"],
         }, actor=DEMO_ACTOR, now=self.now)

@@ -14,10 +14,12 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 from wtforms.widgets import HiddenInput
 
+from opsmgr.core import contact
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.edits import MERGE_FIELDS, OpenedFields
-from opsmgr.core.forms import BaseForm, yes_no
+from opsmgr.core.forms import BaseForm, clean_text, yes_no
 from opsmgr.patients.models import Contraindication, Indication, MedicationClass, ReminderChannel, SexAtBirth
+from opsmgr.patients.service import reminder_problems
 
 EARLIEST = date(1900, 1, 1)
 
@@ -88,8 +90,46 @@ def different_from_ids(raw):
     return tuple(int(part) for part in parts)
 
 
+#: A phone number's characters only: the checklist's escort phone on the day, not the patient's record.
 PHONE = Regexp(r"^[0-9+()./ -]{7,40}$", message="Use digits, spaces and + ( ) - . only (7 to 40 characters).")
-EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message="Enter an email address like name@example.org.")
+
+
+def phone_number(form, field):
+    """A phone number valid in the clinic's region (or with a country code), kept in E.164."""
+    if field.data:
+        try:
+            field.data = contact.e164(field.data, contact.clinic_region())
+        except contact.ContactError as error:
+            raise StopValidation(str(error)) from error
+
+
+def email_address(form, field):
+    """An email address, kept in its normalised form; the domain's mail servers are not looked up."""
+    if field.data:
+        try:
+            field.data = contact.normal_email(field.data)
+        except contact.ContactError as error:
+            raise StopValidation(str(error)) from error
+
+
+class PhoneField(StringField):
+    """A phone number as people write it; the data is E.164 once valid. Shows what was typed, or the stored
+    number in the clinic's format."""
+
+    def __init__(self, label=None, validators=(), **kwargs):
+        render_kw = {"type": "tel", "autocomplete": "off", **kwargs.pop("render_kw", {})}
+        super().__init__(label, [Optional(), Length(max=40), phone_number, *validators],
+                         filters=[clean_text, *kwargs.pop("filters", ())], render_kw=render_kw, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return self.shown(self.data) if self.data else ""
+
+    @staticmethod
+    def shown(value):
+        """A stored number as staff read it (also in an edit conflict)."""
+        return contact.phone_filter(value)
 
 
 class SearchForm(BaseForm):
@@ -121,36 +161,34 @@ class DemographicsForm(BaseForm):
         choices=[SelectChoice("", "Choose…"), SelectChoice("no", "No"), SelectChoice("yes", "Yes")],
         invalid_value_message="Choose yes or no.",
         description="If yes, the pre-infusion checklist asks for pregnancy status or a test.")
-    phone = StringField("Phone", validators=[Optional(), PHONE], render_kw={"autocomplete": "off", "type": "tel"})
-    email = EmailField("Email", validators=[Optional(), Length(max=254), EMAIL],
+    phone = PhoneField("Phone", description="A number from another country starts with + and its country code.")
+    email = EmailField("Email", validators=[Optional(), Length(max=254), email_address],
                        render_kw={"autocomplete": "off", "spellcheck": "false"})
-    reminder_channel = SelectField("Appointment reminders by", choices=_choices(ReminderChannel), default="none")
+    reminder_channel = SelectField("Appointment reminders by", choices=_choices(ReminderChannel), default="none",
+                                   description="SMS needs a number that can take texts; email, an address.")
     contact_consent_on = DateField("Agreed to reminders on", validators=[Optional(), past_date],
                                    description="Needed for email or SMS reminders.")
     escort_name = StringField("Escort's name", validators=[Length(max=120)],
                               description="The adult who takes the patient home after each session.")
-    escort_phone = StringField("Escort's phone", validators=[Optional(), PHONE], render_kw={"type": "tel"})
+    escort_phone = PhoneField("Escort's phone")
 
     def validate(self, extra_validators=None):
         valid = super().validate(extra_validators)
-        needed = {"email": (self.email, "Email reminders need an email address."),
-                  "sms": (self.phone, "SMS reminders need a phone number.")}
-        if self.reminder_channel.data in needed:
-            address, message = needed[self.reminder_channel.data]
-            valid = _require(address, message) and valid
-            valid = _require(self.contact_consent_on, "Enter the date the patient agreed to reminders.") and valid
-        return valid
+        if self.reminder_channel.errors:
+            return False
+        # A refused number or address is not known (None): the channel says nothing more about it, and a
+        # field already refused gets no second message.
+        problems = reminder_problems(
+            self.reminder_channel.data, phone=None if self.phone.errors else self.phone.data or "",
+            email=None if self.email.errors else self.email.data or "", consent_on=self.contact_consent_on.data)
+        for problem in problems:
+            if not self[problem.field].errors:
+                self[problem.field].errors.append(problem.message)
+        return valid and not problems
 
     def values(self):
         """The patient fields this form carries, as the service takes them."""
         return {field.name: field.data for field in self if field.name not in {"csrf_token", "version", *MERGE_FIELDS}}
-
-
-def _require(field, message):
-    if field.data or field.errors:
-        return not field.errors
-    field.errors.append(message)
-    return False
 
 
 class RegistrationForm(DemographicsForm):

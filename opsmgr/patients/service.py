@@ -7,12 +7,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, raiseload, selectinload
 
 from opsmgr.audit.service import record
+from opsmgr.core import contact
 from opsmgr.core.edits import EditConflict, Saved, audit_details, saved_by_audit
 from opsmgr.core.merge import merge_edit
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.patients.duplicates import DUPLICATE_MRN, find_matches, refuse_unconfirmed
-from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+from opsmgr.patients.models import (
+    Patient,
+    PatientContraindication,
+    PatientMedication,
+    PatientWeight,
+    ReminderChannel,
+)
 from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
 from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
@@ -23,6 +30,10 @@ DEMOGRAPHIC_FIELDS = (
     "phone", "email", "reminder_channel", "contact_consent_on", "escort_name", "escort_phone",
 )
 CLINICAL_FIELDS = ("indication", "indication_detail", "failed_trials", "allergies")
+#: The fields a reminder channel depends on.
+REMINDER_FIELDS = ("reminder_channel", "phone", "email", "contact_consent_on")
+NOT_TEXTABLE = ("This phone number cannot take text messages (it is a landline or a toll-free number). "
+                "Enter a mobile number, or choose email or no reminders.")
 
 
 class PatientError(DomainError):
@@ -36,9 +47,62 @@ def find_by_mrn(mrn):
     return db.session.scalar(select(Patient).where(func.lower(Patient.mrn) == mrn.strip().lower()))
 
 
+def reminder_problems(channel, *, phone, email, consent_on):
+    """What stops reminders by `channel` with these contact details, each at its field: SMS needs a number
+    that takes texts, email an address, and any channel the date the patient agreed. A `phone` or `email`
+    of None is not known (what was typed was refused), so nothing is said about it."""
+    problems = []
+    if channel == ReminderChannel.SMS and phone == "":
+        problems.append(Problem("phone", "SMS reminders need a phone number."))
+    elif channel == ReminderChannel.SMS and phone is not None and not contact.takes_texts(phone):
+        problems.append(Problem("reminder_channel", NOT_TEXTABLE))
+    if channel == ReminderChannel.EMAIL and email == "":
+        problems.append(Problem("email", "Email reminders need an email address."))
+    if channel and channel != ReminderChannel.NONE and consent_on is None:
+        problems.append(Problem("contact_consent_on", "Enter the date the patient agreed to reminders."))
+    return problems
+
+
+def checked_contact(values):
+    """`values` with its phone numbers in E.164 and its email normalised (form values already are); the
+    patient change is refused at each field that holds no valid number or address."""
+    region, checked, problems = contact.clinic_region(), dict(values), []
+    for name, normal in (("phone", lambda text: contact.e164(text, region)),
+                         ("escort_phone", lambda text: contact.e164(text, region)), ("email", contact.normal_email)):
+        if name in values:
+            try:
+                checked[name] = normal(values[name])
+            except contact.ContactError as error:
+                problems.append(Problem(name, str(error)))
+    if problems:
+        raise DomainError(problems)
+    return checked
+
+
+def _refuse_unreachable(state):
+    problems = reminder_problems(state.get("reminder_channel"), phone=state.get("phone", ""),
+                                 email=state.get("email", ""), consent_on=state.get("contact_consent_on"))
+    if problems:
+        raise DomainError(problems)
+
+
+def _reminder_state(patient):
+    """The saved fields reminders depend on, a number saved before E.164 was required read as one (None
+    when it is none: not known)."""
+    state = {name: getattr(patient, name) for name in REMINDER_FIELDS}
+    try:
+        state["phone"] = contact.e164(state["phone"], contact.clinic_region())
+    except contact.ContactError:
+        state["phone"] = None
+    return state
+
+
 def register_patient(values, *, actor, now, different_from=()):
     """Create a patient from validated form values. The MRN must be new; a patient with the same legal name
-    and date of birth, phone or email stops it (PossibleDuplicate) unless their id is in `different_from`."""
+    and date of birth, phone or email stops it (PossibleDuplicate) unless their id is in `different_from`;
+    contact details must be valid and reach the patient by their reminder channel."""
+    values = checked_contact(values)
+    _refuse_unreachable(values)
     matches = find_matches(values)
     refuse_unconfirmed(matches, different_from=set(different_from), actor=actor, now=now)
     fields = {name: values[name] for name in (*DEMOGRAPHIC_FIELDS, *CLINICAL_FIELDS) if name in values}
@@ -60,7 +124,7 @@ def update_patient(patient, values, *, expected_version, allowed_fields, opened=
     fingerprints of the values the form was opened with (None: opened on `expected_version`). A field
     only a colleague changed keeps their value; one both changed differently refuses the edit
     (EditConflict) until `choices` settle it."""
-    mine = {name: values[name] for name in allowed_fields if name in values}
+    mine = checked_contact({name: values[name] for name in allowed_fields if name in values})
     theirs = {name: getattr(patient, name) for name in mine}
     if opened is None and patient.version != expected_version:
         opened = {}  # opened on another version, without saying on what: every difference is a choice
@@ -71,6 +135,9 @@ def update_patient(patient, values, *, expected_version, allowed_fields, opened=
     if merge.conflicts:
         raise EditConflict(merge, theirs, saved_by, version=patient.version)
     merged = merge.values
+    if any(name in merged for name in REMINDER_FIELDS):
+        # Each side may be consistent on its own and not once merged (an SMS channel and a cleared phone).
+        _refuse_unreachable({**_reminder_state(patient), **merged})
     if "mrn" in merged and merged["mrn"].strip().lower() != patient.mrn.lower():
         other = find_by_mrn(merged["mrn"])
         if other is not None and other.id != patient.id:
