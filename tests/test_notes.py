@@ -455,7 +455,7 @@ def test_after_signing_the_orm_cannot_change_or_delete_any_locked_row(app, signe
             assert row is not None, model.__tablename__
             column = next(c.key for c in inspect(model).column_attrs if c.key in {
                 "mindset", "status_reason", "reason", "change_reason", "lot", "systolic", "message", "note",
-                "condition", "intervention", "intention"})
+                "condition", "intervention", "intention", "band"})
             setattr(row, column, _changed(getattr(row, column)))
             with pytest.raises(RecordLocked):
                 db.session.flush()

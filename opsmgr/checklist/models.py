@@ -2,16 +2,27 @@
 
 These rows, with the dose, controlled-substance, vitals, alert and discharge rows of the same
 session, form one aggregate that the notes feature will freeze and hash when a physician signs.
-Every answer column is nullable: nothing is pre-filled, and an unanswered item is a finding.
+Every answer column is nullable: nothing is pre-filled, and an unanswered item is a finding. The
+PHQ-9 and GAD-7 answers live in the score table (opsmgr.scores), one row per scale for the session;
+the row is loaded with the checklist (joined) and read here as `phq9_items`, `phq9_difficulty` and
+`gad7_items`, the names the rules, the form and the canonical record use.
 """
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Numeric, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsmgr.core.db import UTCDateTime
 from opsmgr.extensions import db
+from opsmgr.scores.models import Score
+
+
+def _checklist_score(instrument):
+    return relationship(
+        Score, viewonly=True, uselist=False, lazy="joined",
+        primaryjoin=lambda: (ChecklistResponse.session_id == Score.session_id) & (Score.instrument == instrument),
+        foreign_keys=lambda: [Score.session_id])
 
 
 class ChecklistResponse(db.Model):
@@ -54,10 +65,7 @@ class ChecklistResponse(db.Model):
     #: "No escort today": how the patient gets home instead (medical transport, …); NULL with an escort.
     escort_arrangement: Mapped[str | None] = mapped_column(Text)
     consent_reconfirmed: Mapped[bool | None]
-    # Measures and the patient's own voice.
-    phq9_items: Mapped[list | None] = mapped_column(JSON)
-    phq9_difficulty: Mapped[int | None]
-    gad7_items: Mapped[list | None] = mapped_column(JSON)
+    # Measures (PHQ-9 and GAD-7: the score rows below) and the patient's own voice.
     suicide_risk: Mapped[str | None] = mapped_column(String(10))
     willingness: Mapped[str | None] = mapped_column(String(10))
     #: The patient's intention in their own words.
@@ -73,3 +81,19 @@ class ChecklistResponse(db.Model):
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+    #: The session's checklist scores (opsmgr.checklist.service keeps them; None before any answer).
+    phq9_score: Mapped[Score | None] = _checklist_score("PHQ-9")
+    gad7_score: Mapped[Score | None] = _checklist_score("GAD-7")
+
+    @property
+    def phq9_items(self):
+        return None if self.phq9_score is None else self.phq9_score.answers
+
+    @property
+    def phq9_difficulty(self):
+        return None if self.phq9_score is None else self.phq9_score.difficulty
+
+    @property
+    def gad7_items(self):
+        return None if self.gad7_score is None else self.gad7_score.answers

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from opsmgr.audit.service import SYSTEM, record
 from opsmgr.auth.models import StaffUser
@@ -25,6 +26,8 @@ from opsmgr.rules.findings import (
 )
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.service import change_status, other_day_problem
+from opsmgr.scores import service as scores
+from opsmgr.scores.models import GAD7, PHQ9
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.service import raise_tasks
 
@@ -109,12 +112,31 @@ def save_answers(visit, values, *, expected_version, actor, now):
         raise StaleChecklist("Someone else saved this checklist while you were working on it. Nothing was "
                              "saved; the current answers are shown, with yours beside them.")
     for name, value in values.items():
-        setattr(response, name, value)
+        if name not in SCALE_ANSWERS:
+            setattr(response, name, value)
+    keep_scores(response, visit, values, actor=actor, now=now)
     response.updated_at, response.updated_by_id = now, actor.user_id
     findings = evaluate(response, visit, now=now, actor=actor)
     record("checklist.saved", actor=actor, now=now, object_type="infusion_session", object_id=visit.id,
            patient_id=visit.patient_id, details={"fields": sorted(values), "outcome": response.outcome})
     return response, findings
+
+
+#: The answers kept in the score table (opsmgr.scores), not in checklist_response.
+SCALE_ANSWERS = frozenset({"phq9_items", "phq9_difficulty", "gad7_items"})
+
+
+def keep_scores(response, visit, values, *, actor, now):
+    """Write the PHQ-9 and GAD-7 answers among `values` to the session's score rows (one per scale)."""
+    if "phq9_items" in values or "phq9_difficulty" in values:
+        row = scores.keep_checklist_score(
+            visit, response.phq9_score, PHQ9, values.get("phq9_items", response.phq9_items),
+            values.get("phq9_difficulty", response.phq9_difficulty), actor=actor, now=now)
+        set_committed_value(response, "phq9_score", row)
+    if "gad7_items" in values:
+        row = scores.keep_checklist_score(visit, response.gad7_score, GAD7, values["gad7_items"], None,
+                                          actor=actor, now=now)
+        set_committed_value(response, "gad7_score", row)
 
 
 def start_gate(visit, *, now):

@@ -37,8 +37,10 @@ from opsmgr.notes.models import AdverseEvent, SessionNote
 from opsmgr.patients.models import Patient, PatientWeight
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import identity
+from opsmgr.rules.scales import score_gad7, score_phq9
 from opsmgr.rules.scheduling import local_to_utc
 from opsmgr.schedule.models import Chair, ClinicClosure, ClinicDay
+from opsmgr.scores.models import CHECKLIST, GAD7, PHQ9, Score
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions import record as canonical
 from opsmgr.sessions.models import InfusionSession
@@ -57,11 +59,11 @@ INDICATIONS = ("trd", "trd", "trd", "mdd", "ptsd", "anxiety")
 PRODUCTS = {"iv": ("Ketamine hydrochloride 50 mg/mL, 10 mL vial (demo)", Decimal(50)),
             "esketamine": ("Esketamine 28 mg nasal device (demo)", Decimal(28))}
 #: The tables given ids here, whose PostgreSQL sequences each batch moves on.
-ID_MODELS = (StaffUser, Chair, Patient, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse,
+ID_MODELS = (StaffUser, Chair, Patient, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse, Score,
              DoseRecord, ControlledSubstanceEntry, VitalSign, InChairAlert, DischargeRecord, AdverseEvent,
              SessionNote)
 #: Insert order within a batch: what a row names is written before it, and the note after its session's rows.
-INSERT_ORDER = (Patient, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse, DoseRecord,
+INSERT_ORDER = (Patient, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse, Score, DoseRecord,
                 ControlledSubstanceEntry, VitalSign, InChairAlert, DischargeRecord, AdverseEvent, SessionNote)
 NOTE_TEXT = dict(mindset="Calm, a little nervous about the first minutes (fictional).",
                  intention="To feel more like myself again.", expectations="Some floating; wants to stay curious.",
@@ -195,7 +197,7 @@ class ScaleSeed:
         given, family = rng.choice(GIVEN), rng.choice(FAMILY)
         legal = f"{given} Demo-{family}"
         mrn = f"{MRN_PREFIX}{number:06d}"
-        phone = f"(555) 555-01{number % 100:02d}"
+        phone = f"+150355501{number % 100:02d}"  # E.164, as the patient form stores it
         at = local_to_utc(patient.registered_on, SLOTS[0], self.zone) + timedelta(minutes=rng.randrange(480))
         family_key, given_key = identity.family_and_given(legal)
         sex = rng.choice(("female", "male"))
@@ -207,7 +209,7 @@ class ScaleSeed:
             phone=phone, email=f"{given.lower()}.{mrn.lower()}@example.org",
             reminder_channel=rng.choice(("sms", "email")),
             contact_consent_on=patient.registered_on, escort_name=f"Alex Demo-{family}",
-            escort_phone=f"(555) 555-01{(number + 50) % 100:02d}", indication=rng.choice(INDICATIONS),
+            escort_phone=f"+150355501{(number + 50) % 100:02d}", indication=rng.choice(INDICATIONS),
             indication_detail="", failed_trials=rng.randint(2, 6), allergies="", consent_on=patient.registered_on,
             consent_form_version="DEMO-CONSENT-v1", created_at=at, updated_at=at, version=1)
         coordinator = self._actor("coordinator", number)
@@ -348,6 +350,7 @@ class _HeldSession:
         self.nurse = seed._actor("nurse", visit["chair_id"])
         self.physician = seed._actor("physician", patient.number)
         self.parts = {name: [] for name, _model, _many in canonical.PARTS}
+        self.scale_answers = {}
 
     def add(self, name, model, **values):
         row = self.seed._row(model, session_id=self.visit["id"], **values)
@@ -375,10 +378,10 @@ class _HeldSession:
                  last_solid_food_at=checklist_at - timedelta(hours=8),
                  last_clear_liquid_at=checklist_at - timedelta(hours=3), escort_name=self.patient.row["escort_name"],
                  escort_phone=self.patient.row["escort_phone"], escort_arrangement=None, consent_reconfirmed=True,
-                 phq9_items=[rng.randint(0, 2) for _ in range(8)] + [0], phq9_difficulty=1,
-                 gad7_items=[rng.randint(0, 2) for _ in range(7)], suicide_risk="low", willingness="yes",
+                 suicide_risk="low", willingness="yes",
                  intention="To feel more like myself again.", policy_version=version, outcome="cleared", findings=[],
                  evaluated_at=checklist_at, updated_at=checklist_at, updated_by_id=nurse_id, version=1)
+        self.scales(checklist_at, [rng.randint(0, 2) for _ in range(8)] + [0], [rng.randint(0, 2) for _ in range(7)])
         self.audit(checklist_at, "checklist.saved", {"outcome": "cleared"})
         self.audit(start + timedelta(minutes=10), "session.cleared", {"status": "cleared"})
         dose_at = start + timedelta(minutes=15)
@@ -394,6 +397,16 @@ class _HeldSession:
                      severity="mild", intervention="Ondansetron offered (fictional).", drug_given="Ondansetron 4 mg",
                      outcome="resolved", alert_id=None, recorded_at=discharged_at, recorded_by_id=nurse_id)
         self.note(readings, discharged_at)
+
+    def scales(self, at, phq9, gad7):
+        """The checklist's PHQ-9 (difficulty 1) and GAD-7, as score rows of the session."""
+        self.scale_answers = {"phq9_items": phq9, "phq9_difficulty": 1, "gad7_items": gad7}
+        for instrument, items, difficulty, scored in ((PHQ9, phq9, 1, score_phq9(phq9, 1)),
+                                                      (GAD7, gad7, None, score_gad7(gad7))):
+            self.batch.add(Score, self.seed._row(
+                Score, patient_id=self.patient.row["id"], session_id=self.visit["id"], instrument=instrument,
+                items=items, difficulty=difficulty, total=scored.total, band=scored.band, taken_at=at,
+                source=CHECKLIST, recorded_by_id=self.nurse[0], recorded_at=at))
 
     def dose(self, at):
         route, seed = self.protocol.route, self.seed
@@ -464,5 +477,6 @@ class _HeldSession:
         """(canonical text, SHA-256) of the rows just built, by the product's own serializer (on their values)."""
         parts = {name: self.parts[name] if many else next(iter(self.parts[name]), None)
                  for name, _model, many in canonical.PARTS}
+        parts["checklist"] = {**parts["checklist"], **self.scale_answers}
         data = canonical.canonical_bytes(canonical.serialize_values(self.visit, note, parts))
         return data.decode("utf-8"), canonical.sha256_hex(data)

@@ -3,11 +3,14 @@ load_record(), the session as it was decided, the one reader for the note page, 
 the PDFs.
 
 The canonical form: every column of every row of the session is included, so a change to any
-locked value changes the hash. JSON with sorted keys, no insignificant whitespace, UTF-8;
-timestamps as ISO 8601 UTC with a ``Z``; decimals as plain strings without trailing zeros; rows
-of a part ordered by id. The same content gives the same bytes on SQLite and PostgreSQL. The
-document names its format; a session signed under an older format is checked under that format
-(``FORMATS``), so adding a part or a column later never breaks an existing signature.
+locked value changes the hash. The checklist's PHQ-9 and GAD-7 answers, kept in the score table
+since migration b5d4e0f1a2c5, are serialized as the checklist columns they were before
+(``phq9_items``, ``phq9_difficulty``, ``gad7_items``), so records signed before the move verify.
+JSON with sorted keys, no insignificant whitespace, UTF-8; timestamps as ISO 8601 UTC with a
+``Z``; decimals as plain strings without trailing zeros; rows of a part ordered by id. The same
+content gives the same bytes on SQLite and PostgreSQL. The document names its format; a session
+signed under an older format is checked under that format (``FORMATS``), so adding a part or a
+column later never breaks an existing signature.
 
 load_record() reads stored rows only: the checklist's findings as they were evaluated and the
 policy version they were evaluated under, each override with the finding it covered, the
@@ -33,6 +36,7 @@ from opsmgr.gates.models import FindingOverride
 from opsmgr.gates.service import finding_from_dict
 from opsmgr.infusion import models as infusion
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
+from opsmgr.scores.models import Score
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
 
@@ -51,8 +55,11 @@ PARTS = (
     ("discharge", infusion.DischargeRecord, False),
     ("adverse_events", AdverseEvent, True),
 )
-#: Locked models, for the guards: every part, the note and the session row itself.
-LOCKED_MODELS = tuple(model for _, model, _ in PARTS) + (SessionNote, InfusionSession)
+#: Locked models, for the guards: every part, the note, the session row itself, and the checklist's
+#: scores (a score row with a session is that checklist's PHQ-9 or GAD-7).
+LOCKED_MODELS = tuple(model for _, model, _ in PARTS) + (SessionNote, InfusionSession, Score)
+#: The checklist's answers kept in its score rows, serialized as checklist columns (as before they moved).
+CHECKLIST_SCALE_ANSWERS = ("phq9_items", "phq9_difficulty", "gad7_items")
 #: Note columns written by the act of signing (or bookkeeping), so not part of what is signed.
 NOTE_EXCLUDED = frozenset({"status", "version", "signed_at", "signed_by_id", "signer_name", "signer_credentials",
                            "content_hash", "signed_content"})
@@ -129,12 +136,15 @@ def serialize(visit, note, parts, form=None):
     """The canonical document of one session in format ``form`` (a dict; see ``canonical_bytes``)."""
     plain = {name: [column_values(row) for row in parts[name]] if many else column_values(parts[name])
              for name, _model, many in PARTS}
+    if parts["checklist"] is not None:
+        plain["checklist"].update({name: getattr(parts["checklist"], name) for name in CHECKLIST_SCALE_ANSWERS})
     return serialize_values(column_values(visit), column_values(note), plain, form)
 
 
 def serialize_values(visit, note, parts, form=None):
     """serialize() on plain column values ({column: value} per row; a list for a part of many rows, None
-    for a missing row): what a bulk writer (the scale data set) hashes for rows it has not loaded."""
+    for a missing row): what a bulk writer (the scale data set) hashes for rows it has not loaded. The
+    checklist's values include its scale answers (CHECKLIST_SCALE_ANSWERS), as the checklist reads them."""
     form = form or FORMAT
     left_out = FORMATS[form]
     session_skip = SESSION_COMPUTED | left_out["columns"].get("infusion_session", frozenset())
