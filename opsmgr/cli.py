@@ -7,6 +7,7 @@ def register(app):
     from opsmgr.core.cli import scheduler, serve
     from opsmgr.demo.cli import demo
     from opsmgr.demo.seed_cli import seed
+    from opsmgr.outbox.cli import reminders
 
-    for command in (users, audit, demo, seed, scheduler, serve):
+    for command in (users, audit, demo, seed, scheduler, serve, reminders):
         app.cli.add_command(command)

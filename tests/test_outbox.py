@@ -249,7 +249,9 @@ def test_a_message_that_fails_every_attempt_ends_failed_and_is_left_alone(app, c
 
 
 def test_a_message_of_an_unregistered_kind_is_retried_later(app, clock):
-    (message_id,) = enqueue_committed(app, clock)
+    with app.app_context():
+        message_id = enqueue("fax", PAYLOAD, now=clock()).id
+        db.session.commit()
     assert dispatch(app, clock) == 1
     message = row(app, message_id)
     assert message.status == "pending" and message.last_error.startswith("LookupError")
