@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import insert, inspect, select
 
 from opsmgr.extensions import db
+from opsmgr.messaging.models import SessionConfirmation
 from opsmgr.patients.models import Patient
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions.models import InfusionSession
@@ -39,6 +40,11 @@ def add_patients(app, first, last, chair_ids, physician_id):
                              "sequence": day + 1, "starts_at": starts, "ends_at": starts + timedelta(hours=2),
                              "status": "scheduled"})
         db.session.execute(insert(InfusionSession), rows)
+        thursdays = db.session.execute(select(InfusionSession.id, InfusionSession.starts_at).where(
+            InfusionSession.patient_id >= first, InfusionSession.patient_id < last, InfusionSession.sequence == 4))
+        db.session.execute(insert(SessionConfirmation), [  # each patient confirmed today's session by text
+            {"session_id": row.id, "starts_at": row.starts_at, "confirmed_at": START, "via": "sms"}
+            for row in thursdays])
         db.session.commit()
 
 
@@ -61,6 +67,8 @@ def test_page_statements_are_the_same_for_10_and_1000_patients(app, clock, login
         html = nurse.get(url).get_data(as_text=True)
     assert few["n"] == many["n"], f"{url}: {few['n']} statements with 10 patients, {many['n']} with 1,000"
     assert "Bulk Patient" in html
+    if url in {"/today", "/schedule"}:  # today's sessions confirmed, the rest of the week not
+        assert "Confirmed by text" in html and ("Not confirmed" in html) is (url == "/schedule")
 
 
 #: (table, column) pairs that list pages filter or sort on.

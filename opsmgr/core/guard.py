@@ -11,6 +11,11 @@ PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "core.healthz"})
 #: Reachable without a login session because they check a secret token themselves.
 TOKEN_ENDPOINTS = frozenset({"feeds.clinic_feed", "feeds.chair_feed"})
 
+#: The only unauthenticated POSTs: Twilio's inbound-SMS and delivery-status webhooks (opsmgr.messaging.views).
+#: Twilio has no login and no CSRF token, so instead of a permission each request must carry a valid
+#: X-Twilio-Signature for OPSMGR_PUBLIC_URL, checked here before the view runs; anything else is 403.
+WEBHOOK_ENDPOINTS = frozenset({"messaging.sms_inbound", "messaging.sms_status"})
+
 #: Reachable while a password change is pending.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
 
@@ -30,11 +35,19 @@ def permission_for(endpoint):
     return getattr(view, "permission", None)
 
 
+def _signed_by_twilio():
+    from opsmgr.messaging.sms import verify_twilio  # imported on use: the Twilio library is large
+
+    return verify_twilio(request)
+
+
 def enforce_access():
     """The before-request guard: public, or signed in and permitted; otherwise refused."""
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in TOKEN_ENDPOINTS:
         return None
+    if endpoint in WEBHOOK_ENDPOINTS:
+        return None if _signed_by_twilio() else abort(403)
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:

@@ -13,6 +13,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
+from opsmgr.messaging.confirmations import STAFF_CHANNELS, confirmations_for
 from opsmgr.notes.service import status_by_session
 from opsmgr.patients.models import Patient
 from opsmgr.permissions import (
@@ -111,13 +112,15 @@ def _render_session(visit, move_form=None, status_form=None, code=200, day_refus
     move_form.for_user(can_override_same_day(current_user))
     overridden_by = db.session.get(StaffUser, visit.same_day_override_by_id) if visit.same_day_override_by_id else None
     note_status = status_by_session([visit.id]).get(visit.id)
+    confirmation = confirmations_for([visit]).get(visit.id)
     other_day = service.other_day_problem(visit, utcnow()) if visit.state == SessionState.SCHEDULED else None
     html = render_template("schedule/session.html", session=visit, move_form=move_form,
                            status_form=status_form or StatusForm(),
                            targets=service.allowed_targets(current_user, visit),
                            allowed_targets=service.allowed_targets, other_day=other_day, day_refused=day_refused,
                            move_error=move_error, overridden_by=overridden_by,
-                           next_action=next_step(visit.state, note_status), note_status=note_status)
+                           next_action=next_step(visit.state, note_status), note_status=note_status,
+                           confirmation=confirmation, confirm_channels=STAFF_CHANNELS)
     return html, code
 
 
