@@ -21,6 +21,16 @@ def _machine_timezone():
     return get_localzone_name() or "UTC"
 
 
+def _phone_region(env):
+    """The region phone numbers without a country code are read in; refused at start-up when unknown."""
+    import phonenumbers
+
+    region = env.get("OPSMGR_PHONE_REGION", "US").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"OPSMGR_PHONE_REGION={region!r} is not a region code such as US, CA or GB.")
+    return region
+
+
 def read_or_create_secret(instance_path, filename):
     """A random secret kept in instance/ with mode 600, created on first use; never a fixed default."""
     path = Path(instance_path) / filename
@@ -33,6 +43,48 @@ def read_or_create_secret(instance_path, filename):
         with os.fdopen(fd, "w") as handle:
             handle.write(value + "\n")
         return value
+
+
+#: OPSMGR_SMTP_SECURITY → the port used when OPSMGR_SMTP_PORT is not set.
+SMTP_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def _messaging(env, instance_path):
+    """SMTP, Twilio and the outbox folder. A half-configured channel stops the start, not a 3 a.m. send."""
+    security = env.get("OPSMGR_SMTP_SECURITY", "starttls").strip().lower()
+    if security not in SMTP_DEFAULT_PORTS:
+        raise ValueError(f"OPSMGR_SMTP_SECURITY must be starttls, tls or none, not {security!r}")
+    settings = {
+        "SMTP_HOST": env.get("OPSMGR_SMTP_HOST") or None,
+        "SMTP_PORT": int(env.get("OPSMGR_SMTP_PORT") or SMTP_DEFAULT_PORTS[security]),
+        "SMTP_SECURITY": security,
+        "SMTP_USER": env.get("OPSMGR_SMTP_USER") or None,
+        "SMTP_PASSWORD": env.get("OPSMGR_SMTP_PASSWORD") or None,
+        "SMTP_CA_FILE": env.get("OPSMGR_SMTP_CA_FILE") or None,
+        "MAIL_FROM": env.get("OPSMGR_MAIL_FROM") or None,
+        "TWILIO_ACCOUNT_SID": env.get("OPSMGR_TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_AUTH_TOKEN": env.get("OPSMGR_TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_FROM": env.get("OPSMGR_TWILIO_FROM") or None,
+        "TWILIO_MESSAGING_SERVICE_SID": env.get("OPSMGR_TWILIO_MESSAGING_SERVICE_SID") or None,
+        "TWILIO_API_BASE": (env.get("OPSMGR_TWILIO_API_BASE") or "https://api.twilio.com").rstrip("/"),
+        "PUBLIC_URL": (env.get("OPSMGR_PUBLIC_URL") or "").rstrip("/") or None,
+        "OUTBOX_DIR": env.get("OPSMGR_OUTBOX_DIR") or str(Path(instance_path) / "outbox"),
+    }
+    problems = []
+    if settings["SMTP_HOST"] and not settings["MAIL_FROM"]:
+        problems.append("OPSMGR_SMTP_HOST needs OPSMGR_MAIL_FROM")
+    if settings["SMTP_USER"] and security == "none":
+        problems.append("OPSMGR_SMTP_USER with OPSMGR_SMTP_SECURITY=none would send the password in clear")
+    if settings["TWILIO_ACCOUNT_SID"]:
+        if not settings["TWILIO_AUTH_TOKEN"]:
+            problems.append("OPSMGR_TWILIO_ACCOUNT_SID needs OPSMGR_TWILIO_AUTH_TOKEN")
+        if not (settings["TWILIO_FROM"] or settings["TWILIO_MESSAGING_SERVICE_SID"]):
+            problems.append("OPSMGR_TWILIO_ACCOUNT_SID needs OPSMGR_TWILIO_FROM or OPSMGR_TWILIO_MESSAGING_SERVICE_SID")
+        if not (settings["PUBLIC_URL"] or "").startswith("https://"):
+            problems.append("OPSMGR_TWILIO_ACCOUNT_SID needs OPSMGR_PUBLIC_URL, an https:// URL Twilio can call back")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return settings
 
 
 class Config:
@@ -55,11 +107,16 @@ class Config:
         )
         self.CLINIC_TIMEZONE = env.get("OPSMGR_TIMEZONE") or _machine_timezone()
         self.CLINIC_NAME = env.get("OPSMGR_CLINIC_NAME", "Infusion clinic")
+        #: The number patients call, as reminders print it (free text, e.g. "(503) 555-0100").
+        self.CLINIC_PHONE = env.get("OPSMGR_CLINIC_PHONE", "")
+        self.PHONE_REGION = _phone_region(env)
         self.HTTPS = _flag(env, "OPSMGR_HTTPS")
         self.IDLE_TIMEOUT = _minutes(env, "OPSMGR_IDLE_MINUTES", "15")
         self.ABSOLUTE_TIMEOUT = _minutes(env, "OPSMGR_ABSOLUTE_MINUTES", str(12 * 60))
         self.TRUSTED_PROXIES = int(env.get("OPSMGR_TRUSTED_PROXIES", "0"))
         self.LOG_LEVEL = env.get("OPSMGR_LOG_LEVEL", "INFO")
+        for name, value in _messaging(env, self.INSTANCE_PATH).items():
+            setattr(self, name, value)
         self.SESSION_COOKIE_NAME = "__Host-opsmgr" if self.HTTPS else "opsmgr"
         self.SESSION_COOKIE_SECURE = self.HTTPS
         self.PERMANENT_SESSION_LIFETIME = self.ABSOLUTE_TIMEOUT

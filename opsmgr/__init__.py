@@ -36,6 +36,7 @@ def register_logging(app):
 
 def register_extensions(app):
     from opsmgr.core.db import render_migration_item  # also installs the SQLite connection settings
+    from opsmgr.followups import service  # noqa: F401 - re-plans follow-ups and reminders before each commit
     from opsmgr.models import import_all
     from opsmgr.sessions import lock  # noqa: F401 - installs the signed-session guard on every ORM flush
 
@@ -59,7 +60,10 @@ def register_blueprints(app):
     from opsmgr.clinic.views import bp as clinic_bp
     from opsmgr.core.views import bp as core_bp
     from opsmgr.feeds.views import bp as feeds_bp
+    from opsmgr.followups.views import bp as followups_bp
     from opsmgr.infusion.views import bp as infusion_bp
+    from opsmgr.messaging.admin_views import bp as message_templates_bp
+    from opsmgr.messaging.views import bp as messaging_bp
     from opsmgr.notes.views import bp as notes_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.policy.views import bp as policy_bp
@@ -69,17 +73,22 @@ def register_blueprints(app):
     from opsmgr.worklists.views import bp as worklists_bp
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
-                      worklists_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp):
+                      worklists_bp, followups_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp,
+                      messaging_bp, message_templates_bp):
         app.register_blueprint(blueprint)
 
 
 def register_request_hooks(app):
     from opsmgr.auth.views import load_staff_session
+    from opsmgr.core import reads
     from opsmgr.core.guard import enforce_access
     from opsmgr.core.submissions import claim_or_replay
     from opsmgr.core.web import set_security_headers, unauthorized
 
     login_manager.unauthorized_handler(unauthorized)
+    app.before_request(reads.start)  # first: a GET reads first and writes its audit rows last
+    app.after_request(reads.finish)  # registered first, so it runs last, after the page is built
+    app.teardown_request(reads.forget)
     app.before_request(load_staff_session)
     app.before_request(enforce_access)
     app.before_request(claim_or_replay)  # after the guard: only a permitted post claims or replays a key

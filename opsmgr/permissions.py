@@ -114,6 +114,11 @@ def can_mark_no_show(user, visit=None):
     return _has_role(user, *PATIENT_FACING)
 
 
+def can_record_confirmation(user, visit=None):
+    """Record that the patient confirmed a session by phone or in person."""
+    return _has_role(user, *PATIENT_FACING)
+
+
 def can_advance_session(user, visit=None):
     """Check-in and the steps at the chair: nurses and physicians."""
     return _has_role(user, *CLINICAL)
@@ -136,6 +141,11 @@ def can_resolve_physician_task(user, task=None):
 
 def can_manage_clinic(user):
     """Protocols, chairs, opening hours and clinic settings."""
+    return _has_role(user, Role.ADMIN)
+
+
+def can_edit_message_templates(user):
+    """The wording of patient reminders (texts and emails): admins."""
     return _has_role(user, Role.ADMIN)
 
 
@@ -170,6 +180,11 @@ def can_add_addendum(user, note=None):
 
 def can_view_unsigned_notes(user):
     return _has_role(user, Role.PHYSICIAN)
+
+
+def can_work_followups(user):
+    """The follow-up worklist: coordinators work it; nurses and physicians may call and close items too."""
+    return _has_role(user, *PATIENT_FACING)
 
 
 ALL = {

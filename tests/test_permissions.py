@@ -12,7 +12,7 @@ from opsmgr import permissions
 from opsmgr.audit.models import AuditEvent
 from opsmgr.auth import service
 from opsmgr.auth.models import Role, StaffSession, StaffUser
-from opsmgr.core.guard import PUBLIC_ENDPOINTS, TOKEN_ENDPOINTS
+from opsmgr.core.guard import PUBLIC_ENDPOINTS, TOKEN_ENDPOINTS, WEBHOOK_ENDPOINTS
 from opsmgr.extensions import db
 from tests.conftest import PASSWORD, FrozenClock, StaffClient, sign_in
 from tests.factories import FACTORY_ACTOR, build_world, create_user
@@ -82,6 +82,7 @@ MATRIX = {
     "feeds.revoke":                (302,    302,  302,        302,      403),
     "feeds.clinic_feed":           (404,    404,  404,        404,      404),
     "policy.edit":                 (302,    403,  403,        403,      200),
+    "message_templates.edit":      (302,    403,  403,        403,      200),
     "checklist.form":              (302,    200,  403,        200,      403),
     "checklist.override":          (302,    403,  403,        400,      403),
     "infusion.page":               (302,    200,  403,        200,      403),
@@ -105,6 +106,15 @@ MATRIX = {
     "notes.sign":                  (302,    403,  403,        400,      403),
     "notes.add_addendum":          (302,    400,  403,        400,      403),
     "feeds.chair_feed":            (404,    404,  404,        404,      404),
+    "messaging.confirm_session":   (302,    302,  302,        302,      403),
+    "followups.worklist_page":     (302,    200,  200,        200,      403),
+    "followups.item_page":         (302,    404,  404,        404,      403),
+    "followups.done":              (302,    404,  404,        404,      403),
+    "followups.not_reached":       (302,    404,  404,        404,      403),
+    "followups.escalate":          (302,    404,  404,        404,      403),
+    # Twilio's webhooks: no login, but nothing without its signature (none here), whoever sends it.
+    "messaging.sms_inbound":       (403,    403,  403,        403,      403),
+    "messaging.sms_status":        (403,    403,  403,        403,      403),
 }
 
 #: How each endpoint is exercised: method, URL ({target} is another staff member's id), form data.
@@ -170,6 +180,7 @@ REQUESTS = {
     "feeds.revoke":                ("POST", "/account/calendar/revoke", {}),
     "feeds.clinic_feed":           ("GET",  "/calendar/clinic.ics?token=not-a-token", None),
     "policy.edit":                 ("GET",  "/admin/policy/", None),
+    "message_templates.edit":      ("GET",  "/admin/messages", None),
     "checklist.form":              ("GET",  "/sessions/{session}/checklist", None),
     "checklist.override":          ("POST", "/sessions/{session}/checklist/override",
                                     {"code": "BP_SOFT_GATE", "password": PASSWORD, "reason": "Reviewed; proceed"}),
@@ -196,6 +207,14 @@ REQUESTS = {
     "notes.sign":                  ("POST", "/sessions/{session}/note/sign", {}),
     "notes.add_addendum":          ("POST", "/sessions/{session}/note/addenda", {}),
     "feeds.chair_feed":            ("GET",  "/calendar/chairs/{chair}.ics?token=not-a-token", None),
+    "messaging.confirm_session":   ("POST", "/sessions/{session}/confirmation", {"via": "phone"}),
+    "followups.worklist_page":     ("GET",  "/worklist/", None),
+    "followups.item_page":         ("GET",  "/worklist/1", None),
+    "followups.done":              ("POST", "/worklist/1/done", {"version": "1", "outcome": "Reached."}),
+    "followups.not_reached":       ("POST", "/worklist/1/not-reached", {"version": "1"}),
+    "followups.escalate":          ("POST", "/worklist/1/escalate", {"version": "1", "note": "Please call."}),
+    "messaging.sms_inbound":       ("POST", "/sms/inbound", {"From": "+15035550142", "Body": "STOP"}),
+    "messaging.sms_status":        ("POST", "/sms/status", {"MessageSid": "SM1", "MessageStatus": "delivered"}),
 }
 # fmt: on
 
@@ -240,10 +259,17 @@ def test_token_endpoints_are_exactly_the_calendar_feeds():
     assert {"feeds.clinic_feed", "feeds.chair_feed"} == TOKEN_ENDPOINTS
 
 
+def test_webhook_endpoints_are_exactly_twilios_post_only_callbacks(app):
+    """The one exception to "signed in": Twilio's webhooks, which the guard lets through only signed."""
+    assert {"messaging.sms_inbound", "messaging.sms_status"} == WEBHOOK_ENDPOINTS
+    assert endpoint_methods(app)["messaging.sms_inbound"] == endpoint_methods(app)["messaging.sms_status"] == {"POST"}
+    assert not any(hasattr(app.view_functions[endpoint], "permission") for endpoint in WEBHOOK_ENDPOINTS)
+
+
 def test_every_endpoint_is_public_or_names_a_permission(app):
     unguarded = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint in TOKEN_ENDPOINTS:
+        if rule.endpoint in PUBLIC_ENDPOINTS | TOKEN_ENDPOINTS | WEBHOOK_ENDPOINTS:
             continue
         view = app.view_functions[rule.endpoint]
         if not callable(getattr(view, "permission", None)):
@@ -368,7 +394,7 @@ def test_role_endpoint_matrix(matrix, clock, endpoint, role):
     response.close()  # static files hold an open file until closed
     assert response.status_code == expected, f"{role} {method} {url}"
     new_denials = denied_events(app)[denied_before:]
-    if role == "anonymous" and endpoint not in PUBLIC_ENDPOINTS | TOKEN_ENDPOINTS:
+    if role == "anonymous" and endpoint not in PUBLIC_ENDPOINTS | TOKEN_ENDPOINTS | WEBHOOK_ENDPOINTS:
         assert urlsplit(response.headers["Location"]).path == "/login"
         assert TARGET_NAME not in body
         assert "Staff accounts" not in body and "Audit trail" not in body and "Lamotrigine" not in body
@@ -377,8 +403,8 @@ def test_role_endpoint_matrix(matrix, clock, endpoint, role):
         assert "Not allowed" in body
         assert len(new_denials) == 1, [e.action for e in new_denials]
         event = new_denials[0]
-        assert (event.action, event.outcome, event.username, event.role) == (
-            "access.denied", "denied", client.user.username, role)
+        who = (None, None) if role == "anonymous" else (client.user.username, role)
+        assert (event.action, event.outcome, event.username, event.role) == ("access.denied", "denied", *who)
         assert json.loads(event.details) == {"endpoint": endpoint, "method": method}
     else:
         assert new_denials == []
@@ -461,6 +487,7 @@ PREDICATE_ROLES = {
     "can_record_past_session": {"physician"},
     "can_cancel_session": {"nurse", "coordinator", "physician"},
     "can_mark_no_show": {"nurse", "coordinator", "physician"},
+    "can_record_confirmation": {"nurse", "coordinator", "physician"},
     "can_advance_session": {"nurse", "physician"},
     "can_override_finding": {"physician"},
     "can_order_dose": {"physician"},
@@ -472,6 +499,8 @@ PREDICATE_ROLES = {
     "can_add_addendum": {"nurse", "physician"},
     "can_view_unsigned_notes": {"physician"},
     "can_manage_clinic": {"admin"},
+    "can_edit_message_templates": {"admin"},
+    "can_work_followups": {"nurse", "coordinator", "physician"},
     "can_use_calendar_feed": {"nurse", "coordinator", "physician"},
 }
 

@@ -47,6 +47,7 @@ from tests.test_infusion import (
     wait,
 )
 from tests.test_infusion import url as chair
+from tests.test_message_templates import DEFAULTS as MESSAGE_TEXTS
 from tests.test_notes import COMPLETE, note_url, version_of
 from tests.test_patients import NEW as NEW_PATIENT
 from tests.test_patients import edit_data
@@ -65,6 +66,10 @@ EXCLUDED = {
                       "version guards it, a stale save being a conflict",
     "feeds.issue": "its answer is a page showing a new secret address once, which is never stored to show again; "
                    "a repeat replaces the address, and the page the browser shows is the live one",
+    "messaging.sms_inbound": "Twilio's webhook: no staff session and no form; a signed request from Twilio, "
+                             "idempotent in effect (a second YES confirms the same start, a second STOP "
+                             "finds nothing left to cancel)",
+    "messaging.sms_status": "Twilio's webhook: a repeated status callback finds the message already in that status",
 }
 
 Ctx = namedtuple("Ctx", "app clock login_as make_user")
@@ -357,7 +362,7 @@ def a_weight(patient):
 
 def patient_edit(ctx):
     patient_id, nurse = a_patient(ctx), ctx.login_as("nurse")
-    return nurse, f"/patients/{patient_id}/edit", edit_data(nurse, patient_id, phone="555 0199")
+    return nurse, f"/patients/{patient_id}/edit", edit_data(nurse, patient_id, phone="503 555 0199")
 
 
 def book(ctx):
@@ -381,6 +386,31 @@ def move(ctx):
     _, session_id, chairs = a_series(ctx)
     return ctx.login_as("coordinator"), f"/sessions/{session_id}/move", {
         "chair_id": chairs[0], "day": "2026-11-30", "start_time": "13:00"}
+
+
+def confirm_session(ctx):
+    return ctx.login_as("coordinator"), f"/sessions/{a_series(ctx)[1]}/confirmation", {"via": "phone"}
+
+
+def a_follow_up(ctx):
+    """A discharged session's next-day call on the coordinator's list; (item id, version)."""
+    from opsmgr.followups.models import FollowUp
+
+    session_id = a_series(ctx)[1]
+
+    def discharge():
+        visit = db.session.get(InfusionSession, session_id)
+        visit.status, visit.status_changed_at = "discharged", ctx.clock()
+    in_app(ctx, discharge)
+    return in_app(ctx, lambda: db.session.execute(
+        select(FollowUp.id, FollowUp.version).where(FollowUp.kind == "checkin_call")).one())
+
+
+def follow_up(action, data):
+    def case(ctx):
+        item_id, version = a_follow_up(ctx)
+        return ctx.login_as("coordinator"), f"/worklist/{item_id}/{action}", {"version": str(version), **data}
+    return case
 
 
 def move_to_today(ctx):
@@ -446,6 +476,10 @@ ENDPOINTS = {
     "infusion.resume":             chair_resume,
     "infusion.end":                chair_end,
     "infusion.discharge":          chair_discharge,
+    "messaging.confirm_session":   confirm_session,
+    "followups.done":              follow_up("done", {"outcome": "Reached; doing well."}),
+    "followups.not_reached":       follow_up("not-reached", {}),
+    "followups.escalate":          follow_up("escalate", {"note": "Asks for a call back."}),
     "notes.page":                  note_save,
     "notes.start_from_last":       note_start_from_last,
     "notes.add_adverse_event":     adverse_event,
@@ -468,6 +502,9 @@ ENDPOINTS = {
                                          a_weight, role="physician"),
     "policy.edit":                 lambda ctx: (ctx.login_as("admin"), "/admin/policy/",
                                                 form_values(bp_soft_systolic="135")),
+    "message_templates.edit":      lambda ctx: (ctx.login_as("admin"), "/admin/messages",
+                                                {**MESSAGE_TEXTS, "reminder_sms": "See you {{ session_day }}.",
+                                                 "action": "save"}),
     "schedule.book":               book,
     "schedule.record_past":        record_past,
     "schedule.change_status":      change_to_checked_in,

@@ -21,6 +21,7 @@ JOBS = (
     ("auth.sweep_sessions", "opsmgr.auth.jobs:sweep_sessions", 60),
     ("audit.anchor_chain_head", "opsmgr.audit.jobs:anchor_chain_head", 300),
     ("outbox.dispatch", "opsmgr.outbox.jobs:dispatch_outbox", 10),
+    ("followups.plan", "opsmgr.followups.jobs:plan_followups", 600),
 )
 ADVISORY_LOCK_KEY = 0x6F70736D  # "opsm"
 #: A tick that was missed while the process was down runs once on restart, however late

@@ -12,7 +12,7 @@ bp = Blueprint("core", __name__)
 
 HOME_BY_ROLE = {
     Role.NURSE: "worklists.board",
-    Role.COORDINATOR: "worklists.week",
+    Role.COORDINATOR: "followups.worklist_page",
     Role.PHYSICIAN: "worklists.physician_home",
     Role.ADMIN: "admin.staff_list",
 }

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from opsmgr.auth.service import AccountError
 from opsmgr.core.clock import utcnow
 from opsmgr.demo import service
+from opsmgr.demo.worklist import seed_demo_worklist
 from opsmgr.extensions import db
 from opsmgr.schedule.service import BookingError
 
@@ -34,7 +35,10 @@ def seed():
         except BookingError as error:
             db.session.rollback()
             raise click.ClickException(f"The demo clinic could not be booked: {error} Nothing was saved.") from None
-    db.session.commit()
+    db.session.commit()  # the commit plans the follow-ups and queues the reminders (opsmgr.followups)
+    if counts is not None:
+        seed_demo_worklist(now=now)
+        db.session.commit()
     _write_credentials(created)
     if counts is None:
         click.echo("Chairs or patients exist already; the demo clinic was not added.")

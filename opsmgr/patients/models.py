@@ -121,6 +121,8 @@ class Patient(db.Model):
     email: Mapped[str] = mapped_column(String(254), default="")
     reminder_channel: Mapped[str] = mapped_column(String(10), default=ReminderChannel.NONE.value)
     contact_consent_on: Mapped[date | None] = mapped_column(Date)
+    #: The patient texted STOP (or a carrier opt-out word): no text is sent until START. Takes effect at once.
+    sms_opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escort_name: Mapped[str] = mapped_column(String(120), default="")
     escort_phone: Mapped[str] = mapped_column(String(40), default="")
     indication: Mapped[str] = mapped_column(String(20))

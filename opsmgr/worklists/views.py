@@ -8,6 +8,8 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
+from opsmgr.followups import worklist as followups_worklist
+from opsmgr.messaging.confirmations import confirmations_for
 from opsmgr.permissions import can_view_physician_home, can_view_schedule
 from opsmgr.rules.notes import next_step
 from opsmgr.schedule.clinic import days_open
@@ -27,7 +29,8 @@ def board():
     board = service.todays_board(today, now=now, zone=current_app.config["CLINIC_TIMEZONE"])
     html = render_template("worklists/board.html", today=today, by_chair=board.by_chair, chairs=board.chairs,
                            vitals_due=board.vitals_due, next_step=next_step, allowed_targets=allowed_targets,
-                           status_form=StatusForm(), note_status=board.note_status)
+                           status_form=StatusForm(), note_status=board.note_status,
+                           confirmations=confirmations_for([v for day in board.by_chair.values() for v in day]))
     record("board.viewed", actor=current_actor(), now=now, details={"sessions": board.count})
     db.session.commit()
     return html
@@ -45,7 +48,8 @@ def week():
     html = render_template("worklists/week.html", form=form, days=week.days, chairs=week.chairs, cells=week.cells,
                            bookable=bookable, closed=closed,
                            monday=week.monday, previous_week=week.monday - timedelta(days=7),
-                           next_week=week.monday + timedelta(days=7), today=today)
+                           next_week=week.monday + timedelta(days=7), today=today,
+                           confirmations=confirmations_for([v for sessions in week.cells.values() for v in sessions]))
     record("calendar.viewed", actor=current_actor(), now=now,
            details={"week": week.monday.isoformat(), "sessions": week.count})
     db.session.commit()
@@ -64,11 +68,13 @@ def physician_home_page(status=200, task_forms=None):
     now = utcnow()
     lists = service.physician_lists(now=now, today=now.astimezone(clinic_zone()).date())
     forms, task_errors = _task_forms(lists.tasks, task_forms or {})
+    reviews = followups_worklist.physician_items(now=now)
     html = render_template("worklists/physician_home.html", tasks=lists.tasks, task_forms=forms,
-                           task_errors=task_errors, unsigned=lists.unsigned, waiting=lists.waiting)
+                           task_errors=task_errors, unsigned=lists.unsigned, waiting=lists.waiting,
+                           reviews=reviews, review_labels=followups_worklist.KIND_LABELS)
     record("physician_home.viewed", actor=current_actor(), now=now,
            details={"open_tasks": len(lists.tasks), "unsigned_notes": len(lists.unsigned),
-                    "waiting": len(lists.waiting)})
+                    "waiting": len(lists.waiting), "reviews": len(reviews)})
     db.session.commit()
     return html, status
 

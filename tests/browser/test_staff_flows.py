@@ -85,8 +85,8 @@ def test_keyboard_only_sign_in_and_skip_link(page, live_server):
     page.keyboard.type(DEMO_PASSWORD)
     page.keyboard.press("Enter")
 
-    expect(h1(page)).to_have_text("Schedule")
-    expect(page).to_have_url(re.compile(r"/schedule$"))
+    expect(h1(page)).to_have_text("Follow-up worklist")  # the coordinator's home
+    expect(page).to_have_url(re.compile(r"/worklist/$"))
 
     skip = page.get_by_role("link", name="Skip to main content")
     page.keyboard.press("Tab")
