@@ -29,9 +29,11 @@ test:
 
 # The app against a bare Flask "hello" under gunicorn, driven by wrk: see tests/bench/bench.py.
 # `make bench DB=postgres`; BENCH_SECONDS (per page, default 5) and BENCH_PATIENTS narrow or widen it.
+# Then reminder dispatch against a bare smtplib loop (tests/bench/reminders.py; BENCH_MESSAGES, default 10,000).
 DB ?= sqlite
 bench: setup-test
 	$(PY) -m tests.bench.bench --db $(DB)
+	$(PY) -m tests.bench.reminders --db $(DB)
 
 lint: setup-test
 	$(PY) -m ruff check .

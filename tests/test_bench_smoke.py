@@ -31,3 +31,14 @@ def test_bench_measures_every_page_against_hello(wrk_installed, tmp_path):
     assert len(written["memory"]["before_mib"]) == len(written["memory"]["after_mib"]) == bench.WORKERS
     assert written["memory"]["requests"] == sum(page["requests"] for page in written["pages"].values())
     assert written["server_errors"] == []
+
+
+def test_reminder_bench_dispatches_every_message_against_bare_smtplib(tmp_path):
+    from tests.bench import reminders
+
+    result = reminders.run(db="sqlite", messages=60, out=tmp_path, echo=lambda _: None)
+
+    written = json.loads(next(tmp_path.glob("*-reminders-sqlite.json")).read_text())
+    assert written == result
+    assert written["messages"] == 60 and written["app_per_s"] > 0 and written["bare_smtplib_per_s"] > 0
+    assert written["ratio"] == round(written["app_per_s"] / written["bare_smtplib_per_s"], 3)
