@@ -130,7 +130,8 @@ class SmtpSender:
                 return email["Message-ID"], connection
 
     def _connect(self):
-        context = ssl.create_default_context(cafile=self.ca_file)
+        # Loading the CA store takes longer than sending a reminder: only when the connection is encrypted.
+        context = ssl.create_default_context(cafile=self.ca_file) if self.security in ("tls", "starttls") else None
         if self.security == "tls":
             connection = smtplib.SMTP_SSL(self.host, self.port, timeout=TIMEOUT, context=context)
         else:
