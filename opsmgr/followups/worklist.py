@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from opsmgr.audit.service import record
@@ -166,14 +166,17 @@ def unreachable_reason(patient):
 
 
 def physician_items(*, now):
-    """Reviews due (end of induction, booster, unsigned notes) and items escalated to a physician."""
+    """Items escalated to a physician (longest waiting first), then reviews due (end of induction, booster,
+    unsigned notes), oldest first: one statement and the patients'."""
     zone = current_app.config["CLINIC_TIMEZONE"]
-    reviews = _open_items("physician", clinic_day(now, zone), zone)
-    escalated = list(db.session.scalars(
-        select(FollowUp).where(FollowUp.status == "escalated")
-        .options(selectinload(FollowUp.patient), selectinload(FollowUp.session))
-        .order_by(FollowUp.updated_at, FollowUp.id)))
-    return escalated + reviews
+    shown_from = func.coalesce(FollowUp.remind_at, FollowUp.due_at)
+    due = and_(FollowUp.for_role == "physician", FollowUp.status == "open",
+               shown_from < _end_of(clinic_day(now, zone), zone))
+    escalated = FollowUp.status == "escalated"
+    return list(db.session.scalars(
+        select(FollowUp).where(or_(escalated, due)).options(selectinload(FollowUp.patient))
+        .order_by(case((escalated, 0), else_=1), case((escalated, FollowUp.updated_at), else_=FollowUp.due_at),
+                  FollowUp.id)))
 
 
 def load_item(item_id):
