@@ -1,6 +1,7 @@
 """The demo clinic's worklist: after the seed's commit planned follow-ups and queued reminders, give it
 what a real week has — one session confirmed by text and others not, a failed delivery, a call passed to
-a physician, a call already done, and a booster review from a PHQ-9 taken by phone. Flushes only."""
+a physician, a call already done, a booster review from a PHQ-9 taken by phone, and tomorrow's reminders
+due at once (so the outbox folder shows them whatever the hour). Flushes only."""
 from datetime import timedelta
 
 from flask import current_app
@@ -33,6 +34,21 @@ def seed_demo_worklist(*, now):
         db.session.add(SessionConfirmation(session_id=first.id, starts_at=first.starts_at,
                                            confirmed_at=now - timedelta(hours=1), via="sms"))
         added["confirmed_session"] = first.id
+    # The next clinic day's reminders are due now in the demo, whatever the hour (a real clinic's wait for
+    # their time and for the end of quiet hours), so the scheduler writes them to the outbox folder at once.
+    zone = current_app.config["CLINIC_TIMEZONE"]
+    today = clinic_day(now, zone)
+    pending = list(db.session.execute(
+        select(OutboxMessage, InfusionSession.starts_at)
+        .join(InfusionSession, InfusionSession.id == OutboxMessage.session_id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.dedupe_key.like("reminder:%"))))
+    days = sorted({clinic_day(starts_at, zone) for _, starts_at in pending} - {today})
+    due_now = 0
+    for reminder, starts_at in pending:
+        if days and clinic_day(starts_at, zone) == days[0] and ":24h:" in reminder.dedupe_key:
+            reminder.available_at = now
+            due_now += 1
+    added["reminders_due_now"] = due_now
     message = db.session.scalar(
         select(OutboxMessage).where(OutboxMessage.status == "pending", OutboxMessage.channel == "sms")
         .order_by(OutboxMessage.available_at.desc(), OutboxMessage.id).limit(1))

@@ -9,6 +9,7 @@ from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.followups import worklist as followups_worklist
+from opsmgr.notes.service import status_by_session
 from opsmgr.messaging.confirmations import confirmations_for
 from opsmgr.permissions import can_view_physician_home, can_view_schedule
 from opsmgr.rules.notes import next_step
@@ -69,9 +70,10 @@ def physician_home_page(status=200, task_forms=None):
     lists = service.physician_lists(now=now, today=now.astimezone(clinic_zone()).date())
     forms, task_errors = _task_forms(lists.tasks, task_forms or {})
     reviews = followups_worklist.physician_items(now=now)
+    note_states = status_by_session({item.session_id for item in reviews if item.kind == "unsigned_note"})
     html = render_template("worklists/physician_home.html", tasks=lists.tasks, task_forms=forms,
                            task_errors=task_errors, unsigned=lists.unsigned, waiting=lists.waiting,
-                           reviews=reviews, review_labels=followups_worklist.KIND_LABELS)
+                           reviews=reviews, review_labels=followups_worklist.KIND_LABELS, note_states=note_states)
     record("physician_home.viewed", actor=current_actor(), now=now,
            details={"open_tasks": len(lists.tasks), "unsigned_notes": len(lists.unsigned),
                     "waiting": len(lists.waiting), "reviews": len(reviews)})
