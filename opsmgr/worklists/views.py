@@ -9,8 +9,8 @@ from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 from opsmgr.followups import worklist as followups_worklist
-from opsmgr.notes.service import status_by_session
 from opsmgr.messaging.confirmations import confirmations_for
+from opsmgr.notes.service import status_by_session
 from opsmgr.permissions import can_view_physician_home, can_view_schedule
 from opsmgr.rules.notes import next_step
 from opsmgr.schedule.clinic import days_open
