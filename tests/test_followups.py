@@ -1,7 +1,7 @@
 """Follow-ups planned in the transaction that makes them due, the coordinator's worklist and its actions,
 and the physician's reviews (issue 12 §1, §4)."""
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -231,3 +231,26 @@ def test_worklist_statements_do_not_grow_with_items(app, clock, login_as):
 def test_admins_do_not_see_the_worklist(app, login_as):
     assert login_as("admin").get("/worklist/").status_code == 403
     assert login_as("nurse").get("/worklist/").status_code == 200
+
+
+def test_no_message_reaches_a_patient_in_quiet_hours_even_after_an_outage(app, clock):
+    """A reminder due before 20:00 that an outage held past it waits for 08:00 (clinic time); a message to
+    no patient is not held."""
+    from opsmgr.outbox.service import dispatch_due, enqueue_message
+
+    night = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 21:00 on 26 Nov in New York: quiet
+    with app.app_context():
+        patient = create_patient(now=clock())
+        enqueue_message("email", "rosa@example.org", "See you Monday.", subject="Reminder", key="quiet:patient",
+                        due_at=night - timedelta(hours=3), patient_id=patient.id, now=clock())
+        enqueue_message("email", "desk@example.org", "Chair 2 is out of service.", subject="Note",
+                        key="quiet:staff", due_at=night - timedelta(hours=3), now=clock())
+        db.session.commit()
+        assert dispatch_due(night, worker_id="test") == 1
+        assert dispatch_due(night.replace(hour=12, minute=59), worker_id="test") == 0  # 07:59 in New York
+        statuses = dict(db.session.execute(select(OutboxMessage.dedupe_key, OutboxMessage.status)).all())
+        assert statuses == {"quiet:patient": "pending", "quiet:staff": "sent"}
+        db.session.rollback()
+        assert dispatch_due(night.replace(hour=13), worker_id="test") == 1  # 08:00
+        assert db.session.scalar(select(OutboxMessage.status).where(OutboxMessage.dedupe_key == "quiet:patient")) \
+            == "sent"

@@ -267,12 +267,14 @@ def dispatch_due(now, *, worker_id, limit=None, lease=LEASE, ids=None):
     if db.session().in_transaction():
         raise RuntimeError("dispatch_due commits: call it with no transaction open")
     _close_abandoned(now)
+    quiet = quiet_now(now)
+    db.session.commit()  # ends the policy's read; each claim is a transaction of its own
     handlers = _handlers(current_app)
     ran = 0
     try:
         while limit is None or ran < limit:
             # The last message's result, still uncommitted, commits with this claim: one commit per message.
-            messages = _claim(now, worker_id, lease, ids, handlers, None if limit is None else limit - ran)
+            messages = _claim(now, worker_id, lease, ids, handlers, None if limit is None else limit - ran, quiet)
             if not messages:
                 break
             ran += _run(messages, worker_id, handlers)
@@ -317,17 +319,36 @@ def _close_abandoned(now):
     db.session.commit()
 
 
-def _claimable(now):
-    return and_(
+def _claimable(now, quiet=False):
+    """Due (or abandoned past its lease), attempts left, not expired; in the clinic's quiet hours, nothing
+    to a patient (a message planned for the day that a retry or an outage pushed into the night waits for
+    the morning, or expires at its session's start)."""
+    conditions = [
         or_(and_(OutboxMessage.status == "pending", OutboxMessage.available_at <= now), _lease_expired(now)),
         OutboxMessage.attempts < MAX_ATTEMPTS,
         or_(OutboxMessage.expires_at.is_(None), OutboxMessage.expires_at > now),
-    )
+    ]
+    if quiet:
+        conditions.append(or_(OutboxMessage.patient_id.is_(None), OutboxMessage.channel.not_in(PATIENT_CHANNELS)))
+    return and_(*conditions)
 
 
-def _claim(now, worker_id, lease, ids, handlers, room):
+#: Channels that reach a patient, held by quiet hours.
+PATIENT_CHANNELS = ("email", "sms")
+
+
+def quiet_now(now):
+    """Whether `now` falls in the clinic's quiet hours (the clinical policy's, in the clinic's zone)."""
+    from opsmgr.policy.service import current_policy
+    from opsmgr.rules.reminders import is_quiet
+
+    _, policy = current_policy()
+    return is_quiet(now, policy, current_app.config["CLINIC_TIMEZONE"])
+
+
+def _claim(now, worker_id, lease, ids, handlers, room, quiet=False):
     """Claim the next due message, and with it more of its kind when that kind has a batch handler."""
-    claimable = _claimable(now)
+    claimable = _claimable(now, quiet)
     next_due = (select(OutboxMessage.id, OutboxMessage.kind).where(claimable)
                 .order_by(OutboxMessage.available_at, OutboxMessage.id).with_for_update(skip_locked=True))
     if ids is not None:
