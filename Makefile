@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # benchmark (the test suite smokes the benchmark, so it needs wrk too).
 APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
 APT_BENCH := wrk
-APT_TEST := $(APT_RUN) postgresql chromium $(APT_BENCH)
+APT_TEST := $(APT_RUN) postgresql chromium qpdf poppler-utils $(APT_BENCH)
 
 .PHONY: run test bench setup setup-test lint migrate-check clean
 

@@ -7,6 +7,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 
 
+def _report_page_size(env):
+    value = env.get("OPSMGR_REPORT_PAGE_SIZE", "A4").strip()
+    if value.upper() not in {"A4", "LETTER"}:
+        raise ValueError(f"OPSMGR_REPORT_PAGE_SIZE must be A4 or Letter, not {value!r}")
+    return value.upper()
+
+
 def _flag(env, name, default="0"):
     return env.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
 
@@ -115,6 +122,13 @@ class Config:
         self.ABSOLUTE_TIMEOUT = _minutes(env, "OPSMGR_ABSOLUTE_MINUTES", str(12 * 60))
         self.TRUSTED_PROXIES = int(env.get("OPSMGR_TRUSTED_PROXIES", "0"))
         self.LOG_LEVEL = env.get("OPSMGR_LOG_LEVEL", "INFO")
+        #: PDF reports' paper: A4 or Letter.
+        self.REPORT_PAGE_SIZE = _report_page_size(env)
+        #: A PKCS#12 file from the clinic's CA that signs report PDFs; unset: a key generated into instance/.
+        self.SIGNING_P12 = env.get("OPSMGR_SIGNING_P12") or None
+        self.SIGNING_P12_PASSWORD = env.get("OPSMGR_SIGNING_P12_PASSWORD") or None
+        if self.SIGNING_P12 and not Path(self.SIGNING_P12).is_file():
+            raise ValueError(f"OPSMGR_SIGNING_P12={self.SIGNING_P12!r} is not a file")
         for name, value in _messaging(env, self.INSTANCE_PATH).items():
             setattr(self, name, value)
         self.SESSION_COOKIE_NAME = "__Host-opsmgr" if self.HTTPS else "opsmgr"

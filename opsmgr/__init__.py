@@ -32,6 +32,9 @@ def create_app(config=None):
 
 def register_logging(app):
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # WeasyPrint and fontTools narrate every render at INFO; only their warnings and errors are worth a line.
+    for noisy in ("weasyprint", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def register_extensions(app):
@@ -67,6 +70,7 @@ def register_blueprints(app):
     from opsmgr.notes.views import bp as notes_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.policy.views import bp as policy_bp
+    from opsmgr.reports.views import bp as reports_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
     from opsmgr.tasks.views import bp as tasks_bp
@@ -74,7 +78,7 @@ def register_blueprints(app):
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
                       worklists_bp, followups_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp,
-                      messaging_bp, message_templates_bp):
+                      messaging_bp, message_templates_bp, reports_bp):
         app.register_blueprint(blueprint)
 
 

@@ -8,6 +8,7 @@ def register(app):
     from opsmgr.demo.cli import demo
     from opsmgr.demo.seed_cli import seed
     from opsmgr.outbox.cli import reminders
+    from opsmgr.reports.cli import reports
 
-    for command in (users, audit, demo, seed, scheduler, serve, reminders):
+    for command in (users, audit, demo, seed, scheduler, serve, reminders, reports):
         app.cli.add_command(command)

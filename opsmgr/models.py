@@ -15,6 +15,7 @@ def import_all():
     import opsmgr.outbox.models  # noqa: F401
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.policy.models  # noqa: F401
+    import opsmgr.reports.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.scores.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401

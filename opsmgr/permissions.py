@@ -187,6 +187,16 @@ def can_work_followups(user):
     return _has_role(user, *PATIENT_FACING)
 
 
+def can_download_reports(user, patient=None):
+    """Signed PDF summaries: the care team, coordinators included (they send records to referring doctors)."""
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_preview_reports(user, patient=None):
+    """Unsigned DRAFT previews show clinical content not yet signed: clinicians only, never coordinators."""
+    return _has_role(user, *CLINICAL)
+
+
 ALL = {
     name: fn for name, fn in globals().items() if name.startswith(("can_", "is_")) and callable(fn)
 }

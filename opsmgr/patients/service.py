@@ -290,16 +290,21 @@ class Chart:
     series: list
     upcoming: list
     age: int
+    #: PHQ-9 and GAD-7 totals, oldest first (clinical charts only: a coordinator's chart never reads them).
+    scores: tuple = ()
 
 
 def open_chart(patient_id, *, clinical, actor, now, today):
     """The chart for one patient (None if there is none); every opening is audited."""
+    from opsmgr.scores.service import scores_for
+
     patient, series = load_chart(patient_id, clinical=clinical)
     if patient is None:
         return None
     record("patient.viewed", actor=actor, now=now, object_type="patient", object_id=patient.id,
            patient_id=patient.id, details={"clinical": clinical})
-    return Chart(patient, series, upcoming_sessions(series, now), age_on(patient.date_of_birth, today))
+    return Chart(patient, series, upcoming_sessions(series, now), age_on(patient.date_of_birth, today),
+                 scores_for(patient.id) if clinical else ())
 
 
 #: Booked sessions still to come: live, and not yet discharged.

@@ -1,8 +1,9 @@
 """Patient list, registration, chart and record edits."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
-from opsmgr.core.clock import utcnow
+from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
 from opsmgr.core.guard import requires
 from opsmgr.core.web import attempt, current_actor, show_at_fields
@@ -35,6 +36,8 @@ from opsmgr.permissions import (
     can_view_clinical_background,
     can_view_patients,
 )
+from opsmgr.reports.charts import score_trend
+from opsmgr.rules.session_states import SessionState
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -105,9 +108,25 @@ def _chart(patient_id, status=200, **submitted):
         abort(404)
     forms = _chart_forms(chart.patient, submitted) if clinical else {}
     html = render_template("patients/detail.html", chart=chart, patient=chart.patient, clinical=clinical,
-                           forms=forms, marked_by=corrections.marked_by(chart.patient) if clinical else {})
+                           forms=forms, marked_by=corrections.marked_by(chart.patient) if clinical else {},
+                           trend=_score_trend(chart))
     db.session.commit()
     return html, status
+
+
+#: Sessions the trend marks: those where the patient was dosed.
+DOSED_STATES = {SessionState.INFUSING, SessionState.RECOVERY, SessionState.DISCHARGED}
+
+
+def _score_trend(chart):
+    """The PHQ-9/GAD-7 trend as inline SVG, in the clinic's zone (None without scores): the PDFs draw the same."""
+    if not chart.scores:
+        return None
+    zone = clinic_zone()
+    sessions = sorted(one.starts_at.astimezone(zone) for item in chart.series for one in item.sessions
+                      if one.state in DOSED_STATES)
+    scores = [(score.taken_at.astimezone(zone), score.instrument, score.total) for score in chart.scores]
+    return Markup(score_trend(scores, sessions=sessions))  # noqa: S704 -- built by ElementTree, text escaped
 
 
 def _chart_forms(patient, submitted):

@@ -1,0 +1,72 @@
+"""PDF downloads: the session summary (signed and stored once, or an unsigned DRAFT preview).
+
+A GET: the first download of a signed session's summary renders and signs it in the read phase and
+stores it with reads.write(), in the request's write phase, before the response leaves. If another
+request stored one first, this response is switched to the stored bytes, so every download of a
+document is the same bytes.
+"""
+import logging
+
+from flask import Blueprint, Response, abort, render_template
+from flask_login import current_user
+
+from opsmgr.core import reads
+from opsmgr.core.clock import utcnow
+from opsmgr.core.guard import requires
+from opsmgr.core.web import current_actor
+from opsmgr.permissions import can_download_reports, can_preview_reports
+from opsmgr.reports import service
+from opsmgr.reports.render import ReportError
+from opsmgr.sessions.record import load_record
+
+bp = Blueprint("reports", __name__)
+log = logging.getLogger(__name__)
+
+FAILED = ("The PDF could not be produced, and nothing was stored. The error was logged for the clinic's "
+          "administrator (a report template or font is missing or broken).")
+
+
+@bp.get("/sessions/<int:session_id>/summary.pdf", endpoint="session_pdf")
+@requires(can_download_reports)
+def session_pdf(session_id):
+    """The session summary: the signed, stored PDF, or (clinicians only) a DRAFT preview."""
+    actor, now = current_actor(), utcnow()
+    rec = load_record(session_id)
+    if rec is None:
+        service.audit_missing(session_id, actor=actor, now=now)
+        abort(404)
+    try:
+        if not service.is_signed(rec):
+            if not can_preview_reports(current_user, rec.infusion_session.patient):
+                abort(403)
+            content = service.preview_session_summary(rec, actor=actor, now=now)
+            return _pdf(content, f"session-{session_id}-summary-DRAFT.pdf")
+        download = service.signed_session_summary(rec, actor=actor, now=now)
+    except service.DocumentTampered as error:
+        return render_template("errors/error.html", code=409, title="Document refused", text=str(error)), 409
+    except ReportError as error:
+        log.error("session summary %s: %s", session_id, error)
+        return render_template("errors/error.html", code=500, title="PDF not produced", text=FAILED), 500
+    response = _pdf(download.content, f"session-{session_id}-summary-{download.document.document_id}.pdf")
+    if download.is_new:
+        reads.write(lambda: _keep(download.document, response, actor, now))
+    return response
+
+
+def _keep(document, response, actor, now):
+    """Write phase: store the first generation; a concurrent first generation that won is sent instead."""
+    kept = service.keep_document(document, actor=actor, now=now)
+    if kept is not document:
+        response.set_data(kept.content)
+        response.headers["Content-Disposition"] = _disposition(
+            f"session-{kept.session_id}-summary-{kept.document_id}.pdf")
+
+
+def _pdf(content, filename):
+    response = Response(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = _disposition(filename)
+    return response
+
+
+def _disposition(filename):
+    return f'inline; filename="{filename}"'
