@@ -70,6 +70,7 @@ def register_blueprints(app):
     from opsmgr.notes.views import bp as notes_bp
     from opsmgr.patients.views import bp as patients_bp
     from opsmgr.policy.views import bp as policy_bp
+    from opsmgr.reports.outcome_views import bp as outcomes_bp
     from opsmgr.reports.views import bp as reports_bp
     from opsmgr.schedule.views import bp as schedule_bp
     from opsmgr.series.views import bp as series_bp
@@ -78,7 +79,7 @@ def register_blueprints(app):
 
     for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
                       worklists_bp, followups_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp,
-                      messaging_bp, message_templates_bp, reports_bp):
+                      messaging_bp, message_templates_bp, reports_bp, outcomes_bp):
         app.register_blueprint(blueprint)
 
 

@@ -197,6 +197,16 @@ def can_preview_reports(user, patient=None):
     return _has_role(user, *CLINICAL)
 
 
+def can_verify_reports(user):
+    """The verification page (a document ID or an uploaded PDF): the care team and coordinators."""
+    return _has_role(user, *PATIENT_FACING)
+
+
+def can_view_outcomes(user):
+    """The clinic's outcome page (rates over all patients, no names): physicians and admins."""
+    return _has_role(user, Role.PHYSICIAN, Role.ADMIN)
+
+
 ALL = {
     name: fn for name, fn in globals().items() if name.startswith(("can_", "is_")) and callable(fn)
 }

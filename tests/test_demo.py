@@ -188,11 +188,15 @@ def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_se
     with app.app_context():
         assert verify_chain(app.config["AUDIT_KEY"]).ok
         events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
-    assert {e.username for e in events} == {"demo-seed", "nurse"}
+    assert {e.username for e in events} == {"demo-seed", "nurse", "physician"}
     with app.app_context():
         at_chair = {str(todays_session(app, mrn).id) for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
+    # The chair's work on today's board, and one earlier session's note (drafted, completed, then signed).
+    [noted] = {e.object_id for e in events if e.action == "note.signed"}
     by_nurse = [e for e in events if e.username == "nurse"]
-    assert {e.action for e in by_nurse} == CHAIR_ACTIONS and {e.object_id for e in by_nurse} == at_chair
+    assert {e.action for e in by_nurse} == CHAIR_ACTIONS | {"note.drafted", "note.completed"}
+    assert {e.object_id for e in by_nurse} == at_chair | {noted}
+    assert {e.action for e in events if e.username == "physician"} >= {"note.signed"}
     actions = Counter(e.action for e in events)
     assert actions["staff.created"] == 4 and actions["chair.created"] == 4
     assert actions["patient.created"] == 12 and actions["series.ordered"] == 13

@@ -70,6 +70,8 @@ EXCLUDED = {
                              "idempotent in effect (a second YES confirms the same start, a second STOP "
                              "finds nothing left to cancel)",
     "messaging.sms_status": "Twilio's webhook: a repeated status callback finds the message already in that status",
+    "reports.verify_upload": "read-only: checks an uploaded PDF in memory, stores nothing but its audit row; a "
+                             "repeat gives the same answer",
 }
 
 Ctx = namedtuple("Ctx", "app clock login_as make_user")

@@ -22,6 +22,7 @@ from opsmgr.auth.models import Role, StaffUser
 from opsmgr.clinic.service import create_chair
 from opsmgr.demo.chair import CHAIR_STATES, AtTheChair
 from opsmgr.extensions import db
+from opsmgr.notes import service as notes
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.rules import scheduling
@@ -183,9 +184,22 @@ def seed_demo_clinic(*, now, passwords=None):
         patient = demo.register(values)
         if values["stage"] is not None:
             getattr(demo, values["stage"])(patient, values)
+    demo.sign_past_note(SIGNED_NOTE_MRN)
     counts = demo.counts()
     record("demo.seeded", actor=DEMO_ACTOR, now=now, details=counts)
     return counts
+
+
+#: The patient whose latest past session carries a signed note (its PDF summary can be verified).
+SIGNED_NOTE_MRN = "DEMO-0004"
+SIGNED_NOTE = {
+    "mindset": "Calm, a little tired after a long week; looking forward to the session.",
+    "intention": "To get back to my morning walks and answer my sister's calls.",
+    "dissociation_clinician": 4,
+    "post_session_state": "Relaxed and oriented; said the session felt lighter than the last one.",
+    "narrative": "Uneventful infusion at the protocol dose. Mild dissociation, no nausea. Discharged with "
+                 "their escort after the observation period. (Fictional demo record.)",
+}
 
 
 class _Seed:
@@ -202,6 +216,7 @@ class _Seed:
         self.physician_id = db.session.scalar(select(StaffUser.id).where(StaffUser.username == "physician"))
         self.protocols = {p.code: p for p in db.session.scalars(select(Protocol).where(Protocol.is_current))}
         self.chairs = []
+        self.passwords = passwords
         self.at_chair = AtTheChair(now, passwords,
                                    day_starts_at=schedule.local_day_bounds(self.today, self.zone)[0])
 
@@ -332,7 +347,26 @@ class _Seed:
         visit.status_changed_at = min(base + timedelta(minutes=PATH[target]), self.now)
         db.session.flush()
 
-    # --- the calendar ---------------------------------------------------------------------------
+    # --- a signed note ---------------------------------------------------------------------------
+
+    def sign_past_note(self, mrn):
+        """The patient's latest session before today gets a complete note, written by the demo nurse and
+        signed by the demo physician through the notes service (a real canonical record and SHA-256),
+        so its signed session summary can be downloaded and verified."""
+        visit = db.session.scalar(
+            select(InfusionSession).join(Patient, Patient.id == InfusionSession.patient_id)
+            .where(Patient.mrn == mrn, InfusionSession.status == SessionState.DISCHARGED.value,
+                   InfusionSession.starts_at < schedule.local_day_bounds(self.today, self.zone)[0])
+            .order_by(InfusionSession.starts_at.desc()).limit(1))
+        physician = db.session.scalar(select(StaffUser).where(StaffUser.username == "physician"))
+        if visit is None or physician is None or "physician" not in self.passwords:
+            return
+        nurse = self.at_chair.nurse
+        saved = notes.save_draft(visit, SIGNED_NOTE, expected_version=0, actor=nurse, now=self.now).row
+        notes.complete_note(visit, expected_version=saved.version, actor=nurse, now=self.now)
+        notes.sign_note(visit, physician=physician, password=self.passwords["physician"],
+                        expected_version=saved.version, ip=None, now=self.now)
+
 
     def dates_around(self, day, position, code):
         """Session dates of a full course whose session number `position` falls on `day`."""

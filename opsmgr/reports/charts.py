@@ -127,6 +127,39 @@ def score_trend(scores, *, sessions=(), doses=(), response_baseline=None, title=
     return _render(draw, (7.5, 3.6), title, _trend_summary(phq9, gad7, baseline, response_at, sessions))
 
 
+
+def outcome_bars(groups, *, title="Response and remission by protocol and quarter"):
+    """Response and remission rates as paired horizontal bars, one pair per group, each labelled with the
+    counts behind it ("4 of 9"). `groups`: objects with protocol, period, response and remission (rates
+    with count, of and percent; percent None for an empty group, drawn as no bar and "no series yet")."""
+    groups = list(groups)
+    names = [f"{group.protocol}, {group.period}" for group in groups]
+
+    def draw(fig):
+        ax = fig.subplots()
+        for offset, key, colour, label in ((-0.2, "response", _COLOURS[PHQ9], "Response"),
+                                           (0.2, "remission", _COLOURS[GAD7], "Remission")):
+            rates = [getattr(group, key) for group in groups]
+            ys = [index + offset for index in range(len(groups))]
+            ax.barh(ys, [rate.percent or 0 for rate in rates], height=0.38, color=colour, label=label)
+            for y, rate in zip(ys, rates, strict=True):
+                text = "no series yet" if rate.percent is None else f"{rate.count} of {rate.of} ({rate.percent} %)"
+                ax.annotate(text, ((rate.percent or 0), y), xytext=(3, 0), textcoords="offset points",
+                            va="center", fontsize=6.5, color="#333333")
+        ax.set_yticks(range(len(groups)), names)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 118)
+        ax.set_xticks(range(0, 101, 25))
+        ax.set_xlabel("Series (%)")
+        ax.set_title(title, loc="left")
+        _legend(fig, loc="outside lower center", ncols=2)
+        if not groups:
+            ax.text(0.5, 0.5, "No series yet", transform=ax.transAxes, ha="center", va="center")
+
+    height = 1.4 + 0.45 * max(1, len(groups))
+    return _render(draw, (7.5, height), title, _outcome_summary(groups, names))
+
+
 # --- drawing helpers ---------------------------------------------------------------------------
 
 def _line(ax, pairs, label, colour, marker):
@@ -325,3 +358,10 @@ def _trend_summary(phq9, gad7, baseline, response_at, sessions):
     parts.append(f"Remission line: PHQ-9 below {REMISSION_BELOW}.")
     parts.append(f"{len(sessions)} sessions marked.")
     return " ".join(parts)
+
+
+def _outcome_summary(groups, names):
+    if not groups:
+        return "No series yet."
+    return " ".join(f"{name}: response {group.response}, remission {group.remission}."
+                    for name, group in zip(names, groups, strict=True))

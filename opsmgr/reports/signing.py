@@ -5,6 +5,8 @@ key with a self-signed certificate, generated into instance/ on first use. Signi
 incremental update (the unsigned PDF stays an exact prefix) and keeps PDF/A-3b valid: the visible
 block uses an embedded DejaVu font, and the Info /Producer is dropped so that it matches the XMP.
 """
+import asyncio
+import concurrent.futures
 import functools
 import io
 import logging
@@ -289,10 +291,21 @@ def sign_pdf(pdf_bytes, *, signer_name, signer_credentials, signed_at, zone, doc
     )
     spec = fields.SigFieldSpec(field_name, on_page=page_index, box=box or _default_box(writer, page_index))
     out = io.BytesIO()
-    signers.PdfSigner(meta, signer=identity.signer, stamp_style=style, new_field_spec=spec).sign_pdf(
-        writer, output=out
-    )
+    pdf_signer = signers.PdfSigner(meta, signer=identity.signer, stamp_style=style, new_field_spec=spec)
+    _run_coroutine(lambda: pdf_signer.async_sign_pdf(writer, output=out))
     return out.getvalue()
+
+
+def _run_coroutine(make):
+    """Run pyHanko's coroutine to completion. Its synchronous wrappers call asyncio.run(), which refuses to
+    run inside a thread that already has an event loop (an async server, Playwright's sync API in the
+    tests): there it runs in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 def _drop_producer(writer):
@@ -319,7 +332,7 @@ def _default_box(writer, page_index):
 def verify_pdf(pdf_bytes, *, app):
     """Whether the PDF is unchanged since signing and was signed with this clinic's key; never raises on bad input."""
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation import async_validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
     try:
@@ -333,7 +346,8 @@ def verify_pdf(pdf_bytes, *, app):
         return Verification(False, problems=("The PDF carries no signature.",))
     roots = signing_identity(app).trust_roots
     try:
-        status = validate_pdf_signature(embedded, ValidationContext(trust_roots=list(roots)))
+        status = _run_coroutine(lambda: async_validate_pdf_signature(
+            embedded, ValidationContext(trust_roots=list(roots))))
     except Exception:  # noqa: BLE001 - a damaged signature must read as "not intact", never a 500
         log.warning("PDF signature could not be validated", exc_info=True)
         return Verification(False, problems=("The signature is damaged and cannot be checked.",), **found)

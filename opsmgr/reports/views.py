@@ -7,15 +7,17 @@ document is the same bytes.
 """
 import logging
 
-from flask import Blueprint, Response, abort, render_template
+from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from opsmgr.core import reads
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
-from opsmgr.permissions import can_download_reports, can_preview_reports
-from opsmgr.reports import service
+from opsmgr.extensions import db
+from opsmgr.permissions import can_download_reports, can_preview_reports, can_verify_reports, can_view_patients
+from opsmgr.reports import service, verify
 from opsmgr.reports.render import ReportError
 from opsmgr.sessions.record import load_record
 
@@ -51,6 +53,52 @@ def session_pdf(session_id):
     if download.is_new:
         reads.write(lambda: _keep(download.document, response, actor, now))
     return response
+
+
+@bp.get("/reports/verify", endpoint="verify")
+@requires(can_verify_reports)
+def verify_page():
+    """The verification form; with ?document_id= it checks that stored document (a read, audited)."""
+    document_id = request.args.get("document_id", "").strip()
+    found = None
+    if document_id:
+        found = verify.verify_document_id(document_id, actor=current_actor(), now=utcnow(),
+                                          may_see_patient=_may_see)
+    return render_template("reports/verify.html", found=found, document_id=document_id, problem=None)
+
+
+@bp.post("/reports/verify/upload", endpoint="verify_upload")
+@requires(can_verify_reports)
+def verify_upload():
+    """An uploaded PDF, checked in memory and never stored; read-only apart from its audit row."""
+    try:
+        upload = request.files.get("pdf")
+    except RequestEntityTooLarge:
+        return _verify_problem(TOO_LARGE, 413)
+    content = upload.read() if upload else b""
+    if not content:
+        return _verify_problem("Choose a PDF file to check.", 400)
+    found = verify.verify_upload(content, actor=current_actor(), now=utcnow(), may_see_patient=_may_see)
+    db.session.commit()
+    return render_template("reports/verify.html", found=found, document_id="", problem=None)
+
+
+TOO_LARGE = "The file is larger than the clinic's upload limit of 2 MB, so it was not checked."
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_error):
+    """An oversize upload (refused while the CSRF check reads the form) gets the form back with a clear
+    message. Only the verification page of this blueprint accepts uploads."""
+    return _verify_problem(TOO_LARGE, 413)
+
+
+def _verify_problem(message, status):
+    return render_template("reports/verify.html", found=None, document_id="", problem=message), status
+
+
+def _may_see(patient):
+    return can_view_patients(current_user)
 
 
 def _keep(document, response, actor, now):
