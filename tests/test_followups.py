@@ -11,6 +11,7 @@ from opsmgr.extensions import db
 from opsmgr.followups.models import FollowUp
 from opsmgr.followups.service import replan
 from opsmgr.outbox.models import OutboxMessage
+from opsmgr.patients.models import Patient
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.models import PhysicianTask
 from tests.factories import create_chairs, create_patient, order_series
@@ -169,7 +170,7 @@ def test_three_misses_escalate_to_the_physicians_home(app, clock, booked, login_
             item = db.session.get(FollowUp, item_id)
             assert item.misses == miss
             assert item.status == ("escalated" if miss == 3 else "open")
-            assert item.due_at > clock()
+            assert item.due_at > clock() and item.overdue_at > item.due_at
     physician = login_as("physician")
     page = physician.get("/signing").get_data(as_text=True)
     assert "Not reached 3 times." in page and "Rosa Quinn" in page
@@ -254,3 +255,23 @@ def test_no_message_reaches_a_patient_in_quiet_hours_even_after_an_outage(app, c
         assert dispatch_due(night.replace(hour=13), worker_id="test") == 1  # 08:00
         assert db.session.scalar(select(OutboxMessage.status).where(OutboxMessage.dedupe_key == "quiet:patient")) \
             == "sent"
+
+
+def test_the_patient_filter_uses_the_patient_search(app, clock, booked, login_as):
+    """Name words in any order, accents ignored, or the MRN: the same matching as the patient list."""
+    patient_id, sessions = booked
+    discharge_directly(app, sessions[0], clock())
+    with app.app_context():
+        other = create_patient(now=clock(), legal_name="Ana Núñez", phone="+15035550199")
+        series = order_series(patient_id=other.id, now=clock(), start_on=date(2026, 12, 1), planned_count=1)
+        visit = series.sessions[0]
+        visit.status, visit.status_changed_at = "discharged", clock()
+        db.session.commit()
+        mrn = db.session.get(Patient, patient_id).mrn
+    clock.now += timedelta(days=2)
+    coordinator = login_as("coordinator")
+    for term, shown, hidden in (("quinn rosa", "Rosa Quinn", "Ana Núñez"), ("nunez", "Ana Núñez", "Rosa Quinn"),
+                                (mrn, "Rosa Quinn", "Ana Núñez")):
+        page = coordinator.get("/worklist/", query_string={"patient": term}).get_data(as_text=True)
+        items = page[page.index('id="items"'):]
+        assert shown in items and hidden not in items, term

@@ -111,7 +111,7 @@ def _replan_items(patient_id, series, scores, stored, policy, zone, now):
                               phq9_request_closed_at=_closed_at(stored, plan_rules.Kind.PHQ9_REQUEST),
                               booster_review_closed_at=_closed_at(stored, plan_rules.Kind.BOOSTER_REVIEW))
     wanted = [item for item in planned if item.key in stored or item.due_at >= now - STALE_AFTER]
-    existing = [plan_rules.ExistingItem(key=item.key, status="open" if item.status == "open" else item.status,
+    existing = [plan_rules.ExistingItem(key=item.key, status=item.status,
                                         expires_at=item.expires_at, id=item.id) for item in stored.values()]
     result = plan_rules.reconcile(existing, wanted, now)
     for cancellation in result.to_cancel:

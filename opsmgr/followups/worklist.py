@@ -77,21 +77,23 @@ def _end_of(day, zone):
 PAGE_SIZE = 200
 
 
+def _due(role, due_by, zone):
+    """An open item for `role` that shows by the end of `due_by` (from its reminder time, else its due time)."""
+    shown_from = func.coalesce(FollowUp.remind_at, FollowUp.due_at)
+    return and_(FollowUp.for_role == role, FollowUp.status == "open", shown_from < _end_of(due_by, zone))
+
+
 def _open_query(role, due_by, zone, criteria=None):
     """Open items for `role` shown by the end of `due_by` (and matching `criteria`), oldest first."""
     from opsmgr.patients.models import Patient
-    from opsmgr.rules import identity
+    from opsmgr.patients.service import search_query
 
-    shown_from = func.coalesce(FollowUp.remind_at, FollowUp.due_at)
-    query = (select(FollowUp).join(Patient, Patient.id == FollowUp.patient_id)
-             .where(FollowUp.for_role == role, FollowUp.status == "open", shown_from < _end_of(due_by, zone)))
+    query = select(FollowUp).where(_due(role, due_by, zone))
     if criteria is not None and criteria.kind:
         query = query.where(FollowUp.kind == criteria.kind)
-    if criteria is not None and criteria.patient.strip():
-        words = identity.query_words(criteria.patient.strip().lower())
-        named = [or_(Patient.search_name.like(f"{w}%"), Patient.search_name.like(f"% {w}%")) for w in words]
-        mrn = func.lower(Patient.mrn) == criteria.patient.strip().lower()
-        query = query.where(or_(and_(*named), mrn) if named else mrn)
+    if criteria is not None and criteria.patient.strip():  # the patient search's own matching (names, MRN)
+        matching = search_query(criteria.patient).with_only_columns(Patient.id).order_by(None)
+        query = query.where(FollowUp.patient_id.in_(matching))
     return query.order_by(FollowUp.due_at, FollowUp.id)
 
 
@@ -169,9 +171,7 @@ def physician_items(*, now):
     """Items escalated to a physician (longest waiting first), then reviews due (end of induction, booster,
     unsigned notes), oldest first: one statement and the patients'."""
     zone = current_app.config["CLINIC_TIMEZONE"]
-    shown_from = func.coalesce(FollowUp.remind_at, FollowUp.due_at)
-    due = and_(FollowUp.for_role == "physician", FollowUp.status == "open",
-               shown_from < _end_of(clinic_day(now, zone), zone))
+    due = _due("physician", clinic_day(now, zone), zone)
     escalated = FollowUp.status == "escalated"
     return list(db.session.scalars(
         select(FollowUp).where(or_(escalated, due)).options(selectinload(FollowUp.patient))
@@ -264,7 +264,9 @@ def not_reached(item, *, actor, now, version=None):
     _, policy = current_policy()
     item.misses += 1
     nxt = plan_rules.after_not_reached(now, item.misses, load_calendar(), policy)
-    item.due_at, item.remind_at, item.overdue_at, item.updated_at = nxt.due_at, None, None, now
+    zone = current_app.config["CLINIC_TIMEZONE"]
+    item.due_at, item.remind_at, item.updated_at = nxt.due_at, None, now
+    item.overdue_at = plan_rules.start_of_next_day(nxt.due_at, zone)  # overdue again from the day after the retry
     if nxt.escalate:
         item.status = "escalated"
         item.escalation_note = f"Not reached {item.misses} times."
