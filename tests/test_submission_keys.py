@@ -70,6 +70,8 @@ EXCLUDED = {
                              "idempotent in effect (a second YES confirms the same start, a second STOP "
                              "finds nothing left to cancel)",
     "messaging.sms_status": "Twilio's webhook: a repeated status callback finds the message already in that status",
+    "reports.series_preview": "read-only: renders a DRAFT PDF of the series summary with the text typed so far, "
+                              "stores nothing but its audit row; a repeat renders the same draft",
     "reports.verify_upload": "read-only: checks an uploaded PDF in memory, stores nothing but its audit row; a "
                              "repeat gives the same answer",
 }
@@ -340,6 +342,16 @@ def note_addendum(ctx):
         "reason": "Late entry", "body": "Patient phoned: slept well.", "password": PASSWORD}
 
 
+def series_summary_sign(ctx):
+    session_id = completed(ctx)
+    physician = ctx.login_as("physician")
+    assert physician.submit(note_url(session_id, "sign"), {"version": str(version_of(ctx.app, session_id)),
+                                                           "password": PASSWORD}).status_code == 302
+    series_id = in_app(ctx, lambda: db.session.get(InfusionSession, session_id).series_id)
+    return physician, f"/series/{series_id}/summary/sign", {
+        "summary": "One session given and tolerated well; continue the series.", "password": PASSWORD}
+
+
 def chart(path, data, prepare=None, role="nurse"):
     """A clinical-background form on a new patient's chart ({entry}: what `prepare(patient)` made)."""
     def request(ctx):
@@ -489,6 +501,7 @@ ENDPOINTS = {
     "notes.complete":              note_complete,
     "notes.sign":                  note_sign,
     "notes.add_addendum":          note_addendum,
+    "reports.series_sign":         series_summary_sign,
     "patients.create":             lambda ctx: (ctx.login_as("nurse"), "/patients/new", NEW_PATIENT),
     "patients.edit":               patient_edit,
     "patients.add_weight":         chart("weights", {"kg": "72.5", "measured_on": "2026-11-20"}),

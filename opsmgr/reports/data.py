@@ -7,6 +7,7 @@ builders take the record and the clinic's zone, and are tested against worked ex
 from decimal import Decimal
 
 from opsmgr.notes.forms import AE_KIND_LABELS, AE_OUTCOME_LABELS, FIELD_GROUPS
+from opsmgr.patients.models import Indication
 
 DATE = "%d %b %Y"
 TIME = "%H:%M"
@@ -20,6 +21,7 @@ NOTE_LABELS = {
     "quotes": "Patient's words", "ending": "Ending", "post_session_state": "State after the session",
     "integration_plan": "Integration plan", "narrative": "Narrative",
 }
+INDICATIONS = frozenset(member.value for member in Indication)
 GATES = {"start": "Start", "discharge": "Discharge"}
 EVENTS = {"pause": "Paused", "resume": "Resumed", "stop": "Stopped"}
 
@@ -210,3 +212,87 @@ def signature_block(note, zone):
     signer = f"{note.signer_name}, {note.signer_credentials}" if note.signer_credentials else note.signer_name
     return {"signer": signer, "name": note.signer_name, "credentials": note.signer_credentials,
             "signed_at": stamp(note.signed_at, zone), "signed_at_utc": note.signed_at, "sha256": note.content_hash}
+
+
+# --- the series summary ----------------------------------------------------------------------
+
+#: How a follow-up's state prints on the series summary.
+FOLLOW_UP_STATES = {"open": "Open", "escalated": "Escalated to a physician", "done": "Done",
+                    "cancelled": "Cancelled", "expired": "Expired"}
+
+
+def series_summary(series, *, patient, rows, outcome, scores, follow_ups, kind_labels, summary_text, signer, signed_at,
+                   zone):
+    """Everything the series summary prints, as strings and lists.
+
+    `rows`: (session, SessionRecord or None) in series order, a record for every session that took place;
+    `outcome`: the rules.outcomes SeriesOutcome; `scores`: the series' PHQ-9/GAD-7 rows (checklist and phone);
+    `follow_ups`: the series' follow-up rows; `signer`: "Name, credentials" once signed (None for a draft).
+    """
+    scores_by_session = {}
+    for score in scores:
+        if score.session_id is not None:
+            scores_by_session.setdefault(score.session_id, {})[score.instrument] = score.total
+    protocol = series.protocol
+    return {
+        "patient": patient_block(patient),
+        "series": {
+            "protocol": f"{protocol.name} ({protocol.code}, version {protocol.version})",
+            "indication": Indication(series.indication).label if series.indication in INDICATIONS else "",
+            "planned": f"{series.planned_count} sessions planned",
+            "started": series.start_on.strftime(DATE),
+            "status": series.status.capitalize(),
+            "covered": sum(1 for _, record in rows if record is not None),
+        },
+        "sessions": [series_row(visit, record, scores_by_session.get(visit.id, {}), zone) for visit, record in rows],
+        "outcome": outcome_block(outcome, zone),
+        "scores": [{"date": when(score.taken_at, zone, DATE), "instrument": score.instrument, "total": score.total,
+                    "where": "Checklist" if score.session_id is not None else "Phone"} for score in scores],
+        "follow_ups": [{"kind": kind_labels.get(item.kind, item.kind), "due": when(item.due_at, zone, DATE),
+                        "state": FOLLOW_UP_STATES.get(item.status, item.status),
+                        "closed": when(item.closed_at, zone, DATE), "outcome": item.outcome}
+                       for item in follow_ups],
+        "summary_text": summary_text or "",
+        "signature": {"signer": signer, "signed_at": stamp(signed_at, zone)} if signer else None,
+    }
+
+
+def series_row(visit, record, scores, zone):
+    """One line of the series table: date, dose, peak blood pressure, adverse events, PHQ-9 and GAD-7."""
+    row = {"number": visit.number, "date": when(visit.starts_at, zone, DATE),
+           "status": visit.status.replace("_", " ").capitalize(), "dose_mg_per_kg": "—", "dose_mg": "—",
+           "peak_bp": "—", "adverse_events": "—", "phq9": number(scores.get("PHQ-9")),
+           "gad7": number(scores.get("GAD-7"))}
+    if record is None:
+        return row
+    if record.dose is not None:
+        row["dose_mg_per_kg"] = number(record.dose.mg_per_kg, "mg/kg")
+        row["dose_mg"] = number(record.dose.dose_mg, "mg")
+    readings = [v for v in record.counted_vitals if v.systolic is not None]
+    if readings:
+        peak = max(readings, key=lambda v: (v.systolic, v.diastolic or 0))
+        row["peak_bp"] = f"{peak.systolic}/{peak.diastolic}"
+    if record.adverse_events:
+        row["adverse_events"] = "; ".join(
+            f"{adverse_row(event, zone)['kind']} ({event.severity})" for event in record.adverse_events)
+    else:
+        row["adverse_events"] = "None"
+    return row
+
+
+def outcome_block(outcome, zone):
+    """Baseline, response and remission of the series, in words (rules.outcomes decided them)."""
+    if outcome.baseline is None:
+        text = "No baseline PHQ-9 (none was taken at the checklist before the first dose)."
+        return {"baseline": "—", "response": text, "remission": text, "days": ""}
+    if not outcome.later_scores:
+        later = "No PHQ-9 has been taken since the baseline."
+        return {"baseline": str(outcome.baseline), "response": later, "remission": later, "days": ""}
+    if outcome.is_response is None:
+        response = "Not assessable: a baseline of 0 cannot fall by half."
+    else:
+        response = "Yes" if outcome.is_response else "Not yet"
+    return {"baseline": str(outcome.baseline), "response": response,
+            "remission": "Yes" if outcome.is_remission else "Not yet",
+            "days": f"{outcome.days_to_response} days after the baseline" if outcome.days_to_response is not None
+            else ""}

@@ -7,18 +7,30 @@ document is the same bytes.
 """
 import logging
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from opsmgr.audit.service import record
 from opsmgr.core import reads
 from opsmgr.core.clock import utcnow
 from opsmgr.core.guard import requires
-from opsmgr.core.web import current_actor
+from opsmgr.core.submissions import exempt as submission_exempt
+from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
-from opsmgr.permissions import can_download_reports, can_preview_reports, can_verify_reports, can_view_patients
+from opsmgr.permissions import (
+    can_download_reports,
+    can_preview_reports,
+    can_sign_note,
+    can_verify_reports,
+    can_view_patients,
+)
+from opsmgr.reports import series as series_reports
 from opsmgr.reports import service, verify
+from opsmgr.reports.forms import SeriesSignForm
 from opsmgr.reports.render import ReportError
+from opsmgr.rules.findings import Problem
+from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.record import load_record
 
 bp = Blueprint("reports", __name__)
@@ -118,3 +130,76 @@ def _pdf(content, filename):
 
 def _disposition(filename):
     return f'inline; filename="{filename}"'
+
+
+@bp.get("/reports/documents/<document_id>.pdf", endpoint="document_pdf")
+@requires(can_download_reports)
+def document_pdf(document_id):
+    """A stored, signed report (a session or a series summary) by its document ID: the very bytes stored."""
+    actor, now = current_actor(), utcnow()
+    document = series_reports.stored_document(document_id)
+    if document is None:
+        record("report.not_found", actor=actor, now=now, outcome="denied", object_type="report_document",
+               object_id=document_id[:32], details={"kind": "document"})
+        abort(404)
+    try:
+        service.check_integrity(document, actor=actor, now=now)
+    except service.DocumentTampered as error:
+        return render_template("errors/error.html", code=409, title="Document refused", text=str(error)), 409
+    service.audit_download(document, actor=actor, now=now, generated=False)
+    return _pdf(document.content, f"{document.kind}-summary-{document.document_id}.pdf")
+
+
+@bp.post("/series/<int:series_id>/summary/preview", endpoint="series_preview")
+@requires(can_preview_reports)
+@submission_exempt
+def series_preview(series_id):
+    """A DRAFT of the series summary with the paragraph typed so far (never stored; only audited)."""
+    series = db.get_or_404(InfusionSeries, series_id)
+    form = SeriesSignForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        content = series_reports.preview_series_summary(series, summary_text=form.summary.data or "",
+                                                        actor=current_actor(), now=utcnow())
+    except ReportError as error:
+        log.error("series summary %s: %s", series_id, error)
+        return render_template("errors/error.html", code=500, title="PDF not produced", text=FAILED), 500
+    db.session.commit()
+    return _pdf(content, f"series-{series_id}-summary-DRAFT.pdf")
+
+
+@bp.post("/series/<int:series_id>/summary/sign", endpoint="series_sign")
+@requires(can_sign_note)
+def series_sign(series_id):
+    """The physician signs the series summary with their password; the signed PDF is stored once."""
+    series = db.get_or_404(InfusionSeries, series_id)
+    form = SeriesSignForm()
+    if not form.validate_on_submit():
+        return _series_page(series, form, 400)
+
+    def done(document):
+        flash(f"Series summary signed and stored as document {document.document_id}.", "success")
+        return redirect(url_for("series.detail", series_id=series.id, _anchor="summaries"))
+
+    def refused(error):
+        show_at_fields(form, error)
+        return _series_page(series, form, 400)
+
+    def make():
+        try:
+            return series_reports.sign_series_summary(
+                series, physician=current_user._get_current_object(), password=form.password.data,
+                summary_text=form.summary.data or "", actor=current_actor(), ip=request.remote_addr, now=utcnow())
+        except ReportError as error:
+            log.error("series summary %s: %s", series_id, error)
+            raise series_reports.SeriesSummaryRefused([Problem(None, FAILED)]) from None
+
+    return attempt(make, done=done, refused=refused)
+
+
+def _series_page(series, form, status):
+    from opsmgr.series.views import render_detail
+
+    form.password.data = ""
+    return render_detail(series, sign_form=form), status

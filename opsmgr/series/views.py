@@ -84,13 +84,22 @@ def _order(patient, form, protocol):
 @requires(can_view_patients)
 def detail(series_id):
     series = db.get_or_404(InfusionSeries, series_id)
-    patient = db.session.get(Patient, series.patient_id)
-    html = render_template("series/detail.html", series=series, patient=patient, stop_form=StopSeriesForm(),
-                           not_at_preferred=_not_at_preferred(series))
+    html = render_detail(series)
     record("series.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_series",
            object_id=series.id, patient_id=series.patient_id)
     db.session.commit()
     return html
+
+
+def render_detail(series, *, sign_form=None, stop_form=None):
+    """The series page; a refused form (stopping, signing the summary) is shown with its messages."""
+    from opsmgr.reports.forms import SeriesSignForm
+    from opsmgr.reports.series import series_report
+
+    patient = db.session.get(Patient, series.patient_id)
+    return render_template("series/detail.html", series=series, patient=patient,
+                           stop_form=stop_form or StopSeriesForm(), not_at_preferred=_not_at_preferred(series),
+                           report=series_report(series), sign_form=sign_form or SeriesSignForm())
 
 
 @bp.route("/series/<int:series_id>/stop", methods=["POST"])
@@ -114,9 +123,7 @@ def stop(series_id):
 def _stop_refused(series, form, error=None):
     if error is not None:
         show_at_fields(form, error, "reason")
-    patient = db.session.get(Patient, series.patient_id)
-    return render_template("series/detail.html", series=series, patient=patient, stop_form=form,
-                           not_at_preferred=_not_at_preferred(series)), 400
+    return render_detail(series, stop_form=form), 400
 
 
 def _not_at_preferred(series):

@@ -1,0 +1,13 @@
+"""The series summary's signing form: the physician's paragraph and their password."""
+from wtforms import PasswordField, TextAreaField
+
+from opsmgr.core.forms import BaseForm
+from opsmgr.rules.reports import SUMMARY_MAX_CHARACTERS
+
+
+class SeriesSignForm(BaseForm):
+    # Length is judged by rules.reports.summary_problems, so the message is the same on every path.
+    summary = TextAreaField("Physician's summary",
+                            description="Course, response and the plan; printed on the summary as you type it.",
+                            render_kw={"rows": 6, "maxlength": SUMMARY_MAX_CHARACTERS})
+    password = PasswordField("Your password", render_kw={"autocomplete": "current-password"})
