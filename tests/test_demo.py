@@ -10,22 +10,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from opsmgr.audit.models import AuditEvent
-from opsmgr.audit.service import verify_chain
+from opsmgr.audit.service import SYSTEM, verify_chain
 from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.checklist import service as checklist
+from opsmgr.core.clock import clinic_zone
+from opsmgr.demo.service import SIGNED_SERIES
 from opsmgr.extensions import db
 from opsmgr.infusion import discharge as discharge_service
 from opsmgr.infusion import dose as dose_service
 from opsmgr.infusion import page as page_service
 from opsmgr.infusion import vitals as vitals_service
+from opsmgr.notes.models import SessionNote
 from opsmgr.patients.models import Patient, PatientContraindication, PatientMedication, PatientWeight
+from opsmgr.reports.outcomes import outcome_report
 from opsmgr.rules import dosing, scheduling
 from opsmgr.rules.findings import Outcome, outcome_of
 from opsmgr.rules.session_states import ACTIVE_STATES
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
-from opsmgr.series.models import InfusionSeries
+from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.sessions.service import load_session
 from tests.conftest import START
@@ -191,11 +195,11 @@ def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_se
     assert {e.username for e in events} == {"demo-seed", "nurse", "physician"}
     with app.app_context():
         at_chair = {str(todays_session(app, mrn).id) for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
-    # The chair's work on today's board, and one earlier session's note (drafted, completed, then signed).
-    [noted] = {e.object_id for e in events if e.action == "note.signed"}
+    # The chair's work on today's board, and earlier sessions' notes (drafted, completed, then signed).
+    noted = {e.object_id for e in events if e.action == "note.signed"}
     by_nurse = [e for e in events if e.username == "nurse"]
     assert {e.action for e in by_nurse} == CHAIR_ACTIONS | {"note.drafted", "note.completed"}
-    assert {e.object_id for e in by_nurse} == at_chair | {noted}
+    assert {e.object_id for e in by_nurse} == at_chair | noted
     assert {e.action for e in events if e.username == "physician"} >= {"note.signed"}
     actions = Counter(e.action for e in events)
     assert actions["staff.created"] == 4 and actions["chair.created"] == 4
@@ -343,7 +347,7 @@ def test_the_nurse_sees_coherent_chair_pages(app, runner, monkeypatch):
     assert {response.status_code for response in pages.values()} == {200}
     html = {mrn: response.get_data(as_text=True) for mrn, response in pages.items()}
     for page in html.values():
-        assert "Not taken" not in page and "NOT ACKNOWLEDGED" not in page
+        assert "Not taken" not in page and "Not acknowledged" not in page
     assert "<strong>Clear:</strong> nothing stops the dose" in html[CLEARED] and "Not clear" not in html[CLEARED]
     assert "OBSERVATION_NOT_COMPLETE" in html[RECOVERY] and "DISCHARGE_VITALS_MISSING" not in html[RECOVERY]
     assert f'action="/sessions/{ids[INFUSING]}/infusion/vitals"' in html[INFUSING]
@@ -361,3 +365,25 @@ def test_seeded_just_after_midnight_the_chairs_still_fall_on_today(app, runner, 
             assert session.status == state
             response = checklist.response_for(session, now=clock())
             assert local(app, response.vitals_taken_at).date() == today
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_outcome_page_has_real_rates_and_one_series_has_every_held_session_signed(app, runner, clock,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
+    seed(runner)
+    with app.test_request_context():
+        groups = outcome_report(actor=SYSTEM, now=clock(), zone=clinic_zone()).groups
+        series = db.session.scalar(select(InfusionSeries).join(Patient).join(Protocol).where(
+            Patient.mrn == SIGNED_SERIES[0], Protocol.code == SIGNED_SERIES[1]))
+        held = [s.id for s in series.sessions if s.status not in {"scheduled", "cancelled", "no_show"}]
+        status, planned = series.status, series.planned_count
+        signed = set(db.session.scalars(select(SessionNote.session_id).where(SessionNote.signed_at.is_not(None))))
+    responding, remitting = (sum(getattr(g, rate).count for g in groups) for rate in ("response", "remission"))
+    evaluable = sum(g.remission.of for g in groups)
+    assert responding >= 1 and remitting >= 1 and responding < evaluable and remitting < evaluable
+    client = app.test_client()
+    assert client.login("physician", DEMO_PASSWORD).status_code == 302
+    page = client.get("/reports/outcomes").get_data(as_text=True)
+    assert str(groups[0].response) in page and str(groups[0].remission) in page
+    assert status == "completed" and len(held) == planned and set(held) <= signed

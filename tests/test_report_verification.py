@@ -1,10 +1,13 @@
 """The verification page: a signed session summary checked by its document ID and by upload (in memory,
 never stored), a one-byte change and a tampered stored row caught, bad uploads given clear messages,
-and every check audited without patient data. One PDF render per backend."""
+a PDF signed with another clinic's key or with no stored record told apart, and every check audited without
+patient data. One PDF render per backend, and one small one."""
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select, update
 
 from opsmgr.audit.models import AuditEvent
@@ -12,6 +15,8 @@ from opsmgr.extensions import db
 from opsmgr.notes.models import SessionNote
 from opsmgr.patients.models import Patient
 from opsmgr.reports.models import ReportDocument
+from opsmgr.reports.render import html_to_pdf
+from opsmgr.reports.signing import sign_pdf
 from tests.test_notes import chairs, completed, discharged, save, signed  # noqa: F401 - fixtures used below
 
 VERIFY = "/reports/verify"
@@ -95,7 +100,8 @@ def test_bad_uploads_and_unknown_ids_get_clear_messages(app, login_as):
 def test_the_demo_clinic_has_a_signed_session_whose_summary_verifies(app, runner, login_as):
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
     with app.app_context():
-        note = db.session.scalar(select(SessionNote).where(SessionNote.signed_at.is_not(None)))
+        note = db.session.scalar(select(SessionNote).where(SessionNote.signed_at.is_not(None))
+                                 .order_by(SessionNote.id).limit(1))  # DEMO-0004's, signed first
         session_id, signer = note.session_id, note.signer_name
     physician = login_as("physician")
     assert 'data-testid="verify-link"' in physician.get(f"/sessions/{session_id}").get_data(as_text=True)
@@ -103,3 +109,27 @@ def test_the_demo_clinic_has_a_signed_session_whose_summary_verifies(app, runner
     assert download.status_code == 200 and download.mimetype == "application/pdf"
     checked = upload(physician, download.data).get_data(as_text=True)
     assert 'data-outcome="intact"' in checked and signer in checked and "DEMO-0004" in checked
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_pdf_signed_elsewhere_or_without_a_stored_record_says_so(app, login_as, tmp_path):
+    other_clinic = Flask(__name__, instance_path=str(tmp_path / "other-instance"))  # its own self-signed key
+    other_clinic.config.update(CLINIC_NAME="Another clinic")
+    unsigned = html_to_pdf("<p style='font-family: DejaVu Sans'>Series summary</p>", app.static_folder)
+
+    def signed_by(clinic, document_id):
+        return sign_pdf(unsigned, signer_name="Amira Haddad", signer_credentials="MD",
+                        signed_at=datetime(2026, 11, 26, 20, 5, tzinfo=UTC), zone="America/New_York",
+                        document_id=document_id, reason="Series summary approved", app=clinic)
+
+    nurse = login_as("nurse")
+    foreign = upload(nurse, signed_by(other_clinic, "OTHER1")).get_data(as_text=True)
+    assert 'data-outcome="not_ours"' in foreign and "Not verified" in foreign and "Not intact" not in foreign
+    assert "not signed by this clinic" in foreign and "cannot be trusted" in foreign
+    assert "Signer named in the file (not confirmed)" in foreign and "Signed by" not in foreign
+    ours = upload(nurse, signed_by(app, "OURS42")).get_data(as_text=True)
+    assert 'data-outcome="no_record"' in ours and "Not verified" in ours
+    assert "signed with this clinic&#39;s key" in ours and "no stored document that matches it" in ours
+    assert "Signed by" in ours and "Amira Haddad, MD" in ours and "OURS42" in ours
+    assert verifications(app) == [("OTHER1", "denied", {"way": "upload", "result": "not_ours"}),
+                                  ("OURS42", "denied", {"way": "upload", "result": "no_record"})]

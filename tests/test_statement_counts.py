@@ -3,7 +3,7 @@ filter has an index behind it. Rows are bulk-inserted here: the point is the dat
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, update
 
 from opsmgr.extensions import db
 from opsmgr.messaging.models import SessionConfirmation
@@ -93,3 +93,38 @@ def test_every_list_filter_has_an_index(app):
             if column not in leading:
                 missing.append(f"{table}.{column}")
     assert not missing, f"no index leads with: {missing}"
+
+
+def test_the_series_page_statements_do_not_grow_with_its_sessions_and_scores(app, clock, login_as):
+    """The series page (sessions, the PHQ-9/GAD-7 chart, the summary section) with 7 sessions and with 207."""
+    from opsmgr.scores.models import Score
+
+    with app.app_context():
+        chairs = create_chairs(4)
+        physician_id = create_user(role="physician", username=None, password="physician passphrase",
+                                   now=clock()).id
+    add_patients(app, 1, 2, chairs, physician_id)
+    with app.app_context():  # one session took place, so the chart has a session and a dose to mark
+        db.session.execute(update(InfusionSession).where(InfusionSession.sequence == 1).values(status="discharged"))
+        db.session.commit()
+    physician = login_as("physician")
+    physician.get("/series/1")
+    with count_statements(app) as few:
+        assert physician.get("/series/1").status_code == 200
+    with app.app_context():
+        first = datetime.combine(MONDAY - timedelta(days=400), time(14, 0), tzinfo=UTC)
+        db.session.execute(insert(InfusionSession), [
+            {"series_id": 1, "patient_id": 1, "chair_id": chairs[n % len(chairs)], "sequence": 8 + n,
+             "starts_at": first + timedelta(days=n), "ends_at": first + timedelta(days=n, hours=2),
+             "status": "discharged"} for n in range(200)])
+        ids = db.session.scalars(select(InfusionSession.id).where(InfusionSession.status == "discharged")).all()
+        db.session.execute(insert(Score), [
+            {"patient_id": 1, "session_id": session_id, "instrument": instrument, "items": [1] * count,
+             "total": count, "band": "mild", "taken_at": first + timedelta(days=n, minutes=5), "source": "checklist",
+             "recorded_at": START}
+            for n, session_id in enumerate(ids) for instrument, count in (("PHQ-9", 9), ("GAD-7", 7))])
+        db.session.commit()
+    with count_statements(app) as many:
+        html = physician.get("/series/1").get_data(as_text=True)
+    assert few["n"] == many["n"], f"series page: {few['n']} statements with 7 sessions, {many['n']} with 207"
+    assert html.count("<tr>") > 200 and 'data-testid="series-trend"><svg ' in html

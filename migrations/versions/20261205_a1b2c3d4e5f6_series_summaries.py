@@ -1,4 +1,4 @@
-"""series summaries: the physician's paragraph and how many sessions a signed series summary covers
+"""series summaries: the physician's paragraph, who signed, and how many sessions a signed series summary covers
 
 Revision ID: a1b2c3d4e5f6
 Revises: f9c0d1e2a3b4
@@ -19,6 +19,7 @@ def upgrade():
     # Plain ADD COLUMN and a unique index: both native on SQLite, so the stored PDFs are never copied.
     op.add_column('report_document', sa.Column('session_count', sa.Integer(), nullable=True))
     op.add_column('report_document', sa.Column('summary_text', sa.Text(), nullable=True))
+    op.add_column('report_document', sa.Column('signer', sa.String(length=200), nullable=True))
     op.create_index('ix_report_document_series_count', 'report_document', ['kind', 'series_id', 'session_count'],
                     unique=True)
 
@@ -26,5 +27,6 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_report_document_series_count', table_name='report_document')
     with op.batch_alter_table('report_document') as batch:
+        batch.drop_column('signer')
         batch.drop_column('summary_text')
         batch.drop_column('session_count')

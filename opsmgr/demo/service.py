@@ -7,7 +7,8 @@ order_series will not start a series in the past and picks its own chairs, so co
 with the same shape order_series gives them, each patient in a lane of their own (one chair, one clock
 time) so nothing is double-booked. Past sessions are walked through the state machine with
 change_status; today's board from 'cleared' on goes through the chair's own services (chair.py), so
-those sessions have the rows their state implies.
+those sessions have the rows their state implies. A few series get PHQ-9s and GAD-7s (score service)
+so the outcome page has rates, and one completed series has every note signed (SIGNED_SERIES).
 """
 import secrets
 from datetime import date, time, timedelta
@@ -29,6 +30,8 @@ from opsmgr.rules import scheduling
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.models import Chair, ClinicDay
+from opsmgr.scores.models import CHECKLIST, GAD7, PHONE, PHQ9
+from opsmgr.scores.service import record_score
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.series.service import stop_series
 from opsmgr.sessions.models import InfusionSession
@@ -185,6 +188,7 @@ def seed_demo_clinic(*, now, passwords=None):
         if values["stage"] is not None:
             getattr(demo, values["stage"])(patient, values)
     demo.sign_past_note(SIGNED_NOTE_MRN)
+    demo.sign_series(*SIGNED_SERIES)
     counts = demo.counts()
     record("demo.seeded", actor=DEMO_ACTOR, now=now, details=counts)
     return counts
@@ -192,6 +196,21 @@ def seed_demo_clinic(*, now, passwords=None):
 
 #: The patient whose latest past session carries a signed note (its PDF summary can be verified).
 SIGNED_NOTE_MRN = "DEMO-0004"
+#: (MRN, protocol) of the series every session of which that took place has a signed note, so a
+#: physician can sign its series summary: Harper Demo-Valdés's completed IV induction.
+SIGNED_SERIES = ("DEMO-0010", "iv-induction")
+#: PHQ-9 (and GAD-7) totals taken at the checklists of a series' past sessions, in order (None: not
+#: taken), and by phone (days after its last past session, PHQ-9, GAD-7), so the outcome page has real
+#: rates: DEMO-0010 responds and remits, DEMO-0007 responds without remission, DEMO-0009 does neither;
+#: DEMO-0004 responds and DEMO-0005 does not at today's checklist (demo.chair.PHQ9, total 10).
+#: Few rows, as every score goes through the score service: the seed stays fast.
+SCORES = {
+    ("DEMO-0004", "iv-induction"): dict(phq9=(21, 18, 15)),
+    ("DEMO-0005", "iv-induction"): dict(phq9=(16, 14)),
+    ("DEMO-0010", "iv-induction"): dict(phq9=(19, 16, 12, 9, 6, 4), gad7=(14, 12, 10, 8, 6, 5), phone=(14, 3, 4)),
+    ("DEMO-0007", "esketamine-induction"): dict(phq9=(18, None, None, None, 9)),
+    ("DEMO-0009", "iv-induction"): dict(phq9=(17, None, None, None, None, 14)),
+}
 SIGNED_NOTE = {
     "mindset": "Calm, a little tired after a long week; looking forward to the session.",
     "intention": "To get back to my morning walks and answer my sister's calls.",
@@ -319,7 +338,30 @@ class _Seed:
                 self.walk_today(visit, BOARD[patient.mrn][2])
             elif day < self.today and (discharged is None or number <= discharged):
                 self.walk(visit, SessionState.DISCHARGED)
+        self.score(patient, series, SCORES.get((patient.mrn, code)))
         return series
+
+    def score(self, patient, series, plan):
+        """The planned PHQ-9s and GAD-7s through the score service: at the checklists of the past
+        sessions (taken as each session started), then by phone. Item 9 (self-harm) is always 0."""
+        if plan is None:
+            return
+        held = [visit for visit in series.sessions if visit.status == SessionState.DISCHARGED.value]
+        gad7s = plan.get("gad7", (None,) * len(plan["phq9"]))
+        for visit, phq9, gad7 in zip(held, plan["phq9"], gad7s, strict=False):
+            self.scales(patient, phq9, gad7, taken_at=visit.starts_at, session=visit)
+        if "phone" in plan:
+            days, phq9, gad7 = plan["phone"]
+            self.scales(patient, phq9, gad7, taken_at=min(held[-1].starts_at + timedelta(days=days), self.now))
+
+    def scales(self, patient, phq9, gad7, *, taken_at, session=None):
+        source = PHONE if session is None else CHECKLIST
+        for instrument, total, count, difficulty in ((PHQ9, phq9, 8, 1), (GAD7, gad7, 7, None)):
+            if total is None:
+                continue
+            items = [total // count + (item < total % count) for item in range(count)]
+            record_score(patient, instrument, items + [0] * (instrument == PHQ9), taken_at=taken_at, source=source,
+                         session=session, difficulty=difficulty, actor=DEMO_ACTOR, now=self.now)
 
     def place(self, mrn, day):
         """(chair id, start) of a session: on today's board, or in the patient's lane on other days."""
@@ -358,8 +400,25 @@ class _Seed:
             .where(Patient.mrn == mrn, InfusionSession.status == SessionState.DISCHARGED.value,
                    InfusionSession.starts_at < schedule.local_day_bounds(self.today, self.zone)[0])
             .order_by(InfusionSession.starts_at.desc()).limit(1))
+        if visit is not None:
+            self.sign_note(visit)
+
+    def sign_series(self, mrn, code):
+        """Every session of the patient's series that took place (here: was discharged) gets a signed
+        note, so the series summary can be signed."""
+        held = db.session.scalars(
+            select(InfusionSession).join(InfusionSeries, InfusionSeries.id == InfusionSession.series_id)
+            .join(Patient, Patient.id == InfusionSession.patient_id)
+            .join(Protocol, Protocol.id == InfusionSeries.protocol_id)
+            .where(Patient.mrn == mrn, Protocol.code == code, InfusionSession.status == SessionState.DISCHARGED.value)
+            .order_by(InfusionSession.starts_at)).all()
+        for visit in held:
+            self.sign_note(visit)
+
+    def sign_note(self, visit):
+        """A complete note, written by the demo nurse and signed by the demo physician (notes service)."""
         physician = db.session.scalar(select(StaffUser).where(StaffUser.username == "physician"))
-        if visit is None or physician is None or "physician" not in self.passwords:
+        if physician is None or "physician" not in self.passwords:
             return
         nurse = self.at_chair.nurse
         saved = notes.save_draft(visit, SIGNED_NOTE, expected_version=0, actor=nurse, now=self.now).row

@@ -38,3 +38,5 @@ class ReportDocument(db.Model):
     #: Series summaries: how many of the series' sessions it covers, and the physician's paragraph.
     session_count: Mapped[int | None]
     summary_text: Mapped[str | None] = mapped_column(Text)
+    #: Series summaries: "Name, credentials" of the signing physician as printed and signed.
+    signer: Mapped[str | None] = mapped_column(String(200))

@@ -62,6 +62,8 @@ class SeriesReport:
     #: Baseline, response and remission in words (data.outcome_block), and the PHQ-9/GAD-7 chart (SVG).
     outcome: dict
     trend: str
+    #: {session id: whether its note is signed}, for the sessions that have a note.
+    signed_notes: dict
 
     @property
     def can_sign(self):
@@ -87,7 +89,7 @@ def series_report(series):
     outcome = _outcome(visits, scores, zone)
     took_place = [visit for visit in visits if visit.status not in reports.DID_NOT_TAKE_PLACE]
     trend = Markup(trend_svg(took_place, scores, baseline=outcome.baseline, zone=zone))  # noqa: S704 - ElementTree-built, text escaped
-    return SeriesReport(facts, documents, problems, data.outcome_block(outcome, zone), trend)
+    return SeriesReport(facts, documents, problems, data.outcome_block(outcome, zone), trend, signed)
 
 
 def series_summary_pdf(series, *, summary_text, signer=None, signed_at=None, document_id=None, draft=False):
@@ -138,13 +140,18 @@ def sign_series_summary(series, *, physician, password, summary_text, actor, ip,
     document = ReportDocument(document_id=document_id, kind="series", patient_id=series.patient_id,
                               series_id=series.id, sha256=service.sha256_hex(content), content=content,
                               created_at=now, created_by_id=physician.id, session_count=covered,
-                              summary_text=summary_text)
+                              summary_text=summary_text, signer=signer_line(physician))
     db.session.add(document)
     db.session.flush()  # a concurrent signing of the same sessions fails here: attempt() answers the conflict
     record("report.signed", actor=actor, now=now, object_type="report_document", object_id=document_id,
            patient_id=series.patient_id,
            details={"kind": "series", "series_id": series.id, "sessions": covered, "sha256": document.sha256})
     return document
+
+
+def signer_line(physician):
+    """"Name, credentials" as the summary prints and the signature names the physician."""
+    return f"{physician.full_name}, {physician.credentials}" if physician.credentials else physician.full_name
 
 
 def stored_document(document_id):
@@ -167,12 +174,9 @@ def _summary(series, *, summary_text, signer, signed_at, zone):
     follow_ups = list(db.session.scalars(
         select(FollowUp).where((FollowUp.series_id == series.id) | FollowUp.session_id.in_(session_ids))
         .where(FollowUp.status != "cancelled").order_by(FollowUp.due_at, FollowUp.id)))
-    signer_line = None
-    if signer is not None:
-        signer_line = f"{signer.full_name}, {signer.credentials}" if signer.credentials else signer.full_name
     summary = data.series_summary(series, patient=patient, rows=rows, outcome=outcome, scores=scores,
                                   follow_ups=follow_ups, kind_labels=KIND_LABELS, summary_text=summary_text,
-                                  signer=signer_line, signed_at=signed_at, zone=zone)
+                                  signer=signer_line(signer) if signer else None, signed_at=signed_at, zone=zone)
     chart_input = {"visits": took_place, "scores": scores, "baseline": outcome.baseline}
     return summary, chart_input
 

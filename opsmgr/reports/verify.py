@@ -21,8 +21,10 @@ NOT_FOUND = "No document with this ID is stored by this clinic."
 NOT_PDF = "This file is not a PDF."
 NO_SIGNATURE = "This PDF carries no signature."
 CHANGED = "This PDF was changed after it was signed."
-NOT_OURS = "This PDF was not signed by this clinic."
-NO_RECORD = "This PDF was signed by this clinic, but no stored document matches it."
+NOT_OURS = ("This PDF was not signed by this clinic: its signature was made with another key, so the signer and "
+            "document ID written in it cannot be trusted.")
+NO_RECORD = ("This PDF was signed with this clinic's key and is unchanged since, but the clinic has no stored "
+             "document that matches it, so it is not part of the clinic's record. Ask an administrator.")
 EXTRA = "Content was added to this PDF after it was signed."
 
 
@@ -39,6 +41,14 @@ class Outcome:
     signer: str | None = None
     signed_at: object = None
     problems: tuple = field(default_factory=tuple)
+    #: The signer and document ID are only what the file says (its signature does not hold).
+    unconfirmed: bool = False
+
+    @property
+    def heading(self):
+        if self.intact:
+            return "Intact"
+        return "Not intact" if self.outcome in ("changed", "tampered") else "Not verified"
 
 
 def verify_document_id(document_id, *, actor, now, may_see_patient):
@@ -60,13 +70,15 @@ def verify_upload(content, *, actor, now, may_see_patient):
     if not content.startswith(b"%PDF-"):
         return _audited(Outcome("not_pdf", False, NOT_PDF), "upload", actor, now)
     checked = signing.verify_pdf(content, app=current_app._get_current_object())
+    # Any file may name any "document ID": only one shaped like ours is shown and audited.
+    claimed_id = checked.document_id if signing.DOCUMENT_ID.match(checked.document_id or "") else None
     bad = _signature_problem(checked)
     if bad is not None:
-        return _audited(Outcome(bad[0], False, bad[1], document_id=checked.document_id, signer=checked.signer,
-                                problems=checked.problems), "upload", actor, now)
+        return _audited(Outcome(bad[0], False, bad[1], document_id=claimed_id, signer=checked.signer,
+                                problems=checked.problems, unconfirmed=True), "upload", actor, now)
     document = db.session.scalar(select(ReportDocument).where(ReportDocument.sha256 == sha256_hex(content)))
     if document is None:
-        return _audited(Outcome("no_record", False, NO_RECORD, document_id=checked.document_id,
+        return _audited(Outcome("no_record", False, NO_RECORD, document_id=claimed_id,
                                 signer=checked.signer), "upload", actor, now)
     found = _from_record(document, True, "Intact: this file is the clinic's stored, signed document, byte for byte.",
                          "intact", may_see_patient)
@@ -90,16 +102,17 @@ def _signature_problem(checked):
 
 
 def _from_record(document, intact, message, outcome, may_see_patient):
-    """Who signed and when come from the stored record (the session note's signature), not the file."""
+    """Who signed and when come from the stored record (the session note's signature, or the series
+    summary's signer and signing time), not the file."""
     note = db.session.scalar(select(SessionNote).where(SessionNote.session_id == document.session_id)) \
         if document.session_id is not None else None
-    signer = None
+    signer = document.signer  # a series summary's signer; a session summary's is its note's
     if note is not None and note.signed_at is not None:
         signer = f"{note.signer_name}, {note.signer_credentials}" if note.signer_credentials else note.signer_name
     patient = db.session.get(Patient, document.patient_id)
     return Outcome(outcome, intact, message, document_id=document.document_id, kind=document.kind,
                    patient=patient if may_see_patient(patient) else None, signer=signer,
-                   signed_at=note.signed_at if signer else document.created_at)
+                   signed_at=note.signed_at if note is not None and note.signed_at else document.created_at)
 
 
 def _audited(found, way, actor, now):

@@ -4,6 +4,7 @@ from datetime import time
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
@@ -15,6 +16,7 @@ from opsmgr.permissions import can_order_series, can_stop_series, can_view_patie
 from opsmgr.series import service
 from opsmgr.series.forms import SeriesOrderForm, StopSeriesForm
 from opsmgr.series.models import InfusionSeries, Protocol
+from opsmgr.sessions.models import InfusionSession
 
 bp = Blueprint("series", __name__)
 
@@ -83,7 +85,9 @@ def _order(patient, form, protocol):
 @bp.route("/series/<int:series_id>")
 @requires(can_view_patients)
 def detail(series_id):
-    series = db.get_or_404(InfusionSeries, series_id)
+    series = db.first_or_404(select(InfusionSeries).where(InfusionSeries.id == series_id).options(
+        selectinload(InfusionSeries.protocol),
+        selectinload(InfusionSeries.sessions).selectinload(InfusionSession.chair)))
     html = render_detail(series)
     record("series.viewed", actor=current_actor(), now=utcnow(), object_type="infusion_series",
            object_id=series.id, patient_id=series.patient_id)
