@@ -3,9 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages: WeasyPrint's libraries and fonts to run; PostgreSQL and Chromium to test; wrk to
-# benchmark (the test suite smokes the benchmark, so it needs wrk too).
-APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
+# Debian packages: WeasyPrint's libraries and fonts to run (Droid Sans Fallback prints CJK names in
+# PDFs); PostgreSQL and Chromium to test; wrk to benchmark (the suite smokes the benchmark, so it
+# needs wrk too).
+APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation \
+  fonts-droid-fallback
 APT_BENCH := wrk
 APT_TEST := $(APT_RUN) postgresql chromium qpdf poppler-utils $(APT_BENCH)
 
@@ -29,11 +31,13 @@ test:
 
 # The app against a bare Flask "hello" under gunicorn, driven by wrk: see tests/bench/bench.py.
 # `make bench DB=postgres`; BENCH_SECONDS (per page, default 5) and BENCH_PATIENTS narrow or widen it.
-# Then reminder dispatch against a bare smtplib loop (tests/bench/reminders.py; BENCH_MESSAGES, default 10,000).
+# Then reminder dispatch against a bare smtplib loop (tests/bench/reminders.py; BENCH_MESSAGES, default 10,000),
+# and the signed PDF summaries against WeasyPrint alone on the same HTML (tests/bench/pdf.py; BENCH_PDF_RUNS).
 DB ?= sqlite
 bench: setup-test
 	$(PY) -m tests.bench.bench --db $(DB)
 	$(PY) -m tests.bench.reminders --db $(DB)
+	$(PY) -m tests.bench.pdf --db $(DB)
 
 lint: setup-test
 	$(PY) -m ruff check .

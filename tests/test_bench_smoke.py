@@ -41,4 +41,21 @@ def test_reminder_bench_dispatches_every_message_against_bare_smtplib(tmp_path):
     written = json.loads(next(tmp_path.glob("*-reminders-sqlite.json")).read_text())
     assert written == result
     assert written["messages"] == 60 and written["app_per_s"] > 0 and written["bare_smtplib_per_s"] > 0
-    assert written["ratio"] == round(written["app_per_s"] / written["bare_smtplib_per_s"], 3)
+    # The rates are rounded to 0.1 after the ratio was taken from them: equal to the rounding.
+    assert written["ratio"] == pytest.approx(written["app_per_s"] / written["bare_smtplib_per_s"], abs=0.002)
+
+
+def test_pdf_bench_measures_each_signed_summary_against_weasyprint_alone(tmp_path):
+    from tests.bench import pdf
+
+    result = pdf.run(db="sqlite", runs=1, sessions=1, out=tmp_path, echo=lambda _: None)
+
+    written = json.loads(next(tmp_path.glob("*-pdf-sqlite.json")).read_text())
+    assert written["runs"] == 1 and written.keys() >= {"reports", "skipped", "started_at", "weasyprint"}
+    assert written["reports"].keys() == {key for key, _ in pdf.KINDS} == result["reports"].keys()
+    assert written["skipped"] == {}
+    for key, report in written["reports"].items():
+        assert report["app_ms"] > 0 and report["weasyprint_ms"] > 0 and report["ratio"] > 0, key
+        assert report["ratio"] == pytest.approx(report["app_ms"] / report["weasyprint_ms"], abs=0.002), key
+        assert len(report["app_runs_ms"]) == len(report["weasyprint_runs_ms"]) == 1, key
+        assert report["signed"] and report["pages"] >= 1 and report["statements"] > 0, key

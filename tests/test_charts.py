@@ -105,3 +105,17 @@ def test_the_patient_chart_shows_the_score_trend_or_says_there_is_none(app, cloc
     assert inline_code(html) == []  # no script, handler or style the CSP would block
     assert "<td>16</td>" in section and "<td>8</td>" in section  # the table the chart summarises
     assert "No scores yet" in physician.get(f"/patients/{unscored_id}").get_data(as_text=True)
+
+
+def test_charts_stay_plain_inline_svg_after_a_library_claims_the_namespace():
+    """WeasyPrint and pyHanko register XMP prefixes in ElementTree's global map; a chart drawn after a PDF
+    render must still be <svg>, not <ns0:svg>, or no browser draws it."""
+    import xml.etree.ElementTree as ET
+
+    from opsmgr.reports.charts import SVG_NS, score_trend
+
+    ET.register_namespace("svgx", SVG_NS)
+    try:
+        assert score_trend([]).startswith("<svg ")
+    finally:
+        ET.register_namespace("", SVG_NS)

@@ -3,6 +3,7 @@
 One small PDF/A-3b document is rendered and signed once for the module; no database is needed.
 """
 import gc
+import io
 import os
 import subprocess
 import warnings
@@ -145,3 +146,19 @@ def test_configured_pkcs12_signs_and_the_own_key_is_no_longer_trusted(unsigned, 
     wrong = bare_app(tmp_path / "instance", SIGNING_P12=str(p12), SIGNING_P12_PASSWORD="wrong")
     with pytest.raises(SigningKeyError, match="OPSMGR_SIGNING_P12_PASSWORD"):
         signing_identity(wrong)
+
+
+def test_a_signer_named_in_chinese_prints_in_the_visible_block(unsigned, own_app, tmp_path):
+    """DejaVu has no CJK: the stamp's font merges in Droid Sans Fallback for the characters it lacks."""
+    from fontTools.ttLib import TTFont
+
+    from opsmgr.reports.signing import _stamp_font, stamp_charset
+
+    name = "王小明"
+    font = TTFont(io.BytesIO(_stamp_font(stamp_charset(f"Electronically signed by {name}, MD"))))
+    assert all(ord(char) in font.getBestCmap() for char in name + "Electronically signed by, MD0123456789:-")
+    path = tmp_path / "cjk.pdf"
+    path.write_bytes(sign_pdf(unsigned, signer_name=name, signer_credentials="MD", signed_at=SIGNED_AT,
+                              zone="America/New_York", document_id="CJK1", reason="Signed", app=own_app))
+    assert "Signature is Valid." in run("pdfsig", str(path)).stdout
+    assert f"Electronically signed by {name}, MD" in " ".join(run("pdftotext", str(path), "-").stdout.split())

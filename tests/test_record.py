@@ -8,7 +8,7 @@ from opsmgr.audit.service import SYSTEM
 from opsmgr.extensions import db
 from opsmgr.policy.service import revise_policy
 from opsmgr.sessions import record as canonical
-from opsmgr.sessions.record import load_record
+from opsmgr.sessions.record import load_record, load_records
 from tests.conftest import PASSWORD
 from tests.factories import create_chairs
 from tests.test_infusion import OVERRIDE_DOSE, done, fields, make_session, order, order_id, start, url
@@ -64,6 +64,9 @@ def test_the_start_records_the_ordered_dose_and_the_canonical_record_holds_the_o
     [ordered] = document["dose_orders"]
     assert (ordered["mg_per_kg"], ordered["reason"]) == ("0.6", "Nausea at 0.5; a little more")
     assert document["dose"]["dose_order_id"] == ordered["id"] and document["dose"]["mg_per_kg"] == "0.6"
+    with app.app_context():  # the series summary's batch read gives the very same record
+        one, many = load_record(cleared), load_records([cleared, cleared + 1000])
+        assert list(many) == [cleared] and many[cleared] == one and one.staff and one.dose_orders
     # The note page shows the record the signature will cover, read through load_record().
     page = physician.get(f"/sessions/{cleared}/note").get_data(as_text=True)
     assert "The session as recorded" in page and "ordered for this session by" in page

@@ -143,7 +143,7 @@ def test_the_session_summary_prints_clinic_times_units_and_who():
     assert summary["session"]["protocol"] == "IV induction (iv-induction, version 2)"
     assert summary["session"]["date"] == "03 Dec 2026" and summary["session"]["time"] == "10:00–12:00"
     assert summary["session"]["policy_versions"] == "1, 2"
-    assert summary["checklist"]["findings"] == [{"severity": "Needs physician", "code": "BP_SOFT_GATE",
+    assert summary["checklist"]["findings"] == [{"severity": "Needs a physician's override", "code": "BP_SOFT_GATE",
                                                  "message": "Systolic 150 mmHg: review"}]
     [override] = summary["overrides"]
     assert (override["by"], override["reason"], override["at"]) == ("Dr Rui Tan, MD", "Anxious; repeat 138",

@@ -26,7 +26,6 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_report_document_series_count', table_name='report_document')
-    with op.batch_alter_table('report_document') as batch:
-        batch.drop_column('signer')
-        batch.drop_column('summary_text')
-        batch.drop_column('session_count')
+    op.drop_column('report_document', 'signer')
+    op.drop_column('report_document', 'summary_text')
+    op.drop_column('report_document', 'session_count')

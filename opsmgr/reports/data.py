@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from opsmgr.notes.forms import AE_KIND_LABELS, AE_OUTCOME_LABELS, FIELD_GROUPS
 from opsmgr.patients.models import Indication
+from opsmgr.rules.findings import Severity
 
 DATE = "%d %b %Y"
 TIME = "%H:%M"
@@ -98,9 +99,17 @@ def checklist_block(record, zone):
         "outcome": (row.outcome or "not evaluated").replace("_", " ").capitalize(),
         "evaluated_at": when(row.evaluated_at, zone),
         "policy_version": number(row.policy_version),
-        "findings": [{"severity": str(finding.severity).replace("_", " ").capitalize(),
+        "findings": [{"severity": severity_label(finding.severity),
                       "code": finding.code, "message": finding.message} for finding in record.checklist_findings],
     }
+
+
+def severity_label(severity):
+    """The one wording of a severity (rules.findings), as every page prints it."""
+    try:
+        return Severity(severity).label
+    except ValueError:
+        return str(severity).replace("_", " ").capitalize()
 
 
 def override_row(row, staff, zone):

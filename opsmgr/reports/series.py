@@ -37,7 +37,7 @@ from opsmgr.scores.models import GAD7, PHQ9
 from opsmgr.scores.service import scores_for
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
-from opsmgr.sessions.record import load_record
+from opsmgr.sessions.record import load_records
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _summary(series, *, summary_text, signer, signed_at, zone):
     patient = db.session.get(Patient, series.patient_id)
     visits = sorted(series.sessions, key=lambda visit: visit.number)
     took_place = [visit for visit in visits if visit.status not in reports.DID_NOT_TAKE_PLACE]
-    records = {visit.id: load_record(visit.id) for visit in took_place}
+    records = load_records([visit.id for visit in took_place])
     rows = [(visit, records.get(visit.id)) for visit in visits if visit.status != "scheduled"]
     scores = _series_scores(series, visits)
     outcome = _outcome(visits, scores, zone)

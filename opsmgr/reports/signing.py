@@ -33,6 +33,7 @@ STAMP_BOTTOM_MM = 27
 STAMP_HEIGHT_MM = 16
 MM = 72 / 25.4
 DEJAVU_FALLBACK = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+STAMP_ASCII = "".join(map(chr, range(0x20, 0x7F)))
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,21 @@ class SigningIdentity:
     @property
     def certificate(self):
         return self.signer.signing_cert
+
+    @functools.cached_property
+    def bytes_reserved(self):
+        """Room for the signature in a PDF, measured once per key as pyHanko measures it before every
+        signature (a dry-run PAdES signature, in hex digits, plus its 50 % margin): its size depends on
+        the key and certificates only, so measuring it for every PDF was wasted time."""
+        from cryptography.hazmat.primitives import hashes
+        from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
+        empty_digest = hashes.Hash(hashes.SHA256()).finalize()
+        dry_run = _run_coroutine(lambda: self.signer.async_sign(
+            empty_digest, "sha256", dry_run=True, use_pades=True,
+            signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(UTC))))
+        length = len(dry_run.dump()) * 2
+        return length + 2 * (length // 4)
 
 
 @dataclass(frozen=True)
@@ -196,37 +212,92 @@ def _dejavu_sans():
     return Path(found).read_bytes()
 
 
-@functools.lru_cache(maxsize=32)
-def _stamp_font(text):
-    """DejaVu Sans cut down to `text` and rescaled to 1000 units/em.
+@functools.cache
+def _fallback_font():
+    """Droid Sans Fallback (Debian fonts-droid-fallback: Chinese, Japanese, Korean), or None."""
+    try:
+        found = subprocess.run(  # noqa: S603 - fixed arguments
+            [shutil.which("fc-match") or "/usr/bin/fc-match", "-f", "%{file}", "Droid Sans Fallback"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(found).read_bytes() if "droidsansfallback" in Path(found).name.lower() else None
 
-    pyHanko 0.38 writes glyph widths in font units, so DejaVu's 2048/em spaces the stamp twice too
-    wide; rescaling the whole font takes seconds, a subset about 0.2 s.
-    """
+
+#: The tables a merged stamp font keeps (fontTools' merger needs the same set in both fonts).
+_MERGED_TABLES = ("cmap", "glyf", "head", "hhea", "hmtx", "loca", "maxp", "name", "post", "OS/2")
+
+
+def _subset(font_bytes, text, *, merged=False):
     from fontTools import subset
     from fontTools.ttLib import TTFont
     from fontTools.ttLib.scaleUpem import scale_upem
 
-    font = TTFont(io.BytesIO(_dejavu_sans()))
+    font = TTFont(io.BytesIO(font_bytes))
     options = subset.Options()
     options.hinting = False
-    options.layout_features = ["*"]
+    options.layout_features = [] if merged else ["*"]
     options.name_IDs = ["*"]
     options.notdef_outline = True
     options.drop_tables += ["FFTM"]
+    if merged:
+        tables = font.keys()  # noqa: SIM118 - a TTFont is not iterated by its table tags
+        options.drop_tables += [tag for tag in tables if tag not in _MERGED_TABLES and tag != "GlyphOrder"]
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=text)
     subsetter.subset(font)
     scale_upem(font, 1000)
+    if merged:
+        os2 = font["OS/2"]
+        if os2.version < 2:  # the merger compares version-2 fields
+            os2.version, os2.sxHeight, os2.sCapHeight = 2, 0, 0
+            os2.usDefaultChar, os2.usBreakChar, os2.usMaxContext = 0, 32, 1
+        os2.version = min(os2.version, 4)
+        font["post"].formatType = 3.0
+    return font
+
+
+@functools.lru_cache(maxsize=32)
+def _stamp_font(text):
+    """DejaVu Sans cut down to `text` and rescaled to 1000 units/em; characters DejaVu lacks (a name in
+    Chinese, Japanese or Korean) are merged in from Droid Sans Fallback, so the block never prints a
+    missing-glyph box.
+
+    pyHanko 0.38 writes glyph widths in font units, so DejaVu's 2048/em spaces the stamp twice too
+    wide; rescaling the whole font takes seconds, a subset about 0.2 s (hence stamp_charset).
+    """
+    font = _subset(_dejavu_sans(), text)
+    covered = font.getBestCmap()
+    missing = "".join(char for char in text if ord(char) not in covered and not char.isspace())
+    fallback = _fallback_font() if missing else None
+    if fallback is not None:
+        from fontTools.merge import Merger
+
+        parts = []
+        for part in (_subset(_dejavu_sans(), text, merged=True), _subset(fallback, missing, merged=True)):
+            buffer = io.BytesIO()
+            part.save(buffer)
+            buffer.seek(0)
+            parts.append(buffer)
+        font = Merger().merge(parts)
     out = io.BytesIO()
     font.save(out)
     return out.getvalue()
 
 
+def stamp_charset(text):
+    """The characters the stamp's font is cut down to: printable ASCII (every document ID, date and
+    time) plus whatever else `text` uses (a name's accents), in one canonical order. So one subset,
+    made once per process, serves every document a signer signs, instead of one per document ID;
+    pyHanko embeds only the glyphs the stamp uses either way."""
+    return STAMP_ASCII + "".join(sorted(set(text) - set(STAMP_ASCII)))
+
+
 def _font_factory(text):
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 
-    font_bytes = _stamp_font(text)
+    font_bytes = _stamp_font(stamp_charset(text))
 
     class InMemoryFont(GlyphAccumulatorFactory):
         """pyHanko's factory opens a path (and leaves it open); this one reads bytes."""
@@ -292,7 +363,7 @@ def sign_pdf(pdf_bytes, *, signer_name, signer_credentials, signed_at, zone, doc
     spec = fields.SigFieldSpec(field_name, on_page=page_index, box=box or _default_box(writer, page_index))
     out = io.BytesIO()
     pdf_signer = signers.PdfSigner(meta, signer=identity.signer, stamp_style=style, new_field_spec=spec)
-    _run_coroutine(lambda: pdf_signer.async_sign_pdf(writer, output=out))
+    _run_coroutine(lambda: pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=identity.bytes_reserved))
     return out.getvalue()
 
 

@@ -253,10 +253,57 @@ def load_record(session_id):
         selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol)))
     addenda = tuple(db.session.scalars(select(NoteAddendum).where(NoteAddendum.note_id == note.id)
                                        .order_by(NoteAddendum.id))) if note is not None else ()
-    checklist = parts["checklist"]
-    rows = [checklist, note, parts["dose"], parts["controlled_substance"], parts["discharge"], *addenda,
+    return _as_record(visit, note, parts, addenda, staff_names(_named_rows(note, parts, addenda)))
+
+
+def load_records(session_ids):
+    """load_record() for many sessions at once (a series summary): {session id: SessionRecord} for those
+    that exist, read fresh, in the same statements whatever their number (one per table)."""
+    visits = {visit.id: visit for visit in db.session.scalars(
+        select(InfusionSession).where(InfusionSession.id.in_(set(session_ids)))
+        .execution_options(populate_existing=True)
+        .options(selectinload(InfusionSession.patient), selectinload(InfusionSession.chair),
+                 selectinload(InfusionSession.series).selectinload(InfusionSeries.protocol)))}
+    if not visits:
+        return {}
+    ids = sorted(visits)
+    notes = {note.session_id: note for note in db.session.scalars(
+        select(SessionNote).where(SessionNote.session_id.in_(ids)).execution_options(populate_existing=True))}
+    parts = {visit_id: {} for visit_id in visits}
+    for name, model, many in PARTS:
+        found = {visit_id: [] for visit_id in visits}
+        for row in db.session.scalars(select(model).where(model.session_id.in_(ids)).order_by(model.id)
+                                      .execution_options(populate_existing=True)):
+            found[row.session_id].append(row)
+        for visit_id, rows in found.items():
+            parts[visit_id][name] = rows if many else (rows[0] if rows else None)
+    addenda = {visit_id: [] for visit_id in visits}
+    if notes:
+        for row in db.session.scalars(select(NoteAddendum).where(NoteAddendum.note_id.in_(
+                [note.id for note in notes.values()])).order_by(NoteAddendum.id)):
+            addenda[row.session_id].append(row)
+    named = {visit_id: _named_rows(notes.get(visit_id), parts[visit_id], addenda[visit_id]) for visit_id in visits}
+    staff = staff_names([row for rows in named.values() for row in rows])
+    return {visit_id: _as_record(visit, notes.get(visit_id), parts[visit_id], tuple(addenda[visit_id]),
+                                 _staff_of(named[visit_id], staff))
+            for visit_id, visit in visits.items()}
+
+
+def _named_rows(note, parts, addenda):
+    """The rows of a session that can name a staff member."""
+    return [parts["checklist"], note, parts["dose"], parts["controlled_substance"], parts["discharge"], *addenda,
             *(row for name in ("overrides", "dose_orders", "vitals", "alerts", "infusion_events",
                                "discharge_assessments", "adverse_events") for row in parts[name])]
+
+
+def _staff_of(rows, staff):
+    """The part of `staff` ({id: name}) these rows name."""
+    ids = {getattr(row, name, None) for row in rows if row is not None for name in STAFF_COLUMNS}
+    return {staff_id: name for staff_id, name in staff.items() if staff_id in ids}
+
+
+def _as_record(visit, note, parts, addenda, staff):
+    checklist = parts["checklist"]
     return SessionRecord(
         infusion_session=visit, checklist=checklist,
         checklist_findings=tuple(finding_from_dict(data) for data in (checklist.findings or ())) if checklist else (),
@@ -264,7 +311,7 @@ def load_record(session_id):
         controlled_substance=parts["controlled_substance"], vitals=tuple(parts["vitals"]),
         alerts=tuple(parts["alerts"]), infusion_events=tuple(parts["infusion_events"]),
         discharge_assessments=tuple(parts["discharge_assessments"]), discharge=parts["discharge"], note=note,
-        adverse_events=tuple(parts["adverse_events"]), addenda=addenda, staff=staff_names(rows))
+        adverse_events=tuple(parts["adverse_events"]), addenda=addenda, staff=staff)
 
 
 def staff_names(rows):
