@@ -113,6 +113,8 @@ class Config:
             self.INSTANCE_PATH, "audit_key"
         )
         self.CLINIC_TIMEZONE = env.get("OPSMGR_TIMEZONE") or _machine_timezone()
+        #: True when OPSMGR_TIMEZONE is unset and the zone is this machine's: admins and `flask serve` say so.
+        self.CLINIC_TIMEZONE_FROM_MACHINE = not env.get("OPSMGR_TIMEZONE")
         self.CLINIC_NAME = env.get("OPSMGR_CLINIC_NAME", "Infusion clinic")
         #: The number patients call, as reminders print it (free text, e.g. "(503) 555-0100").
         self.CLINIC_PHONE = env.get("OPSMGR_CLINIC_PHONE", "")
@@ -120,6 +122,8 @@ class Config:
         self.HTTPS = _flag(env, "OPSMGR_HTTPS")
         self.IDLE_TIMEOUT = _minutes(env, "OPSMGR_IDLE_MINUTES", "15")
         self.ABSOLUTE_TIMEOUT = _minutes(env, "OPSMGR_ABSOLUTE_MINUTES", str(12 * 60))
+        #: On an enrolled chair tablet, idle locks the screen (PIN to resume) after this, instead of signing out.
+        self.TABLET_LOCK_TIMEOUT = _minutes(env, "OPSMGR_TABLET_LOCK_MINUTES", "5")
         self.TRUSTED_PROXIES = int(env.get("OPSMGR_TRUSTED_PROXIES", "0"))
         self.LOG_LEVEL = env.get("OPSMGR_LOG_LEVEL", "INFO")
         #: PDF reports' paper: A4 or Letter.
@@ -133,6 +137,8 @@ class Config:
             setattr(self, name, value)
         self.SESSION_COOKIE_NAME = "__Host-opsmgr" if self.HTTPS else "opsmgr"
         self.SESSION_COOKIE_SECURE = self.HTTPS
+        #: The long-lived cookie that marks an enrolled chair tablet (HttpOnly, SameSite=Lax, Secure with HTTPS).
+        self.TABLET_COOKIE_NAME = "__Host-opsmgr-tablet" if self.HTTPS else "opsmgr-tablet"
         self.PERMANENT_SESSION_LIFETIME = self.ABSOLUTE_TIMEOUT
         self.WTF_CSRF_TIME_LIMIT = int(self.ABSOLUTE_TIMEOUT.total_seconds())
 

@@ -56,6 +56,7 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    from opsmgr.admin.tablet_views import bp as tablets_bp
     from opsmgr.admin.views import bp as admin_bp
     from opsmgr.audit.views import bp as audit_bp
     from opsmgr.auth.views import bp as auth_bp
@@ -77,7 +78,7 @@ def register_blueprints(app):
     from opsmgr.tasks.views import bp as tasks_bp
     from opsmgr.worklists.views import bp as worklists_bp
 
-    for blueprint in (core_bp, auth_bp, admin_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
+    for blueprint in (core_bp, auth_bp, admin_bp, tablets_bp, audit_bp, clinic_bp, patients_bp, series_bp, schedule_bp,
                       worklists_bp, followups_bp, feeds_bp, policy_bp, checklist_bp, infusion_bp, tasks_bp, notes_bp,
                       messaging_bp, message_templates_bp, reports_bp, outcomes_bp):
         app.register_blueprint(blueprint)

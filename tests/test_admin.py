@@ -1,5 +1,6 @@
 """Admin pages for staff accounts."""
 
+import pytest
 from sqlalchemy import select
 
 from opsmgr.audit.models import AuditEvent
@@ -114,3 +115,17 @@ def test_staff_list_uses_a_constant_number_of_statements(app, login_as, make_use
     with count_statements(app) as many:
         assert admin.get("/admin/staff").status_code == 200
     assert few["n"] == many["n"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_admins_are_told_when_the_clinic_time_zone_is_the_machines(app, login_as, tmp_path):
+    from config import Config
+
+    assert Config({"OPSMGR_INSTANCE_PATH": str(tmp_path)}).CLINIC_TIMEZONE_FROM_MACHINE
+    assert not Config({"OPSMGR_INSTANCE_PATH": str(tmp_path), "OPSMGR_TIMEZONE": "UTC"}).CLINIC_TIMEZONE_FROM_MACHINE
+    admin = login_as("admin")
+    assert 'data-testid="timezone-notice"' not in admin.get("/admin/staff").get_data(as_text=True)
+    app.config["CLINIC_TIMEZONE_FROM_MACHINE"] = True
+    for page in ("/admin/staff", "/admin/clinic/"):
+        html = admin.get(page).get_data(as_text=True)
+        assert "Clinic time zone: America/New_York (this server's)" in html and "OPSMGR_TIMEZONE" in html, page

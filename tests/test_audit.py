@@ -559,6 +559,34 @@ def test_report_filters_by_patient(app, login_as):
     assert {cells[6] for cells in table_rows(html)} == {"41"}
 
 
+def test_report_filters_by_mrn_and_staff_name_and_words_outcomes_as_the_csv_does(app, login_as, clock):
+    """Staff filter by what they know (an MRN, a colleague's name), never by internal numbers; the page and
+    the CSV name the patient and the staff member and say "Allowed" / "Denied" alike."""
+    from tests.factories import create_patient, create_user
+
+    with app.app_context():
+        patient, other = create_patient(now=clock(), mrn="AUD-0042"), create_patient(now=clock(), mrn="AUD-0043")
+        dana = create_user(role="nurse", username="dnurse", full_name="Dana Ortiz", password=PASSWORD, now=clock())
+        ids = (patient.id, other.id, dana.id)
+    patient_id, other_id, dana_id = ids
+    admin = login_as("admin")
+    mine = [add_event(app, patient_id=patient_id, username="dnurse", user_id=dana_id),
+            add_event(app, patient_id=patient_id, outcome="denied")]
+    add_event(app, patient_id=other_id, username="dnurse", user_id=dana_id)
+    by_mrn = admin.get(REPORT, query_string={"mrn": " aud-0042 ", "action": "test.event"}).get_data(as_text=True)
+    assert sorted(listed_ids(by_mrn)) == mine
+    assert [(cells[2], cells[6], cells[7]) for cells in table_rows(by_mrn)] == [
+        ("alice", "AUD-0042", "Denied"), ("Dana Ortiz (dnurse)", "AUD-0042", "Allowed")]
+    by_name = admin.get(REPORT, query_string={"username": "ortiz", "mrn": "AUD-0042"}).get_data(as_text=True)
+    assert listed_ids(by_name) == [mine[0]]
+    assert 'id="mrn"' in by_name and 'name="patient_id"' not in by_name  # the form asks for the MRN, not an id
+    export = admin.get(EXPORT, query_string={"mrn": "AUD-0042", "action": "test.event"})
+    rows = list(csv.reader(io.StringIO(export.get_data(as_text=True))))
+    exported = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:]]
+    assert [(row["outcome"], row["patient_mrn"], row["staff_name"]) for row in exported] == [
+        ("Denied", "AUD-0042", ""), ("Allowed", "AUD-0042", "Dana Ortiz")]
+
+
 def test_report_filters_by_action_and_outcome(app, login_as):
     admin = login_as("admin")
     ok_dose = add_event(app, "dose.recorded")
@@ -759,7 +787,7 @@ def test_invalid_filter_input_never_widens_the_report_or_the_export(app, login_a
 # --------------------------------------------------------------------------------------------
 
 CSV_HEADER = ["id", "occurred_at", "username", "role", "action", "object_type", "object_id",
-              "patient_id", "outcome", "ip", "details"]
+              "patient_id", "outcome", "ip", "details", "patient_mrn", "staff_name"]
 
 
 def test_csv_export_has_a_header_and_the_filtered_rows(app, login_as):
@@ -811,6 +839,7 @@ def test_csv_export_is_itself_audited(app, login_as):
     assert len(exported) == 1
     event_id, _, username, outcome, _, details = exported[0]
     assert (username, outcome, details) == (admin.user.username, "ok", {"rows": 4})
+    assert {row[CSV_HEADER.index("outcome")] for row in rows[1:]} == {"Allowed"}
     assert event_id == audit_rows(app)[-1][0]
     assert_chain_ok(app)
 

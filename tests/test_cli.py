@@ -54,9 +54,22 @@ def test_demo_seed_creates_four_accounts_once_with_a_private_credentials_file(ap
     for name, password in lines:
         assert password in result.output
         assert app.test_client().login(name, password).status_code == 302
-    assert "skipped" in runner.invoke(args=["demo", "seed"]).output
+    again = runner.invoke(args=["demo", "seed"]).output
+    # The second run says where the passwords are kept, never the passwords (its output may be logged).
+    assert "skipped" in again and f"The demo accounts' passwords are in {path} " in again
+    assert not any(password in again for _, password in lines)
     with app.app_context():
         assert len(db.session.scalars(select(StaffUser)).all()) == 4
+
+
+def test_serve_says_the_clinic_time_zone_and_where_it_came_from():
+    from opsmgr.core.cli import timezone_line
+
+    machine = timezone_line({"CLINIC_TIMEZONE": "Europe/Berlin", "CLINIC_TIMEZONE_FROM_MACHINE": True})
+    assert "Clinic time zone: Europe/Berlin, this machine's, as OPSMGR_TIMEZONE is not set." in machine
+    assert "set OPSMGR_TIMEZONE" in machine
+    chosen = timezone_line({"CLINIC_TIMEZONE": "America/New_York", "CLINIC_TIMEZONE_FROM_MACHINE": False})
+    assert chosen == "Clinic time zone: America/New_York (OPSMGR_TIMEZONE)."
 
 
 def test_demo_password_comes_from_the_environment(app, runner, monkeypatch):

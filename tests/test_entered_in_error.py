@@ -80,7 +80,7 @@ def test_the_author_marks_a_reading_in_error_and_it_stops_counting(app, clock, w
     assert (row.entered_in_error_at, row.entered_in_error_by_id, row.entered_in_error_reason) == (
         clock(), nurse.user.id, REASON)
     page = text(nurse.get(url(session_id)))
-    assert "<del>185/112</del>" in page and "WITHDRAWN" in page and "NOT ACKNOWLEDGED" not in page
+    assert "<del>185/112</del>" in page and "Withdrawn" in page and "Not acknowledged" not in page
     assert f"Marked by {nurse.user.username.title()} at 10:10: {REASON}".replace("'", "&#39;") in page
     assert f"alerts/{alert.id}/acknowledge" not in page, "a withdrawn alert asks for nothing"
     assert in_error_url(session_id, reading_id) not in page, "one-way: no second mark"

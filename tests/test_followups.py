@@ -275,3 +275,21 @@ def test_the_patient_filter_uses_the_patient_search(app, clock, booked, login_as
         page = coordinator.get("/worklist/", query_string={"patient": term}).get_data(as_text=True)
         items = page[page.index('id="items"'):]
         assert shown in items and hidden not in items, term
+
+
+def test_the_planning_pass_reports_only_what_it_changed(app, clock, booked):
+    """The scheduler logs the pass only when it did something: re-planning patients whose facts did not change
+    reports nothing; a reminder missing from the outbox is queued again and counted."""
+    from sqlalchemy import delete
+
+    from opsmgr.followups.jobs import plan_followups
+
+    _, sessions = booked
+    clock.advance(days=2)  # the first session is now within the pass's horizon
+    with app.app_context():
+        plan_followups()
+        assert not any(plan_followups().values())
+        db.session.execute(delete(OutboxMessage).where(OutboxMessage.session_id == sessions[0]))
+        db.session.commit()
+        done = plan_followups()
+    assert done["reminders queued"] >= 1 and not done["follow-ups closed"]

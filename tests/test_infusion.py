@@ -476,12 +476,13 @@ def test_bad_vitals_come_back_at_the_field_with_everything_kept(app, infusing, c
 def test_next_vitals_due_is_shown_and_overdue_after_ten_minutes(app, infusing, clock):
     session_id, nurse = infusing
     board = words(nurse.get("/today"))
-    assert "Next vitals: 10:10" in board and "OVERDUE" not in board
+    assert "Next vitals: 10:10" in board and "Reading overdue" not in board
     clock.advance(minutes=10)
-    assert "OVERDUE" not in words(nurse.get("/today")), "a reading exactly at the due time is on time"
+    assert "Reading overdue" not in words(nurse.get("/today")), "a reading exactly at the due time is on time"
     clock.advance(seconds=1)
     board, page = words(nurse.get("/today")), words(nurse.get(url(session_id)))
-    assert "Next vitals: 10:10 OVERDUE" in board and "10:10 · Infusion reading (every 10 min) OVERDUE" in page
+    assert "Reading overdue by 1 min — record vitals. Next vitals: 10:10" in board
+    assert "10:10 · Infusion reading (every 10 min) OVERDUE" in page
     assert done(vitals(nurse, session_id, "10:10"))
     assert "Next vitals: 10:20" in words(nurse.get("/today"))
     with app.app_context():
@@ -594,7 +595,7 @@ def test_readings_stay_due_every_ten_minutes_while_paused(app, paused, clock):
     session_id, nurse = paused
     assert "Next vitals: 10:22" in words(nurse.get("/today")), "ten minutes after the 10:12 reading"
     clock.advance(minutes=9, seconds=1)
-    assert "Next vitals: 10:22 OVERDUE" in words(nurse.get("/today"))
+    assert "Reading overdue by 1 min — record vitals. Next vitals: 10:22" in words(nurse.get("/today"))
 
 
 def test_resume_records_the_time_and_the_planned_end_moves_back(app, paused, clock, login_as):

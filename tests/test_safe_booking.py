@@ -305,16 +305,27 @@ def test_a_physician_records_a_past_session_from_its_own_page(app, booked_monday
     assert booked.status_code == 400 and "That time has passed" in booked.get_data(as_text=True)
 
 
-def test_the_week_offers_book_only_on_open_days_from_today(app, booked_monday, login_as):
+def test_the_schedule_offers_free_slots_only_on_open_days_from_now(app, booked_monday, login_as):
+    """The clock is Thursday 26 November, 10:00 in the clinic: earlier days and hours are past, the
+    closure and the weekend closed and worded so; only later free slots link to the booking form."""
     with app.app_context():
         db.session.add(ClinicClosure(closed_on=date(2026, 11, 27), label="Day after Thanksgiving",
                                      created_at=datetime(2026, 11, 1, tzinfo=UTC)))
         db.session.commit()
-    text = login_as("coordinator").get("/schedule?start=2026-11-23").get_data(as_text=True)
-    assert "Closed: Day after Thanksgiving" in text
-    offered = {day for day in ("2026-11-23", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28")
-               if f"day={day}" in text}
+    coordinator = login_as("coordinator")
+    week = coordinator.get("/schedule?start=2026-11-23").get_data(as_text=True)
+    assert "Closed: Day after Thanksgiving" in week
+    offered = set()
+    for day in ("2026-11-23", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"):
+        text = coordinator.get(f"/schedule?day={day}").get_data(as_text=True)
+        if f"/schedule/book?chair_id={booked_monday['chair_id']}&amp;day={day}&amp;start_time=" in text:
+            offered.add(day)
     assert offered == {"2026-11-26"}, "not the past, not the closure, not the weekend"
+    closure = coordinator.get("/schedule?day=2026-11-27").get_data(as_text=True)
+    assert "Closed: Day after Thanksgiving.</strong> Nothing can be booked on this day." in closure
+    today = coordinator.get("/schedule?day=2026-11-26").get_data(as_text=True)
+    assert "start_time=17:30" in today and "start_time=09:30" not in today, "from now to closing"
+    assert "Closed</li>" in today or "Closed<span" in today
 
 
 def test_renumbering_a_series_leaves_what_a_signature_covers_unchanged(app, clock):

@@ -82,11 +82,38 @@ def test_coordinator_cannot_check_a_patient_in(app, clinic, login_as):
     assert session_row(app, clinic["session_ids"][0]).status == "scheduled"
 
 
-def test_week_calendar_shows_sessions_by_day_and_chair_with_book_links(clinic, login_as):
+def test_the_schedule_shows_a_day_as_a_time_grid_below_the_weeks_days(clinic, login_as):
     html = login_as("coordinator").get("/schedule?start=2026-11-30").get_data(as_text=True)
-    assert "Week of 30 November 2026" in html
-    assert html.count("Robin Boardtest") == 3, "Mon, Wed and Fri of the second week"
-    assert "/schedule/book?chair_id=" in html
+    assert "Week of 30 November 2026" in html and "Monday 30 November 2026" in html
+    assert html.count("Robin Boardtest") == 1, "the day's one session; the week's days give their counts"
+    counts = dict(re.findall(r'data-day="([\d-]+)" data-sessions="(\d+)"', html))
+    assert {day for day, count in counts.items() if count != "0"} == {"2026-11-30", "2026-12-02", "2026-12-04"}
+    # Rows of 15 minutes from 08:00: the 11:00 session's block, then the chair's 15-minute turnover.
+    block = re.search(r'"sched-session gr-r(\d+) gr-s(\d+)[^>]*>\s*<span class="sched-time">11:00–(\d\d):(\d\d)', html)
+    row, span, end = int(block[1]), int(block[2]), int(block[3]) * 60 + int(block[4])
+    assert row == 13 and span == (end - 11 * 60) // 15
+    assert f'<li class="sched-turnover gr-r{row + span} gr-s1">Turnover' in html
+    assert "/schedule/book?chair_id=" in html and "start_time=08:00" in html
+
+
+def test_booking_finds_the_patient_by_search_then_offers_only_their_series(app, clinic, login_as):
+    coordinator = login_as("coordinator")
+    chair = clinic["chairs"][1]
+    slot = f"chair_id={chair}&day=2026-12-01&start_time=14:00"
+    found = coordinator.get(f"/schedule/book?{slot}&q=boardtest").get_data(as_text=True)
+    assert "Robin Boardtest" in found and 'name="series_id"' not in found
+    assert f'/schedule/book?patient_id={clinic["patient_id"]}&amp;chair_id={chair}' in found
+    chosen = coordinator.get(f"/schedule/book?{slot}&patient_id={clinic['patient_id']}").get_data(as_text=True)
+    assert '<select id="series_id"' not in chosen and 'type="radio"' in chosen and "0 of 6" not in chosen
+    radio = re.search(r'<input[^>]*name="series_id"[^>]*>', chosen)[0]
+    assert f'value="{clinic["series_id"]}"' in radio and "checked" in radio, "the one open series, chosen"
+    assert "IV ketamine induction (v1) · planned · 6 of 6 sessions booked" in chosen
+    booked = coordinator.submit("/schedule/book", {"patient_id": clinic["patient_id"], "series_id": clinic["series_id"],
+                                                   "chair_id": chair, "day": "2026-12-01", "start_time": "14:00"})
+    assert booked.status_code == 302 and booked.headers["Location"].endswith("/schedule?day=2026-12-01")
+    assert "Robin Boardtest" in coordinator.get("/schedule?day=2026-12-01").get_data(as_text=True)
+    bad = coordinator.get(f"/schedule/book?{slot}&dob=2026-02-30").get_data(as_text=True)
+    assert "Not a valid date value" in bad and "Correct the search above." in bad
 
 
 def test_bad_week_start_falls_back_to_this_week_with_a_message(clinic, login_as):

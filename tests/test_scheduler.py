@@ -62,3 +62,43 @@ def test_sweep_ends_and_audits_sessions_whose_owner_walked_away(app, login_as, c
         timeouts = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "session.timeout")).all()
     assert sorted(sessions.values(), key=str) == sorted(["idle", None], key=str)
     assert len(timeouts) == 1
+
+
+
+#: What the job under test returns on each run: nothing done, something done, no report at all.
+RESULTS = []
+
+
+def job_under_test():
+    return RESULTS.pop(0)
+
+
+def broken_job():
+    return 1 / 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_console_is_quiet_unless_a_job_did_something(app, caplog):
+    """APScheduler's "Running job" / "executed successfully" every ten seconds are muted; a job is logged
+    only when it did something, in words; a job that fails is still logged."""
+    import logging
+
+    from opsmgr.core import scheduler
+
+    level = logging.getLogger("apscheduler").level
+    try:
+        scheduler.quiet_apscheduler()
+        executor = logging.getLogger("apscheduler.executors.default")
+        assert not executor.isEnabledFor(logging.INFO) and executor.isEnabledFor(logging.WARNING)
+    finally:
+        logging.getLogger("apscheduler").setLevel(level)
+    RESULTS[:] = [{"sessions ended": 0, "keys forgotten": 0}, {"sessions ended": 2, "keys forgotten": 0}, None]
+    with caplog.at_level(logging.INFO, logger="opsmgr.core.scheduler"):
+        run = scheduler._job(app, "tests.test_scheduler:job_under_test")
+        for _ in range(3):
+            run()
+        with pytest.raises(ZeroDivisionError):
+            scheduler._job(app, "tests.test_scheduler:broken_job")()
+    messages = [record.getMessage() for record in caplog.records if record.name == "opsmgr.core.scheduler"]
+    assert messages == ["tests.test_scheduler:job_under_test: 2 sessions ended",
+                        "scheduled job tests.test_scheduler:broken_job failed"]

@@ -48,7 +48,8 @@ def add_patients(app, first, last, chair_ids, physician_id):
         db.session.commit()
 
 
-PAGES = ["/patients/", "/patients/?q=bulk", "/patients/1", "/today", "/schedule", "/schedule/book"]
+PAGES = ["/patients/", "/patients/?q=bulk", "/patients/1", "/today", "/schedule", "/schedule?day=2026-11-24",
+         "/schedule/book?q=bulk", "/schedule/book?patient_id=1&chair_id=1&day=2026-11-27&start_time=09:00"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -67,8 +68,10 @@ def test_page_statements_are_the_same_for_10_and_1000_patients(app, clock, login
         html = nurse.get(url).get_data(as_text=True)
     assert few["n"] == many["n"], f"{url}: {few['n']} statements with 10 patients, {many['n']} with 1,000"
     assert "Bulk Patient" in html
-    if url in {"/today", "/schedule"}:  # today's sessions confirmed, the rest of the week not
-        assert "Confirmed by text" in html and ("Not confirmed" in html) is (url == "/schedule")
+    if url in {"/today", "/schedule"}:  # today's sessions confirmed (the board, the schedule's today)
+        assert "Confirmed by text" in html and "Not confirmed" not in html
+    if url == "/schedule?day=2026-11-24":  # another day's not
+        assert "Not confirmed" in html and "Confirmed by text" not in html
 
 
 #: (table, column) pairs that list pages filter or sort on.
@@ -128,3 +131,61 @@ def test_the_series_page_statements_do_not_grow_with_its_sessions_and_scores(app
         html = physician.get("/series/1").get_data(as_text=True)
     assert few["n"] == many["n"], f"series page: {few['n']} statements with 7 sessions, {many['n']} with 207"
     assert html.count("<tr>") > 200 and 'data-testid="series-trend"><svg ' in html
+
+
+def test_the_chart_statements_do_not_grow_with_the_patients_sessions(app, clock, login_as):
+    """The chart (sessions with their next step and note, tasks, the trend with doses, checklist weights) with
+    10 sessions and with 1,000, each discharged with a dose, a checklist weight, a note and a PHQ-9 and GAD-7."""
+    from opsmgr.checklist.models import ChecklistResponse
+    from opsmgr.infusion.models import DoseRecord
+    from opsmgr.notes.models import SessionNote
+    from opsmgr.scores.models import Score
+    from opsmgr.tasks.models import PhysicianTask
+
+    with app.app_context():
+        chairs = create_chairs(4)
+        physician_id = create_user(role="physician", username=None, password="physician passphrase",
+                                   now=clock()).id
+    add_patients(app, 1, 2, chairs, physician_id)
+
+    def took_place(first_sequence, count):
+        """`count` more discharged sessions of patient 1, each with its dose, checklist, note and scores."""
+        with app.app_context():
+            first = datetime.combine(MONDAY - timedelta(days=2000), time(14, 0), tzinfo=UTC)
+            db.session.execute(insert(InfusionSession), [
+                {"series_id": 1, "patient_id": 1, "chair_id": chairs[n % len(chairs)], "sequence": first_sequence + n,
+                 "starts_at": first + timedelta(days=first_sequence + n),
+                 "ends_at": first + timedelta(days=first_sequence + n, hours=2), "status": "discharged"}
+                for n in range(count)])
+            rows = db.session.execute(select(InfusionSession.id, InfusionSession.starts_at).where(
+                InfusionSession.sequence >= first_sequence, InfusionSession.patient_id == 1)).all()
+            db.session.execute(insert(DoseRecord), [
+                {"session_id": row.id, "mg_per_kg": 0.5, "weight_kg": 70, "dose_mg": 35, "recorded_at": START}
+                for row in rows])
+            db.session.execute(insert(ChecklistResponse), [
+                {"session_id": row.id, "weight_kg": 70.5, "updated_at": START} for row in rows])
+            db.session.execute(insert(Score), [
+                {"patient_id": 1, "session_id": row.id, "instrument": instrument, "items": [1] * size, "total": size,
+                 "band": "mild", "taken_at": row.starts_at, "source": "checklist", "recorded_at": START}
+                for row in rows for instrument, size in (("PHQ-9", 9), ("GAD-7", 7))])
+            db.session.execute(insert(PhysicianTask), [
+                {"session_id": row.id, "patient_id": 1, "code": "PHQ9_ITEM9_POSITIVE",
+                 "kind": "same_day_physician_review", "message": "PHQ-9 item 9 is above 0.", "created_at": START,
+                 "due_on": MONDAY} for row in rows[:3]])
+            db.session.execute(insert(SessionNote), [
+                {"session_id": row.id, "status": "signed", "created_at": START, "created_by_id": physician_id,
+                 "updated_at": START, "updated_by_id": physician_id, "signed_at": START, "signed_by_id": physician_id,
+                 "signer_name": "Dr Bulk"} for row in rows])
+            db.session.commit()
+
+    took_place(100, 3)  # with the 7 booked this week: 10 sessions
+    physician = login_as("physician")
+    physician.get("/patients/1")
+    with count_statements(app) as few:
+        assert physician.get("/patients/1").status_code == 200
+    took_place(200, 990)
+    with count_statements(app) as many:
+        html = physician.get("/patients/1").get_data(as_text=True)
+    assert few["n"] == many["n"], f"chart: {few['n']} statements with 10 sessions, {many['n']} with 1,000"
+    assert html.count('data-testid="chart-session"') == 1000 and html.count('data-testid="checklist-weight"') == 993
+    assert html.count("Signed ") >= 993 and html.count('data-testid="chart-task"') == 6

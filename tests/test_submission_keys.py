@@ -8,6 +8,7 @@ table runs on SQLite; the rows in ON_POSTGRESQL run on PostgreSQL too.
 import re
 import threading
 from collections import namedtuple
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from flask import request_started
 from sqlalchemy import func, select, text
 
-from opsmgr.auth import jobs
+from opsmgr.auth import jobs, tablets
 from opsmgr.auth import service as auth
 from opsmgr.auth.models import StaffUser
 from opsmgr.checklist import service as checklist
@@ -62,6 +63,10 @@ EXCLUDED = {
     "auth.login": "no staff session yet to remember a key under; a repeat opens a second session and lands on "
                   "the same home page, changing no record",
     "auth.logout": "a repeat finds the session ended and lands on the sign-in page, as the first did",
+    "auth.lock": "the tablet page's idle timer posts it with no form to key; a repeat finds the screen locked "
+                 "already and lands on the same lock page, changing nothing",
+    "auth.unlock": "like the sign-in form: each PIN is judged, a wrong one counting toward the lockout; a repeat "
+                   "of a right one finds the screen open and lands on the same page",
     "notes.autosave": "the page's script posts the same form again and again (JSON, not a page); the note's "
                       "version guards it, a stale save being a conflict",
     "feeds.issue": "its answer is a page showing a new secret address once, which is never stored to show again; "
@@ -181,6 +186,18 @@ def admin_target(action, prepare=None):
                 "password": {"password": "temporary passphrase 42", "confirm": "temporary passphrase 42"}}
         return ctx.login_as("admin"), f"/admin/staff/{target.id}/{action}", data.get(action, {})
     return request
+
+
+def change_pin(ctx):
+    return ctx.login_as("nurse"), "/account/pin", {"password": PASSWORD, "pin": "2580", "confirm": "2580"}
+
+
+def tablet_revoke(ctx):
+    def enrol():
+        admin = ctx.make_user("admin")
+        return tablets.enrol_tablet("Chair 3 tablet", actor=replace(FACTORY_ACTOR, user_id=admin.id),
+                                    now=ctx.clock())[0].id
+    return ctx.login_as("admin"), f"/admin/tablets/{in_app(ctx, enrol)}/revoke", {}
 
 
 def change_password(ctx):
@@ -466,6 +483,10 @@ ENDPOINTS = {
     "admin.staff_reactivate":      admin_target("reactivate", auth.deactivate),
     "admin.staff_end_sessions":    admin_target("end-sessions"),
     "auth.change_password":        change_password,
+    "auth.change_pin":             change_pin,
+    "tablets.enrol":               lambda ctx: (ctx.login_as("admin"), "/admin/tablets/enrol",
+                                                {"name": "Chair 3 tablet"}),
+    "tablets.revoke":              tablet_revoke,
     "checklist.form":              checklist_form,
     "checklist.override":          checklist_override,
     "clinic.chair_create":         lambda ctx: (ctx.login_as("admin"), "/admin/clinic/chairs",
@@ -707,8 +728,10 @@ def wait_for_a_blocked_query(app):
 
 # --- every form carries a key ------------------------------------------------------------------------
 
-#: Templates whose posting forms carry no key (see EXCLUDED): the sign-in, the sign-out, the new feed address.
-KEYLESS = {"auth/login.html": 1, "base.html": 1, "feeds/manage.html": 1}
+#: Templates whose posting forms carry no key (see EXCLUDED): the sign-in, the sign-out, the new feed address,
+#: a tablet's lock screen (its PIN and "Not you?") and its idle lock.
+KEYLESS = {"auth/login.html": 1, "base.html": 1, "feeds/manage.html": 1,
+           "auth/locked.html": 2, "auth/_tablet_lock.html": 1}
 
 
 def test_every_form_with_a_security_token_carries_a_submission_key():

@@ -173,7 +173,8 @@ def test_the_physician_home_lists_open_tasks_oldest_first_with_patient_session_a
     assert html.count('<h2 id="tasks-heading"') == 1 and html.count('<h2 id="to-sign-heading"') == 1
     assert f'href="/sessions/{earlier}/checklist"' in html
     viewed = audit(app, "physician_home.viewed")
-    assert json.loads(viewed[-1].details) == {"open_tasks": 2, "unsigned_notes": 0, "waiting": 2, "reviews": 0}
+    assert json.loads(viewed[-1].details) == {"open_alerts": 0, "open_tasks": 2, "unsigned_notes": 0, "waiting": 2,
+                                              "reviews": 0}
 
 
 def test_a_task_past_its_day_is_marked_overdue_in_words(app, clock, session_id, login_as):

@@ -40,3 +40,8 @@ class ResetPasswordForm(BaseForm):
 
 class ConfirmForm(BaseForm):
     """A button-only form: carries the CSRF token."""
+
+
+class TabletForm(BaseForm):
+    name = StringField("Device name", validators=[DataRequired(), Length(max=80)],
+                       description="What staff call this tablet, e.g. Chair 3 tablet.")

@@ -2,7 +2,7 @@
 from datetime import date
 
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
-from wtforms.validators import NumberRange, Optional, ValidationError
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from opsmgr.audit.service import SORTABLE
 from opsmgr.core.forms import BaseForm
@@ -12,7 +12,10 @@ class AuditFilterForm(BaseForm):
     class Meta:
         csrf = False
 
-    username = StringField("User", validators=[Optional()])
+    username = StringField("Staff member", validators=[Optional(), Length(max=120)],
+                           description="A username, or part of a name: Dana finds Dana Ortiz")
+    mrn = StringField("Patient MRN", validators=[Optional(), Length(max=32)])
+    #: Internal patient number: only from an address (the form asks for the MRN).
     patient_id = IntegerField("Patient number", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])
     action = StringField("Action", validators=[Optional()], description="For example login.failed")
     outcome = SelectField("Outcome", choices=[SelectChoice("", "Any"), SelectChoice("ok", "Allowed"),

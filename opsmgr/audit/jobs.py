@@ -8,6 +8,7 @@ from opsmgr.extensions import db
 
 
 def anchor_chain_head():
-    """Save the chain head outside the database, so a rewritten tail is caught."""
-    anchor_head(anchor_path(current_app.instance_path), now=utcnow())
+    """Save the chain head outside the database, so a rewritten tail is caught (when it moved)."""
+    anchored = anchor_head(anchor_path(current_app.instance_path), now=utcnow())
     db.session.rollback()
+    return {"chain head anchored": int(bool(anchored))}

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from opsmgr.audit.anchor import append_anchor
 from opsmgr.audit.chain import GENESIS, HEAD_ID, canonical_details, link_hash
@@ -144,9 +144,16 @@ SORTABLE = {
 }
 
 
+#: How the report and its CSV export word an event's outcome: the same words in both.
+OUTCOME_WORDS = {"ok": "Allowed", "denied": "Denied"}
+
+
 @dataclass(frozen=True)
 class AuditFilter:
+    #: A username (whole) or part of a staff member's name, any case.
     username: str | None = None
+    #: A patient's MRN (whole, any case).
+    mrn: str | None = None
     patient_id: int | None = None
     action: str | None = None
     start: datetime | None = None
@@ -158,9 +165,17 @@ class AuditFilter:
 
 def filtered_events(criteria):
     """A select of audit events matching the report's filters, in the chosen order."""
+    from opsmgr.auth.models import StaffUser
+    from opsmgr.patients.models import Patient
+
     query = select(AuditEvent)
     if criteria.username:
-        query = query.where(AuditEvent.username == criteria.username.strip().lower())
+        text = criteria.username.strip().lower()
+        named = select(StaffUser.id).where(func.lower(StaffUser.full_name).contains(text, autoescape=True))
+        query = query.where(or_(AuditEvent.username == text, AuditEvent.user_id.in_(named)))
+    if criteria.mrn:
+        query = query.where(AuditEvent.patient_id.in_(
+            select(Patient.id).where(func.lower(Patient.mrn) == criteria.mrn.strip().lower())))
     if criteria.patient_id is not None:
         query = query.where(AuditEvent.patient_id == criteria.patient_id)
     if criteria.action:
@@ -174,3 +189,14 @@ def filtered_events(criteria):
     column = SORTABLE.get(criteria.sort, AuditEvent.id)
     order = column.desc() if criteria.descending else column.asc()
     return query.order_by(order, AuditEvent.id.desc() if criteria.descending else AuditEvent.id)
+
+
+def with_names(query):
+    """The events of `query` as (event, patient MRN, staff member's name) rows, in the same one statement:
+    the report shows people and patients as staff know them, not by internal numbers."""
+    from opsmgr.auth.models import StaffUser
+    from opsmgr.patients.models import Patient
+
+    return (query.add_columns(Patient.mrn, StaffUser.full_name)
+            .outerjoin(Patient, Patient.id == AuditEvent.patient_id)
+            .outerjoin(StaffUser, StaffUser.id == AuditEvent.user_id))

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import func, select
 
 from opsmgr.audit.forms import AuditFilterForm
-from opsmgr.audit.service import AuditFilter, filtered_events, record
+from opsmgr.audit.service import OUTCOME_WORDS, AuditFilter, filtered_events, record, with_names
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
@@ -18,10 +18,12 @@ bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
 #: Filters that narrow the rows. If one is invalid nothing is listed, rather than more than asked for;
 #: an invalid sort, order or page only falls back to its default.
-NARROWING = ("username", "patient_id", "action", "outcome", "start", "end")
+NARROWING = ("username", "mrn", "patient_id", "action", "outcome", "start", "end")
 
 CSV_COLUMNS = ("id", "occurred_at", "username", "role", "action", "object_type", "object_id",
                "patient_id", "outcome", "ip", "details")
+#: After the event's own columns: the patient's MRN and the staff member's name, as the page shows them.
+CSV_NAMES = ("patient_mrn", "staff_name")
 
 
 def _criteria(form):
@@ -34,6 +36,7 @@ def _criteria(form):
     data = form.data
     return AuditFilter(
         username=data["username"] or None,
+        mrn=data["mrn"] or None,
         patient_id=data["patient_id"],
         action=data["action"] or None,
         outcome=data["outcome"] or None,
@@ -60,10 +63,10 @@ def event_list():
     if valid:
         query = filtered_events(_criteria(form))
         total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        events = db.session.scalars(query.limit(page_size).offset((page - 1) * page_size)).all()
+        events = db.session.execute(with_names(query).limit(page_size).offset((page - 1) * page_size)).all()
     # Render before the commit: committing expires the loaded rows and would reload each one.
     html = render_template("audit/list.html", form=form, events=events, total=total, page=page,
-                           pages=max(1, -(-total // page_size)))
+                           pages=max(1, -(-total // page_size)), outcome_words=OUTCOME_WORDS)
     record("audit.viewed", actor=current_actor(), now=utcnow(), details={"page": page, "rows": len(events)})
     db.session.commit()
     return html
@@ -75,13 +78,16 @@ def export_csv():
     form = AuditFilterForm(request.args)
     if not _narrowing_valid(form):
         # Never fall back to "everything" when a filter is wrong: that would export the whole trail.
-        return render_template("audit/list.html", form=form, events=[], total=0, page=1, pages=1), 400
+        return render_template("audit/list.html", form=form, events=[], total=0, page=1, pages=1,
+                               outcome_words=OUTCOME_WORDS), 400
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + CSV_NAMES)
     rows = 0
-    for event in db.session.scalars(filtered_events(_criteria(form))):
-        writer.writerow([_csv_safe(getattr(event, column)) for column in CSV_COLUMNS])
+    for event, mrn, staff_name in db.session.execute(with_names(filtered_events(_criteria(form)))):
+        cells = [OUTCOME_WORDS[event.outcome] if column == "outcome" else getattr(event, column)
+                 for column in CSV_COLUMNS]
+        writer.writerow([_csv_safe(value) for value in [*cells, mrn, staff_name]])
         rows += 1
     record("audit.exported", actor=current_actor(), now=utcnow(), details={"rows": rows})
     db.session.commit()

@@ -46,6 +46,9 @@ class StaffUser(UserMixin, db.Model):
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: argon2 hash of the short PIN that resumes a locked chair-tablet screen; NULL: no PIN, a lock signs out.
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
+    pin_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     sessions: Mapped[list["StaffSession"]] = relationship(back_populates="user")
 
@@ -53,6 +56,10 @@ class StaffUser(UserMixin, db.Model):
     session_token = None
     #: Its staff_session row's id (what submission keys are remembered under).
     staff_session_id = None
+    #: Set by the session loader when this login runs on an enrolled chair tablet: seconds of idle before
+    #: the screen locks (None on a desktop), and whether it is locked now.
+    tablet_lock_seconds = None
+    is_screen_locked = False
 
     @property
     def is_active(self):
@@ -83,8 +90,40 @@ class StaffSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: logout, idle, absolute, deactivated, password_changed, ended_by_admin
+    #: logout, idle, absolute, deactivated, password_changed, ended_by_admin; on a chair tablet also
+    #: pin_lockout, tablet_revoked, other_device (its cookie missing)
     end_reason: Mapped[str | None] = mapped_column(String(30))
     ip: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[StaffUser] = relationship(back_populates="sessions")
+
+
+class ChairTablet(db.Model):
+    """A device an admin enrolled as a chair tablet: its long-lived cookie's token, hashed."""
+
+    __tablename__ = "chair_tablet"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    #: SHA-256 of the device cookie's random token; the token itself is only ever in the tablet's cookie.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    enrolled_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+    enrolled_by: Mapped[StaffUser] = relationship(foreign_keys=[enrolled_by_id])
+
+
+class TabletSession(db.Model):
+    """A staff session opened on a chair tablet: idle locks it instead of ending it."""
+
+    __tablename__ = "tablet_session"
+    __table_args__ = (CheckConstraint("failed_pin_count >= 0", name="failed_pin_count_positive"),)
+
+    staff_session_id: Mapped[int] = mapped_column(ForeignKey("staff_session.id"), primary_key=True)
+    tablet_id: Mapped[int] = mapped_column(ForeignKey("chair_tablet.id"), index=True)
+    #: When the screen locked; NULL while it is open. Every request of a locked session shows the lock page.
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Wrong PINs since the screen locked; at the limit the session ends.
+    failed_pin_count: Mapped[int] = mapped_column(default=0)

@@ -61,6 +61,7 @@ def access_policy():
         lockout_duration=config["LOCKOUT_DURATION"],
         idle_timeout=config["IDLE_TIMEOUT"],
         absolute_timeout=config["ABSOLUTE_TIMEOUT"],
+        tablet_lock_timeout=config["TABLET_LOCK_TIMEOUT"],
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 
 from opsmgr.audit.service import SYSTEM, Actor, record
-from opsmgr.auth.models import Role, StaffSession, StaffUser
+from opsmgr.auth.models import ChairTablet, Role, StaffSession, StaffUser, TabletSession
 from opsmgr.auth.passwords import (
     access_policy,
     hash_password,
@@ -22,7 +22,7 @@ from opsmgr.core import reads
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.submissions import Submission
 from opsmgr.extensions import db
-from opsmgr.rules.access import is_locked, lock_after_failure, session_end_reason
+from opsmgr.rules.access import is_lock_due, is_locked, lock_after_failure, session_end_reason
 from opsmgr.rules.findings import Problem
 
 
@@ -38,8 +38,11 @@ def actor_for(user, ip=None):
     return Actor(user_id=user.id, username=user.username, role=user.role, ip=ip)
 
 
-def _token_hash(token):
+def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_token_hash = token_hash
 
 
 def find_user(username):
@@ -56,11 +59,12 @@ class LoginResult:
         return self.user is not None
 
 
-def authenticate(username, password, *, ip, now):
+def authenticate(username, password, *, ip, now, tablet=None):
     """Check a login attempt; on success open a server-side session and return its token.
 
     Unknown users, wrong passwords, locked and deactivated accounts all fail alike to the
-    caller; the audit trail records which it was.
+    caller; the audit trail records which it was. On an enrolled chair `tablet` the session
+    locks on idle instead of ending.
     """
     attempted = username.strip().lower()[:64]
     anonymous = Actor(user_id=None, username=attempted, role=None, ip=ip)
@@ -86,8 +90,9 @@ def authenticate(username, password, *, ip, now):
     user.failed_login_count = 0
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    token = start_session(user, ip=ip, now=now)
-    record("login.succeeded", actor=actor, now=now, object_type="staff_user", object_id=user.id)
+    token = start_session(user, ip=ip, now=now, tablet=tablet)
+    record("login.succeeded", actor=actor, now=now, object_type="staff_user", object_id=user.id,
+           details={"tablet_id": tablet.id} if tablet is not None else None)
     return LoginResult(user, token)
 
 
@@ -129,46 +134,85 @@ def reauthenticate(user, password, *, ip, now, purpose):
     return True
 
 
-def start_session(user, *, ip, now):
+def start_session(user, *, ip, now, tablet=None):
     """Open a new server-side session (a fresh identifier at every login) and return its token."""
     token = secrets.token_urlsafe(32)
     staff_session = StaffSession(token_hash=_token_hash(token), user=user, created_at=now, last_seen_at=now, ip=ip)
     db.session.add(staff_session)
     db.session.flush()
+    if tablet is not None:
+        db.session.add(TabletSession(staff_session_id=staff_session.id, tablet_id=tablet.id, failed_pin_count=0))
+        db.session.flush()
     user.session_token, user.staff_session_id = token, staff_session.id
     return token
 
 
-def resume_session(token, *, now):
-    """The user behind a session token, touching its last-seen time; None if it has ended.
+def resume_session(token, *, now, touch=True, device_token=None):
+    """The user behind a session token, touching its last-seen time (unless `touch` is false: a page's
+    own background poll is not the user's activity); None if it has ended.
 
-    A session past its idle or absolute limit is ended here, audited as a timeout.
+    A session past its idle or absolute limit is ended here, audited as a timeout. A session opened
+    on a chair tablet is only valid with that tablet's cookie (`device_token`); idle locks it instead
+    (user.is_screen_locked), or ends it when its user has no PIN to resume with.
     Returns (user, end_reason) where end_reason says why a live-looking session just ended.
     """
     if not token:
         return None, None
     row = db.session.execute(
-        select(StaffSession, StaffUser).join(StaffUser)
+        select(StaffSession, StaffUser, TabletSession, ChairTablet.token_hash).select_from(StaffSession)
+        .join(StaffUser, StaffUser.id == StaffSession.user_id)
+        .outerjoin(TabletSession, TabletSession.staff_session_id == StaffSession.id)
+        .outerjoin(ChairTablet, ChairTablet.id == TabletSession.tablet_id)
         .where(StaffSession.token_hash == _token_hash(token))
     ).first()
     if row is None or row.StaffSession.ended_at is not None:
         return None, None
-    staff_session, user = row
+    staff_session, user, on_tablet, tablet_hash = row
     if not user.is_active_account:
         _end_by_id(staff_session.id, "deactivated", now)
         return None, "deactivated"
-    reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, access_policy())
+    if on_tablet is not None and (not device_token or _token_hash(device_token) != tablet_hash):
+        _end_by_id(staff_session.id, "other_device", now)
+        return None, "other_device"
+    policy = access_policy()
+    reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, policy,
+                                on_tablet=on_tablet is not None and user.pin_hash is not None)
     if reason is not None:
         _end_by_id(staff_session.id, reason.value, now)
         record("session.timeout", actor=actor_for(user), now=now, object_type="staff_session",
                object_id=staff_session.id, details={"limit": reason.value})
         return None, reason.value
-    session_id = staff_session.id
-    # A read request saves the touch with its audit rows, after the page is built (core.reads).
-    sessions = StaffSession.__table__
-    reads.write(lambda: db.session.execute(update(sessions).where(sessions.c.id == session_id)
-                                           .values(last_seen_at=now)))
     user.session_token, user.staff_session_id = token, staff_session.id
+    if on_tablet is not None:
+        user.tablet_lock_seconds = int(policy.tablet_lock_timeout.total_seconds())
+        if on_tablet.locked_at is not None:
+            user.is_screen_locked = True
+            return user, None
+        if is_lock_due(staff_session.last_seen_at, now, policy):
+            return _lock_on_idle(user, staff_session.id, now)
+    session_id = staff_session.id
+    if touch:
+        # A read request saves the touch with its audit rows, after the page is built (core.reads).
+        sessions = StaffSession.__table__
+        reads.write(lambda: db.session.execute(update(sessions).where(sessions.c.id == session_id)
+                                               .values(last_seen_at=now)))
+    return user, None
+
+
+def _lock_on_idle(user, staff_session_id, now):
+    """A tablet session idle past its lock time: locked (queued like the touch), or ended without a PIN."""
+    pin_set = user.pin_hash is not None
+    record("session.locked", actor=actor_for(user), now=now, object_type="staff_session", object_id=staff_session_id,
+           details={"reason": "idle", "pin_set": pin_set, "signed_out": not pin_set})
+    if not pin_set:
+        _end_by_id(staff_session_id, "idle", now)
+        return None, "idle"
+    tablet_sessions = TabletSession.__table__
+    reads.write(lambda: db.session.execute(
+        update(tablet_sessions).where(tablet_sessions.c.staff_session_id == staff_session_id,
+                                      tablet_sessions.c.locked_at.is_(None))
+        .values(locked_at=now, failed_pin_count=0)))
+    user.is_screen_locked = True
     return user, None
 
 
@@ -207,11 +251,15 @@ def expire_idle_sessions(*, now):
     """End and audit every open session past its limits (the scheduler's sweep)."""
     policy = access_policy()
     rows = db.session.execute(
-        select(StaffSession, StaffUser).join(StaffUser)
+        select(StaffSession, StaffUser, TabletSession.staff_session_id).select_from(StaffSession)
+        .join(StaffUser, StaffUser.id == StaffSession.user_id)
+        .outerjoin(TabletSession, TabletSession.staff_session_id == StaffSession.id)
         .where(StaffSession.ended_at.is_(None), StaffSession.last_seen_at < now - policy.idle_timeout)
     ).all()
-    for staff_session, user in rows:
-        reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, policy)
+    for staff_session, user, on_tablet in rows:
+        # A tablet session locks on idle and lasts to its absolute limit; without a PIN it is a desktop's.
+        reason = session_end_reason(staff_session.created_at, staff_session.last_seen_at, now, policy,
+                                    on_tablet=on_tablet is not None and user.pin_hash is not None)
         if reason is not None:
             _end(staff_session, reason.value, now)
             record("session.timeout", actor=SYSTEM, now=now, object_type="staff_session",

@@ -1,12 +1,12 @@
-"""Sign in, sign out, change password; the per-request session check."""
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+"""Sign in, sign out, change password and PIN, a chair tablet's locked screen; the per-request session check."""
+from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from opsmgr.auth import service
-from opsmgr.auth.forms import ChangePasswordForm, LoginForm
+from opsmgr.auth import service, tablets
+from opsmgr.auth.forms import ChangePasswordForm, LoginForm, PinForm, UnlockForm
 from opsmgr.core import reads
 from opsmgr.core.clock import utcnow
-from opsmgr.core.guard import requires
+from opsmgr.core.guard import is_background, requires
 from opsmgr.core.web import attempt, current_actor, safe_next, show_at_fields
 from opsmgr.extensions import db, login_manager
 from opsmgr.permissions import can_change_own_password
@@ -18,9 +18,15 @@ LOGIN_FAILED = "Sign-in failed: the username or password is not correct, or the 
 
 @login_manager.user_loader
 def load_user(token):
-    user, ended = service.resume_session(token, now=utcnow())
+    user, ended = service.resume_session(token, now=utcnow(), touch=not is_background(request.endpoint),
+                                         device_token=device_token())
     g.session_end_reason = ended
     return user
+
+
+def device_token():
+    """The enrolled chair tablet's token from its long-lived cookie (tablets.enrol sets it), or None."""
+    return request.cookies.get(current_app.config["TABLET_COOKIE_NAME"])
 
 
 def load_staff_session():
@@ -38,8 +44,8 @@ def login():
         return redirect(url_for("core.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        result = service.authenticate(form.username.data, form.password.data,
-                                      ip=request.remote_addr, now=utcnow())
+        result = service.authenticate(form.username.data, form.password.data, ip=request.remote_addr,
+                                      now=utcnow(), tablet=tablets.find_tablet(device_token()))
         db.session.commit()
         if result.ok:
             session.clear()
@@ -78,4 +84,79 @@ def change_password():
     return attempt(lambda: service.change_own_password(current_user, current=form.current_password.data,
                                                        new=form.password.data, token=current_user.session_token,
                                                        actor=current_actor(), now=utcnow()),
+                   done=changed, refused=refused)
+
+
+def locked_screen():
+    """What every request of a locked tablet session gets (core.guard): the lock page, where the same
+    person resumes with their PIN and comes back to this page; a page's script gets 401."""
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(status="locked", login=url_for("auth.login")), 401
+    target = None
+    if request.method == "GET":
+        target = request.args.get("next") if request.endpoint == "auth.login" else request.full_path.rstrip("?")
+    return _lock_page(UnlockForm(formdata=None, next=safe_next(target)))
+
+
+def _lock_page(form):
+    # Its own layout: no navigation, no flashed messages (they wait for the unlock), nothing about a patient.
+    return render_template("auth/locked.html", form=form, pin_set=current_user.pin_hash is not None), 401
+
+
+@bp.route("/lock", methods=["POST"])
+@requires(can_change_own_password)
+def lock():
+    """Lock this chair tablet's screen now (the page's idle timer posts here); a desktop is left as it is."""
+    target = safe_next(request.form.get("next")) or url_for("core.home")
+    stays = tablets.lock_screen(current_user, actor=current_actor(), now=utcnow())
+    db.session.commit()
+    if stays:
+        return redirect(target)
+    logout_user()
+    session.clear()
+    flash("The screen locked and no PIN is set for you, so you were signed out. "
+          "Set a PIN under your account to resume with it next time.", "info")
+    return redirect(url_for("auth.login", next=target))
+
+
+@bp.route("/unlock", methods=["POST"])
+@requires(can_change_own_password)
+def unlock():
+    form = UnlockForm()
+    back = safe_next(form.next.data) or url_for("core.home")
+    if not current_user.is_screen_locked:
+        return redirect(back)
+    if not form.validate_on_submit():
+        return _lock_page(form)
+
+    def refused(error):
+        if isinstance(error, tablets.PinLockout):  # the session ended: a full sign-in, as anyone
+            logout_user()
+            session.clear()
+            flash(str(error), "warning")
+            return redirect(url_for("auth.login", next=back))
+        show_at_fields(form, error)
+        return _lock_page(form)
+
+    return attempt(lambda: tablets.unlock_screen(current_user, form.pin.data, actor=current_actor(), now=utcnow()),
+                   done=lambda _: redirect(back), refused=refused)
+
+
+@bp.route("/account/pin", methods=["GET", "POST"])
+@requires(can_change_own_password)
+def change_pin():
+    form = PinForm()
+    if not form.validate_on_submit():
+        return render_template("auth/pin.html", form=form)
+
+    def changed(_):
+        flash("Your PIN is set. On a chair tablet it unlocks your own locked screen.", "success")
+        return redirect(url_for("auth.change_pin"))
+
+    def refused(error):  # a wrong password was audited (reauth.failed) and counts toward the lockout
+        show_at_fields(form, error)
+        return render_template("auth/pin.html", form=form)
+
+    return attempt(lambda: tablets.set_pin(current_user, password=form.password.data, pin=form.pin.data,
+                                           actor=current_actor(), now=utcnow()),
                    done=changed, refused=refused)

@@ -3,14 +3,12 @@ from wtforms import SelectChoice
 
 from opsmgr.core.templating import clinic_time
 from opsmgr.patients.models import MedicationClass
-from opsmgr.rules.findings import Severity
 
 PREGNANCY = [SelectChoice("test_negative", "Test today: negative"),
              SelectChoice("reported_not_pregnant", "No test; the patient reports not being pregnant"),
              SelectChoice("positive", "Positive (test or known pregnancy)"),
              SelectChoice("unknown", "Unknown")]
 LABELS = {
-    "severity": {severity.value: severity.label for severity in Severity},
     "pregnancy_status": {c.value: c.label for c in PREGNANCY},
     "med_class": {m.value: m.label for m in MedicationClass},
 }

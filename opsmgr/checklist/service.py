@@ -281,6 +281,8 @@ class Evaluation:
     findings: tuple
     unanswered: tuple
     open_codes: frozenset
+    #: Codes of the findings the form below answers ("answer below", not a stop).
+    answer_below: frozenset
     #: code -> OverrideView
     overrides: dict
     #: (task, finding): the same-day physician review and the call to the physician.
@@ -312,6 +314,7 @@ def evaluation_for(visit, response, *, now):
     return Evaluation(
         outcome=outcome_of(findings), findings=tuple(f for f in findings if not f.code.endswith("_UNANSWERED")),
         unanswered=tuple(f for f in findings if f.code.endswith("_UNANSWERED")),
-        open_codes=frozenset(f.code for f in still_open), overrides=overrides, tasks=tasks, scores=scores,
-        policy_version=version, evaluated_at=now)
+        open_codes=frozenset(f.code for f in still_open),
+        answer_below=frozenset(f.code for f in findings if rules.is_answered_in_the_form(f)), overrides=overrides,
+        tasks=tasks, scores=scores, policy_version=version, evaluated_at=now)
 

@@ -78,7 +78,7 @@ def override(session_id):
     form = OverrideForm()
     if form.validate_on_submit():
         def recorded(_):
-            flash(f"Override recorded for {form.code.data}.", "success")
+            flash("The override is recorded.", "success")
             return redirect(url_for("checklist.form", session_id=session_id, _anchor="evaluation"))
 
         return attempt(lambda: service.override_finding(

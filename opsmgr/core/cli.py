@@ -26,6 +26,14 @@ def scheduler_run():
         raise click.ClickException(f"Scheduler not started: {error}.") from None
 
 
+def timezone_line(config):
+    """The clinic's time zone as `flask serve` says it: where it came from and, from the machine, how to change it."""
+    if config.get("CLINIC_TIMEZONE_FROM_MACHINE"):
+        return (f"Clinic time zone: {config['CLINIC_TIMEZONE']}, this machine's, as OPSMGR_TIMEZONE is not set. "
+                "Every session time, reminder and report uses it: set OPSMGR_TIMEZONE if the clinic is elsewhere.")
+    return f"Clinic time zone: {config['CLINIC_TIMEZONE']} (OPSMGR_TIMEZONE)."
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), show_default="PORT or 5000")
@@ -40,6 +48,8 @@ def serve(host, port, workers):
     jobs = subprocess.Popen(  # noqa: S603 - a fixed command line
         [python, "-m", "flask", "--app", "app", "scheduler", "run"])
     click.echo(f"opsmgr on http://{host}:{port}  (Ctrl-C stops the server and the scheduler)")
+    from_machine = current_app.config.get("CLINIC_TIMEZONE_FROM_MACHINE")
+    click.secho(timezone_line(current_app.config), fg="yellow" if from_machine else None, bold=from_machine)
     children = (web, jobs)
     try:
         while all(child.poll() is None for child in children):

@@ -19,6 +19,11 @@ WEBHOOK_ENDPOINTS = frozenset({"messaging.sms_inbound", "messaging.sms_status"})
 #: Reachable while a password change is pending.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
 
+#: Reachable while a chair tablet's screen is locked: the PIN, "Not you?" (sign out), the lock itself.
+#: Every other request of a locked session gets the lock page (JSON: 401), whatever its permission.
+LOCKED_SCREEN_ENDPOINTS = frozenset({"auth.unlock", "auth.lock", "auth.logout", "static", "core.healthz",
+                                     *TOKEN_ENDPOINTS, *WEBHOOK_ENDPOINTS})
+
 
 def requires(predicate):
     """Mark a view with the permission predicate (user -> bool) that every request must pass."""
@@ -28,6 +33,17 @@ def requires(predicate):
         return view
 
     return mark
+
+
+def background(view):
+    """Mark a view a page polls on its own (the live board): its requests do not count as the user's
+    activity, so an unattended page still reaches the idle sign-out."""
+    view.background = True
+    return view
+
+
+def is_background(endpoint):
+    return getattr(current_app.view_functions.get(endpoint), "background", False)
 
 
 def permission_for(endpoint):
@@ -41,9 +57,17 @@ def _signed_by_twilio():
     return verify_twilio(request)
 
 
+def _locked_screen():
+    from opsmgr.auth.views import locked_screen  # imported on use: auth's views import this module
+
+    return locked_screen()
+
+
 def enforce_access():
     """The before-request guard: public, or signed in and permitted; otherwise refused."""
     endpoint = request.endpoint
+    if endpoint not in LOCKED_SCREEN_ENDPOINTS and getattr(current_user, "is_screen_locked", False):
+        return _locked_screen()
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in TOKEN_ENDPOINTS:
         return None
     if endpoint in WEBHOOK_ENDPOINTS:

@@ -66,13 +66,28 @@ def _job(app, import_path):
         func = getattr(importlib.import_module(module_name), func_name)
         with app.app_context():
             try:
-                func()
+                done = func()
             except Exception:
                 db.session.rollback()
                 log.exception("scheduled job %s failed", import_path)
                 raise
+        words = what_was_done(done)
+        if words:
+            log.info("%s: %s", import_path, words)
 
     return run
+
+
+def what_was_done(counts):
+    """A job's {what: how many} in words, leaving out what it did not do ("" when it did nothing): the
+    console says when a job did something, not every ten seconds that it ran."""
+    return ", ".join(f"{count} {what}" for what, count in (counts or {}).items() if count)
+
+
+def quiet_apscheduler():
+    """APScheduler says "Running job" and "executed successfully" at INFO on every tick: warnings and
+    errors (a job that raised, a missed run) still show."""
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def build_scheduler(app):
@@ -86,6 +101,7 @@ def build_scheduler(app):
 def run_scheduler(app):
     """Take the locks and run the jobs until interrupted."""
     file_lock = acquire_file_lock(app.instance_path)
+    quiet_apscheduler()
     with app.app_context():
         db_lock = acquire_database_lock()
     log.info("scheduler started with %d job(s)", len(JOBS))

@@ -8,6 +8,7 @@ from opsmgr import permissions
 from opsmgr.core.clock import clinic_zone
 from opsmgr.core.contact import phone_filter
 from opsmgr.core.submissions import new_key
+from opsmgr.rules.monitoring import ALERT_TITLES
 
 
 def clinic_time(value, fmt="%Y-%m-%d %H:%M"):
@@ -26,9 +27,15 @@ def amount(value):
     return format(Decimal(value).normalize(), "f")
 
 
+def alert_title(code):
+    """An in-chair alert's heading in words (its code is shown only for support)."""
+    return ALERT_TITLES.get(code, "Alert")
+
+
 def register(app):
     app.jinja_env.filters["clinic_time"] = clinic_time
     app.jinja_env.filters["phone"] = phone_filter
+    app.jinja_env.filters["alert_title"] = alert_title
     app.jinja_env.globals.update(permissions.ALL)
     app.jinja_env.globals["amount"] = amount
     app.jinja_env.globals["submission_key"] = new_key

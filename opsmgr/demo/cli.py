@@ -21,6 +21,9 @@ def seed():
     """Create the demo staff and the fictional demo clinic if no staff exist yet (safe to run again)."""
     if service.has_staff():
         click.echo("Staff accounts exist already; demo seed skipped.")
+        saved = _credentials_path()
+        if saved.is_file():  # the path, never the passwords: this output may be kept in a log
+            click.echo(f"The demo accounts' passwords are in {saved} (readable by this user only).")
         return
     now = utcnow()
     try:
@@ -45,13 +48,17 @@ def seed():
     else:
         click.echo("Demo clinic created (all fictional): {chairs} chairs, {patients} patients, {series} series, "
                    "{sessions} sessions ({sessions_today} today).".format(**counts))
-    click.echo("Demo staff accounts created (passwords also in instance/demo-credentials.txt):")
+    click.echo(f"Demo staff accounts created (passwords also in {_credentials_path()}):")
     for username, password in created.items():
         click.echo(f"  {username}  {password}")
 
 
+def _credentials_path():
+    return Path(current_app.instance_path) / "demo-credentials.txt"
+
+
 def _write_credentials(created):
-    path = Path(current_app.instance_path) / "demo-credentials.txt"
+    path = _credentials_path()
     lines = [f"{username}\t{password}" for username, password in created.items()]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -84,7 +84,9 @@ def discharge_gate(visit, *, now, moaas=None, escort_present=None, instructions_
 
 def refuse(action, visit, gate, actor, now, what):
     audit(action, visit, actor, now, outcome="denied", open=[f.code for f in gate.open])
-    raise InfusionError(f"{what}: {len(gate.open)} finding(s) still open.", findings=gate.open, audited=True)
+    count = len(gate.open)
+    raise InfusionError(f"{what}: {count} {'finding is' if count == 1 else 'findings are'} still open.",
+                        findings=gate.open, audited=True)
 
 
 def override_finding(visit, *, gate, code, physician, password, reason, now, ip=None, shown_order_id=None,

@@ -1,10 +1,8 @@
 """Patient use cases: register, edit with a version check, clinical background, search."""
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer, raiseload, selectinload
 
 from opsmgr.audit.service import record
 from opsmgr.core import contact
@@ -22,7 +20,6 @@ from opsmgr.patients.models import (
 )
 from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
-from opsmgr.rules.session_states import ACTIVE_STATES, SessionState
 
 #: Fields a patient edit may change (an allowlist: nothing else is taken from a form).
 DEMOGRAPHIC_FIELDS = (
@@ -257,67 +254,3 @@ def search_patients(text, date_of_birth, *, page, page_size, actor, now):
     # The search text may be a patient's name: only how many rows were shown goes to the audit trail.
     record("patients.searched", actor=actor, now=now, details={"results": total, "page": page})
     return patients, total, page
-
-
-def load_chart(patient_id, *, clinical=True):
-    """A patient with everything the chart shows, in a fixed number of statements.
-
-    Without `clinical`, weights, medications, contraindications, allergies and consent are not loaded at all.
-    """
-    from opsmgr.series.models import InfusionSeries
-    from opsmgr.sessions.models import InfusionSession
-
-    if clinical:
-        background = (selectinload(Patient.weights), selectinload(Patient.medications),
-                      selectinload(Patient.contraindications))
-    else:
-        background = (raiseload(Patient.weights), raiseload(Patient.medications),
-                      raiseload(Patient.contraindications),
-                      *(defer(column, raiseload=True) for column in CLINICAL_COLUMNS))
-    return db.session.scalar(
-        select(Patient).where(Patient.id == patient_id).options(*background)
-    ), db.session.scalars(
-        select(InfusionSeries).where(InfusionSeries.patient_id == patient_id)
-        .options(selectinload(InfusionSeries.protocol),
-                 selectinload(InfusionSeries.sessions).selectinload(InfusionSession.chair))
-        .order_by(InfusionSeries.start_on.desc())
-    ).all()
-
-
-@dataclass(frozen=True)
-class Chart:
-    patient: Patient
-    series: list
-    upcoming: list
-    age: int
-    #: PHQ-9 and GAD-7 totals, oldest first (clinical charts only: a coordinator's chart never reads them).
-    scores: tuple = ()
-
-
-def open_chart(patient_id, *, clinical, actor, now, today):
-    """The chart for one patient (None if there is none); every opening is audited."""
-    from opsmgr.scores.service import scores_for
-
-    patient, series = load_chart(patient_id, clinical=clinical)
-    if patient is None:
-        return None
-    record("patient.viewed", actor=actor, now=now, object_type="patient", object_id=patient.id,
-           patient_id=patient.id, details={"clinical": clinical})
-    return Chart(patient, series, upcoming_sessions(series, now), age_on(patient.date_of_birth, today),
-                 scores_for(patient.id) if clinical else ())
-
-
-#: Booked sessions still to come: live, and not yet discharged.
-UPCOMING_STATES = ACTIVE_STATES - {SessionState.DISCHARGED}
-
-
-def upcoming_sessions(series, now: datetime):
-    """Sessions of these series that have not ended and still hold a chair, soonest first."""
-    sessions = (one for item in series for one in item.sessions)
-    return sorted((one for one in sessions if one.state in UPCOMING_STATES and one.ends_at > now),
-                  key=lambda one: one.starts_at)
-
-
-def age_on(born: date, today: date):
-    """Age in whole years on `today`."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -1,7 +1,6 @@
 """Patient list, registration, chart and record edits."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
 
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
@@ -10,6 +9,7 @@ from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.corrections import service as corrections
 from opsmgr.corrections.forms import EnteredInErrorForm, chart_forms
 from opsmgr.extensions import db
+from opsmgr.patients import chart as charts
 from opsmgr.patients import service
 from opsmgr.patients.duplicates import PossibleDuplicate
 from opsmgr.patients.forms import (
@@ -36,8 +36,6 @@ from opsmgr.permissions import (
     can_view_clinical_background,
     can_view_patients,
 )
-from opsmgr.reports.charts import score_trend
-from opsmgr.rules.session_states import SessionState
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -102,31 +100,17 @@ def _chart(patient_id, status=200, **submitted):
     """The chart, with any just-submitted form in place of a blank one (to show its errors)."""
     # Decided by role before loading: what a coordinator may not see is never read from the database.
     clinical = can_view_clinical_background(current_user)
-    chart = service.open_chart(patient_id, clinical=clinical, actor=current_actor(), now=utcnow(),
-                               today=clinic_today())
+    zone = clinic_zone()
+    chart = charts.open_chart(patient_id, clinical=clinical, actor=current_actor(), now=utcnow(),
+                              today=clinic_today(), zone=zone)
     if chart is None:
         abort(404)
     forms = _chart_forms(chart.patient, submitted) if clinical else {}
     html = render_template("patients/detail.html", chart=chart, patient=chart.patient, clinical=clinical,
                            forms=forms, marked_by=corrections.marked_by(chart.patient) if clinical else {},
-                           trend=_score_trend(chart))
+                           trend=charts.trend(chart, zone))
     db.session.commit()
     return html, status
-
-
-#: Sessions the trend marks: those where the patient was dosed.
-DOSED_STATES = {SessionState.INFUSING, SessionState.RECOVERY, SessionState.DISCHARGED}
-
-
-def _score_trend(chart):
-    """The PHQ-9/GAD-7 trend as inline SVG, in the clinic's zone (None without scores): the PDFs draw the same."""
-    if not chart.scores:
-        return None
-    zone = clinic_zone()
-    sessions = sorted(one.starts_at.astimezone(zone) for item in chart.series for one in item.sessions
-                      if one.state in DOSED_STATES)
-    scores = [(score.taken_at.astimezone(zone), score.instrument, score.total) for score in chart.scores]
-    return Markup(score_trend(scores, sessions=sessions))  # noqa: S704 -- built by ElementTree, text escaped
 
 
 def _chart_forms(patient, submitted):

@@ -19,6 +19,10 @@ class AccessPolicy:
     lockout_duration: timedelta = timedelta(minutes=15)
     idle_timeout: timedelta = timedelta(minutes=15)
     absolute_timeout: timedelta = timedelta(hours=12)
+    #: On an enrolled chair tablet idle locks the screen instead of ending the session.
+    tablet_lock_timeout: timedelta = timedelta(minutes=5)
+    #: Wrong PINs at a locked screen before the session ends and a full sign-in is needed.
+    pin_attempts: int = 5
 
 
 #: Keyboard and counting runs; a password inside one (or its reverse) is sequential (NIST SP 800-63B 3.1.1.2).
@@ -75,14 +79,36 @@ def lock_after_failure(failed_count: int, now: datetime, policy: AccessPolicy) -
 
 
 def session_end_reason(
-    created_at: datetime, last_seen_at: datetime, now: datetime, policy: AccessPolicy
+    created_at: datetime, last_seen_at: datetime, now: datetime, policy: AccessPolicy, *, on_tablet: bool = False
 ) -> SessionEnd | None:
     """Why a staff session must end now, or None while it may continue.
 
-    A session is still valid at exactly the limit and ends one instant after it.
+    A session is still valid at exactly the limit and ends one instant after it. On an enrolled chair
+    tablet idle locks the screen instead (is_lock_due); only the absolute limit ends the session.
     """
     if now - created_at > policy.absolute_timeout:
         return SessionEnd.ABSOLUTE
-    if now - last_seen_at > policy.idle_timeout:
+    if not on_tablet and now - last_seen_at > policy.idle_timeout:
         return SessionEnd.IDLE
     return None
+
+
+def is_lock_due(last_seen_at: datetime, now: datetime, policy: AccessPolicy) -> bool:
+    """A chair tablet's screen locks one instant after its idle limit (OPSMGR_TABLET_LOCK_MINUTES)."""
+    return now - last_seen_at > policy.tablet_lock_timeout
+
+
+PIN_LENGTHS = range(4, 9)
+
+
+def pin_problems(pin: str) -> tuple[str, ...]:
+    """Why a proposed PIN is refused: 4 to 8 digits, not one digit repeated, not a counting run.
+
+    A PIN only resumes a locked screen on an enrolled tablet, for the person already signed in there,
+    and five wrong tries end the session: short is enough, but the first guesses must not work.
+    """
+    if not (pin.isascii() and pin.isdigit() and len(pin) in PIN_LENGTHS):
+        return ("Use 4 to 8 digits.",)
+    if len(set(pin)) == 1 or pin in SEQUENCES[0] or pin[::-1] in SEQUENCES[0]:
+        return ("Choose a PIN that is not one digit repeated or a counting run such as 1234.",)
+    return ()

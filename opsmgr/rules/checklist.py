@@ -7,7 +7,7 @@ Findings are listed in checklist order.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from opsmgr.rules import screening
+from opsmgr.rules import screening, wording
 from opsmgr.rules.findings import Finding, Severity, is_explained, unanswered
 from opsmgr.rules.policy import ClinicalPolicy
 from opsmgr.rules.severities import apply_severities
@@ -111,13 +111,13 @@ def _vitals_findings(vitals, now, policy):
         found += _blood_pressure(vitals.systolic, vitals.diastolic, policy)
     if vitals.heart_rate is not None and not policy.hr_low <= vitals.heart_rate <= policy.hr_high:
         found.append(Finding("HEART_RATE_OUT_OF_RANGE", Severity.NEEDS_PHYSICIAN,
-                             f"Heart rate {vitals.heart_rate} is outside {policy.hr_low}–{policy.hr_high}: "
-                             "a physician must review before the dose.",
+                             f"{wording.heart_rate_outside(vitals.heart_rate, policy.hr_low, policy.hr_high)}. "
+                             "A physician must review before the dose.",
                              {"heart_rate": vitals.heart_rate, "low": policy.hr_low, "high": policy.hr_high}))
     if vitals.spo2 is not None and vitals.spo2 < policy.spo2_min:
         found.append(Finding("SPO2_LOW", Severity.NEEDS_PHYSICIAN,
-                             f"Oxygen saturation {vitals.spo2}% is below {policy.spo2_min}%: "
-                             "a physician must review before the dose.",
+                             f"{wording.spo2_below(vitals.spo2, policy.spo2_min)}. "
+                             "A physician must review before the dose.",
                              {"spo2": vitals.spo2, "minimum": policy.spo2_min}))
     return found
 
@@ -138,17 +138,16 @@ def _vitals_age(taken_at, now, policy):
 
 def _blood_pressure(systolic, diastolic, policy):
     """Hard gate at SBP ≥ 180 or DBP ≥ 100 (Swiss label, §1.6); soft above 140/90 (Spravato, §2.2)."""
-    bp = f"{systolic}/{diastolic}"
     if systolic >= policy.bp_hard_systolic or diastolic >= policy.bp_hard_diastolic:
-        limit = f"{policy.bp_hard_systolic}/{policy.bp_hard_diastolic}"
-        return [Finding("BP_HARD_GATE", Severity.BLOCK,
-                        f"Blood pressure {bp} is at or above {limit}: do not start; call the physician.",
+        bp = wording.blood_pressure(systolic, diastolic, policy.bp_hard_systolic, policy.bp_hard_diastolic,
+                                    inclusive=True)
+        return [Finding("BP_HARD_GATE", Severity.BLOCK, f"{bp}. Do not start; call the physician.",
                         {"systolic": systolic, "diastolic": diastolic, "hard_systolic": policy.bp_hard_systolic,
                          "hard_diastolic": policy.bp_hard_diastolic})]
     if systolic > policy.bp_soft_systolic or diastolic > policy.bp_soft_diastolic:
-        limit = f"{policy.bp_soft_systolic}/{policy.bp_soft_diastolic}"
-        return [Finding("BP_SOFT_GATE", Severity.NEEDS_PHYSICIAN,
-                        f"Blood pressure {bp} is above {limit}: a physician must review before the dose.",
+        bp = wording.blood_pressure(systolic, diastolic, policy.bp_soft_systolic, policy.bp_soft_diastolic,
+                                    inclusive=False)
+        return [Finding("BP_SOFT_GATE", Severity.NEEDS_PHYSICIAN, f"{bp}. A physician must review before the dose.",
                         {"systolic": systolic, "diastolic": diastolic, "soft_systolic": policy.bp_soft_systolic,
                          "soft_diastolic": policy.bp_soft_diastolic})]
     return []
@@ -324,6 +323,16 @@ def evaluate_readiness(answers: ChecklistAnswers, *, now: datetime, policy: Clin
         + screening.willingness_findings(answers.willingness),
         policy,
     )
+
+
+#: Findings the checklist form itself answers, besides every `<ITEM>_UNANSWERED`: staff see "answer
+#: below", not a stop, while the form is open (the escort's name and phone, or the ride home, go there).
+ANSWERED_IN_THE_FORM = frozenset({"ESCORT_MISSING"})
+
+
+def is_answered_in_the_form(finding) -> bool:
+    """Whether the remedy for this finding is an answer on the checklist form (not a physician, not time)."""
+    return finding.code.endswith("_UNANSWERED") or finding.code in ANSWERED_IN_THE_FORM
 
 
 def required_tasks(findings) -> tuple[str, ...]:

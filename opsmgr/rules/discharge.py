@@ -8,6 +8,7 @@ condition at discharge; ketwell: no driving, legal decisions or alcohol for 24 h
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opsmgr.rules import wording
 from opsmgr.rules.findings import Finding, Severity
 from opsmgr.rules.monitoring import Reading
 from opsmgr.rules.severities import apply_severities
@@ -122,15 +123,15 @@ def _vitals_range_findings(vitals, policy):
     """Outside the pre-start gates (rules 2 and 4): above 140/90, HR outside 50-120, SpO2 below 95."""
     problems = []
     if vitals.systolic > policy.bp_soft_systolic or vitals.diastolic > policy.bp_soft_diastolic:
-        problems.append(f"BP {vitals.systolic}/{vitals.diastolic} above "
-                        f"{policy.bp_soft_systolic}/{policy.bp_soft_diastolic}")
+        problems.append(wording.blood_pressure(vitals.systolic, vitals.diastolic, policy.bp_soft_systolic,
+                                               policy.bp_soft_diastolic, inclusive=False))
     if not policy.hr_low <= vitals.heart_rate <= policy.hr_high:
-        problems.append(f"heart rate {vitals.heart_rate} outside {policy.hr_low}–{policy.hr_high}")
+        problems.append(wording.heart_rate_outside(vitals.heart_rate, policy.hr_low, policy.hr_high))
     if vitals.spo2 < policy.spo2_min:
-        problems.append(f"SpO2 {vitals.spo2} % below {policy.spo2_min} %")
+        problems.append(wording.spo2_below(vitals.spo2, policy.spo2_min))
     if problems:
         yield Finding("DISCHARGE_VITALS_OUT_OF_RANGE", Severity.NEEDS_PHYSICIAN,
-                      "Pre-discharge vitals need a physician's sign-off: " + "; ".join(problems) + ".",
+                      " ".join(f"{problem}." for problem in problems) + " A physician must sign off before discharge.",
                       {"systolic": vitals.systolic, "diastolic": vitals.diastolic,
                        "heart_rate": vitals.heart_rate, "spo2": vitals.spo2})
 

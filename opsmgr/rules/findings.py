@@ -32,10 +32,10 @@ class Severity(StrEnum):
 MIN_REASON_CHARACTERS = 5
 
 SEVERITY_LABELS = {
-    Severity.INFO: "Information",
-    Severity.NEEDS_PHYSICIAN: "Needs a physician",
-    Severity.BLOCK: "Blocked: a physician may override with a reason",
-    Severity.ABSOLUTE: "Not allowed: no override by anyone",
+    Severity.INFO: "For information",
+    Severity.NEEDS_PHYSICIAN: "Needs a physician's override",
+    Severity.BLOCK: "Stop — a physician may override",
+    Severity.ABSOLUTE: "Stop — cannot be overridden",
 }
 _RANK = {Severity.INFO: 0, Severity.NEEDS_PHYSICIAN: 1, Severity.BLOCK: 2, Severity.ABSOLUTE: 3}
 
@@ -93,13 +93,13 @@ def outcome_of(findings) -> Outcome:
 def override_problem(finding: Finding, *, role: str, reason: str) -> str | None:
     """Why this override is refused, or None: absolute never; others by a physician with a reason."""
     if finding.severity == Severity.ABSOLUTE:
-        return f"{finding.code}: this finding cannot be overridden by anyone."
+        return "This finding cannot be overridden by anyone."
     if finding.severity == Severity.INFO:
-        return f"{finding.code}: an information finding needs no override."
+        return "This finding is for information: it needs no override."
     if role != "physician":
-        return f"{finding.code}: only a physician can override this finding."
+        return "Only a physician can override this finding."
     if not is_explained(reason):
-        return f"{finding.code}: give the reason for overriding (at least a few words)."
+        return "Give the reason for overriding (at least a few words)."
     return None
 
 

@@ -7,6 +7,7 @@ observation >= 2 hours), rule 12 (alert limits [INF]; MOAA/S 0 is loss of consci
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from opsmgr.rules import wording
 from opsmgr.rules.findings import Finding, Severity
 
 ROUTES = ("iv", "esketamine")
@@ -17,6 +18,9 @@ ACK_ROLES = ("nurse", "physician")
 #: Events of a running infusion: an alert's "pause" or "stop", and the resume after a pause.
 EVENT_KINDS = ("pause", "resume", "stop")
 MOAAS_RANGE = range(0, 6)
+#: What each alert is about, as its heading at the chair (the code itself is for support only).
+ALERT_TITLES = {"ALERT_BLOOD_PRESSURE": "Blood pressure alert", "ALERT_SPO2": "Oxygen saturation alert",
+                "ALERT_SEDATION": "Sedation alert", "LOSS_OF_CONSCIOUSNESS": "Loss of consciousness"}
 
 
 @dataclass(frozen=True)
@@ -181,13 +185,13 @@ def reading_alerts(reading: Reading, *, policy) -> tuple[Finding, ...]:
     if _at_or_above(reading.systolic, policy.alert_systolic) or _at_or_above(reading.diastolic,
                                                                              policy.alert_diastolic):
         alerts.append(Finding("ALERT_BLOOD_PRESSURE", Severity.NEEDS_PHYSICIAN,
-                              f"Blood pressure {reading.systolic}/{reading.diastolic} is at or above the alert "
-                              f"limit of {policy.alert_systolic}/{policy.alert_diastolic}.",
+                              wording.blood_pressure(reading.systolic, reading.diastolic, policy.alert_systolic,
+                                                     policy.alert_diastolic, inclusive=True) + ".",
                               {"systolic": reading.systolic, "diastolic": reading.diastolic,
                                "alert_systolic": policy.alert_systolic, "alert_diastolic": policy.alert_diastolic}))
     if reading.spo2 is not None and reading.spo2 < policy.alert_spo2_below:
         alerts.append(Finding("ALERT_SPO2", Severity.NEEDS_PHYSICIAN,
-                              f"SpO2 {reading.spo2} % is below {policy.alert_spo2_below} %.",
+                              wording.spo2_below(reading.spo2, policy.alert_spo2_below) + ".",
                               {"spo2": reading.spo2, "alert_spo2_below": policy.alert_spo2_below}))
     if reading.moaas is not None and reading.moaas <= policy.alert_moaas_at_or_below:
         alerts.append(Finding("ALERT_SEDATION", Severity.NEEDS_PHYSICIAN,

@@ -110,11 +110,3 @@ def free_slot(clinic, day, preferred_time, duration, chairs, busy_by_chair, pati
     request = scheduling.SlotRequest(preferred=max(preferred, opens), opens=opens, closes=closes,
                                      duration=duration, turnover=clinic.turnover)
     return scheduling.find_slot(request, chairs, busy_by_chair, patient_busy)
-
-
-def days_open(days, today):
-    """For the week view: (the days that take a booking — today or later, the clinic open —, and
-    {closed day: the closure's label, or "" on a weekday the clinic never opens})."""
-    calendar = load_calendar()
-    closed = {day: calendar.closures.get(day, "") for day in days if not calendar.is_open(day)}
-    return {day for day in days if day >= today and day not in closed}, closed

@@ -1,5 +1,5 @@
 """Booking, moving and status forms."""
-from wtforms import BooleanField, DateField, HiddenField, SelectChoice, SelectField, StringField, TimeField
+from wtforms import BooleanField, DateField, HiddenField, RadioField, SelectChoice, SelectField, StringField, TimeField
 from wtforms.validators import DataRequired, Length, Optional
 
 from opsmgr.core.forms import BaseForm
@@ -28,16 +28,27 @@ def _same_day_reason():
 
 
 class BookForm(_ChairChoice, BaseForm):
-    series_id = SelectField("Patient and series", coerce=int, validators=[DataRequired()])
+    """Book one session: the patient is found by search first (patient_id), then one of their series chosen."""
+
+    patient_id = HiddenField()
+    series_id = RadioField("Series", coerce=int, validators=[DataRequired(message="Choose the series to book for.")])
     chair_id = SelectField("Chair", coerce=int, validators=[DataRequired()])
     day = DateField("Date", validators=[DataRequired(message="Enter a valid date.")])
     start_time = TimeField("Start time", validators=[DataRequired(message="Enter a time.")])
     same_day_reason = _same_day_reason()
 
-    def set_series(self, series_list):
-        self.series_id.choices = [
-            SelectChoice(s.id, f"{s.patient_label} — {s.protocol_label} ({s.status})") for s in series_list
-        ]
+    def set_series(self, series_list, preselect=False):
+        """The chosen patient's open series, each told apart by its protocol, status, bookings and order date;
+        `preselect` chooses the only one (on the form shown, never on a post)."""
+        self.series_id.choices = [SelectChoice(s.id, s.label) for s in series_list]
+        if preselect and len(series_list) == 1 and self.series_id.data is None:
+            self.series_id.data = series_list[0].id
+
+    @property
+    def chosen_patient_id(self):
+        """The patient chosen from the search, if the hidden field holds a whole number."""
+        value = (self.patient_id.data or "").strip()
+        return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 class MoveForm(_ChairChoice, BaseForm):
@@ -64,4 +75,11 @@ class WeekForm(BaseForm):
     class Meta:
         csrf = False
 
+    day = DateField("Day", validators=[Optional()])
+    #: The week's Monday, from older links: its day is shown.
     start = DateField("Week of", validators=[Optional()])
+
+    @property
+    def chosen(self):
+        """The day asked for (None: today); a date that does not parse is ignored (its error is shown)."""
+        return (self.day.data if not self.day.errors else None) or (self.start.data if not self.start.errors else None)

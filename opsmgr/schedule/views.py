@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from opsmgr.audit.service import record
@@ -15,7 +15,9 @@ from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.messaging.confirmations import STAFF_CHANNELS, confirmations_for
 from opsmgr.notes.service import status_by_session
+from opsmgr.patients.forms import SearchForm
 from opsmgr.patients.models import Patient
+from opsmgr.patients.service import search_patients
 from opsmgr.permissions import (
     can_advance_session,
     can_book_sessions,
@@ -27,8 +29,10 @@ from opsmgr.permissions import (
 from opsmgr.rules.notes import next_step
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service
+from opsmgr.schedule.clinic import ACTIVE_VALUES
 from opsmgr.schedule.forms import BookForm, MoveForm, RecordPastForm, StatusForm
 from opsmgr.series.models import InfusionSeries
+from opsmgr.sessions.models import InfusionSession
 from opsmgr.sessions.service import session_or_404
 
 bp = Blueprint("schedule", __name__)
@@ -38,40 +42,57 @@ def _today():
     return utcnow().astimezone(clinic_zone()).date()
 
 
-def _open_series():
-    """Planned and active series with patient and protocol, in one statement, by patient name."""
-    rows = db.session.execute(
-        select(InfusionSeries, Patient).join(Patient, Patient.id == InfusionSeries.patient_id)
-        .where(InfusionSeries.status.in_(("planned", "active")))
-        .options(joinedload(InfusionSeries.protocol)).order_by(Patient.search_name, InfusionSeries.id)
-    ).all()
-    return [SimpleNamespace(id=series.id, status=series.status, protocol_label=series.protocol.label,
-                            patient_label=f"{patient.display_name} ({patient.mrn})") for series, patient in rows]
+#: Patients listed per search on the booking form.
+SEARCH_SIZE = 10
+
+
+def _open_series(patient_id):
+    """The patient's planned and active series, each with its protocol, order date and live sessions booked."""
+    series_list = db.session.scalars(
+        select(InfusionSeries).where(InfusionSeries.patient_id == patient_id,
+                                     InfusionSeries.status.in_(("planned", "active")))
+        .options(joinedload(InfusionSeries.protocol)).order_by(InfusionSeries.ordered_at, InfusionSeries.id)).all()
+    booked = dict(db.session.execute(
+        select(InfusionSession.series_id, func.count()).where(
+            InfusionSession.series_id.in_([series.id for series in series_list]),
+            InfusionSession.status.in_(ACTIVE_VALUES)).group_by(InfusionSession.series_id)).all())
+    return [SimpleNamespace(id=series.id, label=(
+        f"{series.protocol.label} · {series.status} · {booked.get(series.id, 0)} of {series.planned_count} sessions "
+        f"booked · ordered {series.ordered_at.astimezone(clinic_zone()):%d %b %Y}")) for series in series_list]
+
+
+def _open_series_counts(patient_ids):
+    """{patient id: how many planned or active series}, for the search results."""
+    return dict(db.session.execute(
+        select(InfusionSeries.patient_id, func.count()).where(
+            InfusionSeries.patient_id.in_(patient_ids), InfusionSeries.status.in_(("planned", "active")))
+        .group_by(InfusionSeries.patient_id)).all())
 
 
 @bp.route("/schedule/book", methods=["GET", "POST"])
 @requires(can_book_sessions)
 def book():
-    form = _booking_form(BookForm)
+    form, patient = _booking_form(BookForm)
     if request.method == "POST" and form.validate():
-        return _attempt_booking(form, "booked", lambda: service.book_session(
+        return _attempt_booking(form, patient, "booked", lambda: service.book_session(
             **_booking_values(form), actor=current_actor(), now=utcnow()))
-    return render_template("schedule/book.html", form=form)
+    return _render_booking(form, patient)
 
 
 @bp.route("/schedule/record-past", methods=["GET", "POST"])
 @requires(can_record_past_session)
 def record_past():
     """A session that already happened, never booked ahead: recorded by a physician, marked and audited."""
-    form = _booking_form(RecordPastForm)
+    form, patient = _booking_form(RecordPastForm)
     if request.method == "POST" and form.validate():
-        return _attempt_booking(form, "recorded after the fact", lambda: service.record_past_session(
+        return _attempt_booking(form, patient, "recorded after the fact", lambda: service.record_past_session(
             **_booking_values(form), reason=form.reason.data, actor=current_actor(), now=utcnow()))
-    return render_template("schedule/book.html", form=form)
+    return _render_booking(form, patient)
 
 
 def _booking_form(form_class):
-    """The booking form from the post, or from the week view's link (a chair and a day) with defaults."""
+    """The booking form from the post, or from the schedule's free slot (chair, day and start) with defaults,
+    and the patient whose series it offers: the one chosen from the search, or the posted series' patient."""
     form = form_class(formdata=request.form if request.method == "POST" else request.args,
                       meta={"csrf": request.method == "POST"})
     if request.method == "GET" and not request.args.get("day"):
@@ -79,8 +100,33 @@ def _booking_form(form_class):
     if request.method == "GET" and not request.args.get("start_time"):
         form.start_time.data = time(9, 0)
     form.set_chairs(service.active_chairs())
-    form.set_series(_open_series())
-    return form.for_user(can_override_same_day(current_user))
+    patient_id = form.chosen_patient_id
+    if request.method == "POST" and isinstance(form.series_id.data, int):
+        series = db.session.get(InfusionSeries, form.series_id.data)
+        patient_id = series.patient_id if series else patient_id
+    patient = db.session.get(Patient, patient_id) if patient_id else None
+    form.set_series(_open_series(patient.id) if patient else [], preselect=request.method == "GET")
+    if patient:
+        form.patient_id.data = str(patient.id)
+    return form.for_user(can_override_same_day(current_user)), patient
+
+
+def _render_booking(form, patient, code=200):
+    """Step one, no patient yet: the search and its results; step two: the patient's series and the slot."""
+    search, results, total = SearchForm(request.args), [], 0
+    if patient is None and request.method == "GET" and (request.args.get("q") or request.args.get("dob")) \
+            and search.validate():
+        results, total, _ = search_patients(search.q.data, search.dob.data, page=1, page_size=SEARCH_SIZE,
+                                            actor=current_actor(), now=utcnow())
+    if patient is not None:
+        record("booking.patient_shown", actor=current_actor(), now=utcnow(), object_type="patient",
+               object_id=patient.id, patient_id=patient.id)
+    carry = {key: request.args[key] for key in ("chair_id", "day", "start_time") if request.args.get(key)}
+    html = render_template("schedule/book.html", form=form, patient=patient, search=search, results=results,
+                           total=total, series_counts=_open_series_counts([p.id for p in results]) if results else {},
+                           carry=carry, endpoint=request.endpoint)
+    db.session.commit()
+    return html, code
 
 
 def _booking_values(form):
@@ -88,14 +134,15 @@ def _booking_values(form):
             "start_time": form.start_time.data, "same_day_reason": form.override_reason}
 
 
-def _attempt_booking(form, done_words, call):
+def _attempt_booking(form, patient, done_words, call):
     def booked(visit):
-        flash(f"Session {visit.number} of the series {done_words}.", "success")
-        return redirect(url_for("worklists.week", start=form.day.data.isoformat()))
+        flash(f"Session {visit.number} of the series {done_words}: {visit.patient.display_name}, "
+              f"{visit.starts_at.astimezone(clinic_zone()):%H:%M} on {visit.chair.name}.", "success")
+        return redirect(url_for("worklists.week", day=form.day.data.isoformat()))
 
     def refused(error):
         show_at_fields(form, error, "start_time")
-        return render_template("schedule/book.html", form=form), 400
+        return _render_booking(form, patient, 400)
 
     # The unique index on (chair, start) of live sessions is the last line of defence against a double booking.
     return attempt(call, done=booked, refused=refused,

@@ -56,7 +56,8 @@ def order(patient_id):
 
 
 def _ordered(series):
-    flash(f"{series.protocol.name} ordered: {len(series.sessions)} sessions booked.", "success")
+    count = len(series.sessions)
+    flash(f"{series.protocol.name} ordered: {count} session{'' if count == 1 else 's'} booked.", "success")
     for warning in series.warnings:
         flash(f"Protocol warning: {warning['message']}", "warning")
     return redirect(url_for("series.detail", series_id=series.id))

@@ -1,4 +1,5 @@
-"""An automated WCAG 2.1 A/AA audit with axe-core of the pages each role works in, on a tablet (768x1024).
+"""An automated WCAG 2.1 A/AA audit with axe-core of the pages each role works in, on a tablet (768x1024)
+(the live board and the physician's alerts on a desktop, 1366x768, too).
 
 One server with the demo clinic (`flask demo seed`) on a clock at CLOCKED_START clinic time today, so the
 board has sessions at every stage. The fixture adds what the seed leaves out: a reading raising an alert
@@ -34,6 +35,7 @@ from opsmgr.infusion import vitals as vitals_service
 from opsmgr.notes import service as notes
 from opsmgr.patients.models import Patient
 from opsmgr.rules.session_states import SessionState
+from opsmgr.schedule.models import ClinicClosure
 from opsmgr.schedule.service import local_day_bounds
 from opsmgr.sessions.models import InfusionSession
 from tests.browser.a11y import report, violations
@@ -51,6 +53,7 @@ from tests.browser.conftest import (
 pytestmark = pytest.mark.browser
 
 TABLET = {"width": 768, "height": 1024}
+DESKTOP = {"width": 1366, "height": 768}
 #: The demo clinic's patients (opsmgr/demo/service.py) whose pages are audited.
 CHECKED_IN, CLEARED, INFUSING, RECOVERY = "DEMO-0006", "DEMO-0007", "DEMO-0005", "DEMO-0008"
 DISCHARGED_TODAY, WITH_ALERTS = "DEMO-0004", "DEMO-0009"
@@ -133,6 +136,7 @@ def clinic(tmp_path_factory):
         seed_demo(clock)
         patient = {p.mrn: p.id for p in db.session.scalars(select(Patient))}
         ids["patient"] = patient[WITH_ALERTS]
+        ids["hub"] = patient[DISCHARGED_TODAY]
         ids["checked_in"] = _today_session(patient[CHECKED_IN], today)[0].id
         ids["infusing"] = _today_session(patient[INFUSING], today)[0].id
         ids["cleared"] = _today_session(patient[CLEARED], today)[0].id
@@ -144,6 +148,10 @@ def clinic(tmp_path_factory):
         ids["pending"] = _today_session(patient[PENDING_DISCHARGE], today)[0].id
         _pending_discharge(clock, ids["pending"], today)
         ids["other_day"] = _today_session(patient[BOOKED_NEXT_WEEK], today + timedelta(days=7))[0].id
+        # The schedule: next week's day (free slots and a booking), a closure, and that patient to book.
+        ids["next_week"], ids["closed_day"] = (today + timedelta(days=7)).isoformat(), today + timedelta(days=21)
+        ids["to_book"] = patient[BOOKED_NEXT_WEEK]
+        db.session.add(ClinicClosure(closed_on=ids["closed_day"], label="Demo holiday", created_at=clock()))
 
     app = migrated_app(folder, "a11y", seed, CLOCK=clock)
     with serving(app) as url:
@@ -186,6 +194,15 @@ def bad_checklist(page):
     expect(page.get_by_label("Systolic blood pressure (mmHg)")).to_have_attribute("aria-invalid", "true")
 
 
+def checklist_with_findings(page):
+    """Saved with a BP at the hard gate and no escort: a stop and an "answer below", each with its code for support."""
+    page.get_by_label("Systolic blood pressure (mmHg)").fill("165")
+    page.get_by_label("Diastolic blood pressure (mmHg)").fill("100")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.locator("[data-code='BP_HARD_GATE']")).to_contain_text("diastolic 100 is at or above 100")
+    expect(page.locator("[data-code='ESCORT_MISSING']")).to_contain_text("Answer below")
+
+
 def bad_note(page):
     """The server's page with the field error. With the page's script on, Save draft autosaves first and,
     that autosave being refused as invalid, never posts the form, so the error never shows next to the
@@ -199,8 +216,15 @@ def bad_note(page):
 
 def pending_for_the_physician(page):
     """The nurse's answers, the override form and the filled discharge form, all at once."""
-    expect(page.get_by_role("button", name="Override MENTAL_STATUS_NOT_BASELINE")).to_be_visible()
+    expect(page.get_by_role("button", name="Record override: MOAA/S 4 is not back to baseline (5).")).to_be_visible()
     expect(page.get_by_label("Mental status (MOAA/S)")).to_have_value("4")
+
+
+def booking_refused(page):
+    """The patient's series chosen, a start before opening: refused at the time field, the form kept."""
+    page.get_by_label("Start time").fill("07:00")
+    page.get_by_role("button", name="Book", exact=True).click()
+    expect(page.get_by_label("Start time")).to_have_attribute("aria-invalid", "true")
 
 
 def move_refused(page):
@@ -237,6 +261,16 @@ def order_preview(page):
     expect(page.get_by_test_id("plan")).to_contain_text("23:30 is after closing time")
 
 
+def board_refreshed_then_paused(page):
+    """The live board after a refresh in place (asked for at once, as on coming back to the tab), then paused."""
+    page.locator("#board-live").evaluate("board => board.setAttribute('data-state', 'stale')")
+    with page.expect_response(lambda response: "/today/live" in response.url):
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(page.get_by_test_id("board-update-state")).to_contain_text("Up to date")
+    page.get_by_role("button", name="Pause updates").click()
+    expect(page.get_by_test_id("board-update-state")).to_contain_text("Updates paused")
+
+
 @dataclass(frozen=True)
 class Audited:
     """One page as one role sees it (role None: signed out). ``path`` takes the clinic's ids; ``shows`` is
@@ -250,20 +284,39 @@ class Audited:
     shows: str
     action: object = None
     disabled: dict = field(default_factory=dict)
+    viewport: dict = field(default_factory=lambda: TABLET)
 
 
 PAGES = (
     Audited("login", None, "/login", "Staff only."),
     Audited("login-error", None, "/login", "Staff only.", bad_sign_in),
     Audited("nurse-board", "nurse", "/today", "Casey Demo-Nakamura"),
+    # The live board: an overdue reading (the recovery one, due 5 minutes after the seed), an open alert.
+    Audited("nurse-board-live", "nurse", "/today", "Reading overdue by", board_refreshed_then_paused),
+    Audited("nurse-board-live-desktop", "nurse", "/today", "Reading overdue by", board_refreshed_then_paused,
+            viewport=DESKTOP),
     Audited("nurse-schedule-week", "nurse", "/schedule", "Previous week"),
     Audited("coordinator-schedule-week", "coordinator", "/schedule", "Previous week"),  # with "Book" links
+    Audited("coordinator-schedule-today-desktop", "coordinator", "/schedule", "Previous week", viewport=DESKTOP),
+    Audited("coordinator-schedule-next-week", "coordinator", "/schedule?day={next_week}", "Turnover"),
+    Audited("coordinator-schedule-closed-day", "coordinator", "/schedule?day={closed_day}", "Closed: Demo holiday"),
+    Audited("coordinator-book-search", "coordinator",
+            "/schedule/book?q=demo&chair_id=1&day={next_week}&start_time=16:00", "Choose"),
+    Audited("coordinator-book-refused", "coordinator", "/schedule/book?patient_id={to_book}&chair_id=1&day={next_week}",
+            "That time is outside clinic hours", booking_refused),
     Audited("nurse-patients", "nurse", "/patients/", "Drew Demo-Kowalczyk"),
     Audited("nurse-patient-detail", "nurse", "/patients/{patient}", "Ibuprofen (hives)"),
+    # The chart as the hub: sessions with their next step and notes (signed, complete, draft), the trend
+    # with today's dose, the checklist's weight.
+    Audited("physician-chart", "physician", "/patients/{hub}", "At the checklist, session 4"),
+    Audited("physician-chart-desktop", "physician", "/patients/{hub}", "At the checklist, session 4",
+            viewport=DESKTOP),
     Audited("nurse-session-detail", "nurse", "/sessions/{infusing}", "Casey Demo-Nakamura"),
     Audited("nurse-checklist", "nurse", "/sessions/{checked_in}/checklist", "Systolic blood pressure (mmHg)"),
     Audited("nurse-checklist-errors", "nurse", "/sessions/{checked_in}/checklist", "Systolic blood pressure (mmHg)",
             bad_checklist),
+    Audited("nurse-checklist-findings", "nurse", "/sessions/{checked_in}/checklist", "For support",
+            checklist_with_findings),
     Audited("nurse-infusion", "nurse", "/sessions/{infusing}/infusion", "Acknowledge alert"),
     Audited("nurse-infusion-in-error-reason", "nurse", "/sessions/{infusing}/infusion", "Say why this entry is wrong",
             blank_in_error_reason),
@@ -280,7 +333,12 @@ PAGES = (
     Audited("nurse-note-error", "nurse", "/sessions/{draft}/note", "Mark complete", bad_note),
     Audited("physician-note-signed", "physician", "/sessions/{signed}/note", "Sign and add addendum"),
     Audited("physician-to-sign", "physician", "/signing", "Review and sign"),
-    Audited("physician-waiting", "physician", "/signing", "Waiting for your override (1)"),
+    # The infusing session's alert, not acknowledged: listed, and counted in the navigation.
+    Audited("physician-chair-alerts", "physician", "/signing", "In-chair alerts not acknowledged ("),
+    Audited("physician-chair-alerts-desktop", "physician", "/signing", "In-chair alerts not acknowledged (",
+            viewport=DESKTOP),
+    # Not the count: the checklist saved with findings (above) may or may not have joined the list yet.
+    Audited("physician-waiting", "physician", "/signing", "Waiting for your override ("),
     Audited("admin-staff", "admin", "/admin/staff", "Demo Nurse (fictional)"),
     Audited("admin-clinic", "admin", "/admin/clinic/", "Window chair"),
     Audited("admin-closures", "admin", "/admin/clinic/closures", "Add a closure"),
@@ -296,7 +354,7 @@ PAGES = (
 @pytest.mark.parametrize("audited", PAGES, ids=[audited.name for audited in PAGES])
 def test_page_has_no_wcag_21_aa_violations(browser, clinic, signed_in, audited):
     state = signed_in[audited.role] if audited.role else None
-    ctx = browser.new_context(viewport=TABLET, bypass_csp=True, storage_state=state)
+    ctx = browser.new_context(viewport=audited.viewport, bypass_csp=True, storage_state=state)
     ctx.set_default_timeout(TIMEOUT_MS)
     try:
         page = ctx.new_page()
@@ -313,5 +371,63 @@ def test_page_has_no_wcag_21_aa_violations(browser, clinic, signed_in, audited):
         found = violations(page, disabled=audited.disabled)
         if found:
             pytest.fail(report(found, f"{address} as {audited.role or 'signed out'}"), pytrace=False)
+    finally:
+        ctx.close()
+
+
+# --- a chair tablet's PIN form and lock screen (issue 14 §6), enrolled for this test -------------------
+
+LOCK_VIEWPORTS = ({"width": 768, "height": 1024}, {"width": 1366, "height": 768})
+
+
+def _audit(page, where):
+    found = violations(page)
+    if found:
+        pytest.fail(report(found, where), pytrace=False)
+
+
+def _sign_in(page, url, username):
+    page.goto(f"{url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out", include_hidden=True)).to_be_attached()
+
+
+@pytest.mark.parametrize("size", LOCK_VIEWPORTS, ids=["768x1024", "1366x768"])
+def test_tablet_pin_form_and_lock_screen_have_no_wcag_21_aa_violations(browser, clinic, size):
+    """The admin's tablet page after enrolling this device; the coordinator's PIN form refusing a short PIN;
+    the lock screen, and the lock screen refusing a wrong PIN."""
+    ctx = browser.new_context(viewport=size, bypass_csp=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        _sign_in(page, clinic.url, "admin")
+        page.goto(f"{clinic.url}/admin/tablets/")
+        page.get_by_label("Device name").fill(f"Chair tablet {size['width']}")
+        page.get_by_role("button", name="Enrol this device as a chair tablet").click()
+        expect(page.get_by_test_id("tablets").get_by_text("This device")).to_be_visible()
+        _audit(page, "/admin/tablets/")
+        page.get_by_role("button", name="Sign out").click()
+
+        _sign_in(page, clinic.url, "coordinator")
+        page.goto(f"{clinic.url}/account/pin")
+        for pin in ("12", "2468"):
+            page.get_by_label("Your password").fill(DEMO_PASSWORD)
+            page.get_by_label("New PIN", exact=True).fill(pin)
+            page.get_by_label("Repeat the new PIN").fill(pin)
+            page.get_by_role("button", name="Set PIN").click()
+            if pin == "12":
+                expect(page.get_by_label("New PIN", exact=True)).to_have_attribute("aria-invalid", "true")
+                _audit(page, "/account/pin refusing a short PIN")
+        expect(page.get_by_text("Your PIN is set.")).to_be_visible()
+
+        page.locator("#tablet-lock").evaluate("form => form.submit()")  # what the idle timer does
+        expect(page.get_by_role("heading", level=1)).to_have_text("Locked")
+        _audit(page, "the lock screen")
+        page.get_by_label("PIN", exact=True).fill("0000")
+        page.get_by_role("button", name="Unlock").click()
+        expect(page.get_by_label("PIN", exact=True)).to_have_attribute("aria-invalid", "true")
+        _audit(page, "the lock screen refusing a wrong PIN")
     finally:
         ctx.close()

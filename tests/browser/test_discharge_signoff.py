@@ -115,15 +115,17 @@ def test_a_refused_discharge_waits_for_the_physicians_override_then_goes_through
     expect(timepoint(page, "Before discharge")).to_contain_text("Taken")
     fill_discharge_with_moaas_4(page)
     refused = page.get_by_test_id("refused")
-    expect(refused).to_contain_text(FINDING)
+    expect(refused).to_contain_text("Needs a physician's override")
+    expect(refused.get_by_text(FINDING)).not_to_be_visible()  # the code is for support, out of sight
     expect(refused).to_contain_text("MOAA/S 4 is not back to baseline (5).")
     expect(status(page)).to_have_text("Recovery")
     pending = page.get_by_test_id("pending-discharge")
     expect(pending).to_contain_text("Waiting for a physician")
-    expect(pending).to_contain_text(f"the discharge by {NURSE}, RN was refused for {FINDING}")
+    expect(pending).to_contain_text(f"the discharge by {NURSE}, RN was refused: MOAA/S 4 is not back to baseline (5).")
     expect(pending).to_contain_text(f"MOAA/S 4 · escort here: yes · instructions given: yes · condition: {CONDITION}")
-    expect(page.locator(f"[data-code='{FINDING}']")).to_contain_text("A physician can override this with a reason.")
-    expect(page.get_by_role("button", name=f"Override {FINDING}")).to_have_count(0)  # not the nurse's to override
+    expect(page.locator(f"[data-code='{FINDING}']")).to_contain_text(
+        "A physician reviews this and may override it with a reason before the discharge.")
+    expect(page.get_by_role("button", name=re.compile("^Record override"))).to_have_count(0)  # not the nurse's
     expect_the_answers_kept(page)
 
     # The physician, on another tablet, finds the session on their home and opens it.
@@ -149,11 +151,11 @@ def test_a_refused_discharge_waits_for_the_physicians_override_then_goes_through
     expect(finding).to_contain_text("MOAA/S 4 is not back to baseline (5).")
     finding.get_by_label("Reason").fill(OVERRIDE_REASON)
     finding.get_by_label("Your password").fill(DEMO_PASSWORD)
-    finding.get_by_role("button", name=f"Override {FINDING}").click()
+    finding.get_by_role("button", name=re.compile("^Record override")).click()
     expect(flash(physician, "The override is recorded.")).to_be_visible()
     expect(physician.get_by_test_id("discharge-gate-outcome")).to_contain_text("Clear: nothing stops the discharge.")
     expect(physician.get_by_role("region", name="Discharge")).to_contain_text(
-        f"{FINDING} by {PHYSICIAN}, MD")
+        f"MOAA/S 4 is not back to baseline (5). Overridden by {PHYSICIAN}, MD")
     expect(physician.get_by_test_id("pending-discharge")).to_contain_text("Signed off by a physician")
     expect(physician.get_by_test_id("pending-discharge")).not_to_contain_text("Waiting for a physician")
     # Nothing is waiting for this physician any more.
@@ -164,7 +166,7 @@ def test_a_refused_discharge_waits_for_the_physicians_override_then_goes_through
     # The nurse reloads: clear, the form still holds MOAA/S 4 and the condition typed; discharged.
     page.goto(chair_url)
     expect(page.get_by_test_id("discharge-gate-outcome")).to_contain_text("Clear: nothing stops the discharge.")
-    expect(page.get_by_role("region", name="Discharge")).to_contain_text(f"{FINDING} by {PHYSICIAN}, MD")
+    expect(page.get_by_role("region", name="Discharge")).to_contain_text(f"Overridden by {PHYSICIAN}, MD")
     expect_the_answers_kept(page)
     page.get_by_role("button", name="Discharge", exact=True).click()
     expect(flash(page, "The patient is discharged.")).to_be_visible()

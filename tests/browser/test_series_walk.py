@@ -28,12 +28,16 @@ def sign_out(page):
 
 
 def sessions_shown(page, base_url, weeks):
-    """How many of the patient's sessions the week calendar shows over these weeks (by their Mondays)."""
+    """How many of the patient's sessions the schedule shows over these weeks (by their Mondays): each day
+    the week's row counts sessions on is opened as its time grid."""
     shown = 0
     for monday in weeks:
-        page.goto(f"{base_url}/schedule?start={monday.isoformat()}")
+        page.goto(f"{base_url}/schedule?day={monday.isoformat()}")
         expect(page.get_by_role("heading", name="Schedule")).to_be_visible()
-        shown += page.locator(".cal-session", has_text=PATIENT).count()
+        busy = page.locator(".sched-day:not([data-sessions='0'])")
+        for day in [busy.nth(index).get_attribute("data-day") for index in range(busy.count())]:
+            page.goto(f"{base_url}/schedule?day={day}")
+            shown += page.get_by_test_id("session-block").filter(has_text=PATIENT).count()
     return shown
 
 

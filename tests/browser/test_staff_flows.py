@@ -125,40 +125,78 @@ def test_wrong_password_shows_the_generic_error_next_to_the_password_field(page,
     expect(page.get_by_label("Username")).to_have_value("nobody-here")
 
 
+#: How far apart (px) the vertical centres of the brand and the menu's items are: one line when small.
+NAV_SPREAD_JS = """() => {
+  const items = [document.querySelector('.navbar-brand'),
+                 ...document.querySelectorAll('#main-nav > .navbar-nav > .nav-item')];
+  const centres = items.map(el => el.getBoundingClientRect()).map(r => r.top + r.height / 2);
+  return Math.max(...centres) - Math.min(...centres);
+}"""
+
+
+def expect_navigation_on_one_line(page):
+    spread = page.evaluate(NAV_SPREAD_JS)
+    assert spread < 16, f"the navigation wraps: its items' centres are {spread:.0f}px apart"
+
+
 @pytest.mark.parametrize("viewport", [{"width": 768, "height": 1024}], ids=["tablet-768x1024"])
-def test_tablet_navigation_works_and_never_scrolls_sideways(page, live_server):
+def test_tablet_navigation_fits_one_line_and_never_scrolls_sideways(page, live_server):
     sign_in(page, live_server, "nurse")
     expect(h1(page)).to_have_text("Today's chairs")
+    nav = page.get_by_role("navigation", name="Main")
     sign_out = page.get_by_role("button", name="Sign out")
     toggler = page.get_by_role("button", name="Show navigation")
+    account = page.get_by_test_id("signed-in-as")
 
-    # A desktop window (1280 px): Bootstrap's navbar-expand-lg shows the whole menu on one line.
-    page.set_viewport_size({"width": 1280, "height": 800})
-    expect(sign_out).to_be_visible()
-    expect(toggler).to_be_hidden()
-    no_horizontal_scroll(page)
+    # Tablet portrait (768 px) and a desktop window: the whole menu on one line, no toggler.
+    for size in ({"width": 768, "height": 1024}, {"width": 1280, "height": 800}):
+        page.set_viewport_size(size)
+        expect(toggler).to_be_hidden()
+        expect(sign_out).to_be_visible()
+        expect(nav.get_by_role("link", name="Today's chairs")).to_be_visible()
+        expect_navigation_on_one_line(page)
+        no_horizontal_scroll(page)
 
-    # Tablet portrait, 768 px: the menu folds behind the toggler instead of wrapping onto two lines;
-    # the toggler needs Bootstrap's JS to run under the strict CSP (no inline script).
+    # On the tablet the account button shows the role; its menu names the nurse and holds the password page.
     page.set_viewport_size({"width": 768, "height": 1024})
+    expect(account).to_contain_text("Nurse")
+    account.click()
+    expect(account).to_have_attribute("aria-expanded", "true")
+    expect(nav.locator(".dropdown-menu").get_by_text(NURSE_NAME, exact=True)).to_be_visible()
+    expect(nav.get_by_role("link", name="Password")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(account).to_have_attribute("aria-expanded", "false")
+
+    # A phone (576 px): the menu folds behind the toggler instead of wrapping onto two lines; the
+    # toggler needs Bootstrap's JS to run under the strict CSP (no inline script).
+    page.set_viewport_size({"width": 576, "height": 900})
     expect(toggler).to_be_visible()
     expect(toggler).to_have_attribute("aria-expanded", "false")
     expect(sign_out).to_be_hidden()
     no_horizontal_scroll(page)
-
     toggler.click()
     expect(toggler).to_have_attribute("aria-expanded", "true")
     # Bootstrap animates the menu open ("collapsing"); a click during the animation can land on
     # the still-clipped button and do nothing, as a person's would. Wait until it is fully open.
     expect(page.locator("#main-nav")).to_have_class(re.compile(r"(^|\s)show(\s|$)"))
     expect(sign_out).to_be_visible()
-    expect(page.get_by_role("navigation", name="Main")).to_contain_text(NURSE_NAME)
+    expect(nav).to_contain_text(NURSE_NAME)
     no_horizontal_scroll(page)
 
     sign_out.click()
     expect_sign_in_page(page)
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     no_horizontal_scroll(page)
+
+    # The physician has the most items (and the admin its own four): one line on the tablet too.
+    for username in ("physician", "admin"):
+        page.set_viewport_size({"width": 768, "height": 1024})
+        sign_in(page, live_server, username)
+        expect(sign_out).to_be_visible()
+        expect_navigation_on_one_line(page)
+        no_horizontal_scroll(page)
+        sign_out.click()
+        expect_sign_in_page(page)
 
 
 def test_no_console_errors_or_csp_violations_on_login_and_nurse_home(context, live_server):
@@ -206,6 +244,7 @@ def test_every_field_has_a_label_and_the_page_has_landmarks(page, live_server, w
     else:
         sign_in(page, live_server, "admin")
         expect(h1(page)).to_have_text("Staff accounts")
+        page.get_by_test_id("signed-in-as").click()  # the account menu
         page.get_by_role("link", name="Password").click()
         expect(h1(page)).to_have_text("Change your password")
         expected_labels = ["Current password", "New password", "Repeat the new password"]

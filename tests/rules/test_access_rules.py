@@ -6,9 +6,11 @@ import pytest
 from opsmgr.rules.access import (
     AccessPolicy,
     SessionEnd,
+    is_lock_due,
     is_locked,
     lock_after_failure,
     password_problems,
+    pin_problems,
     session_end_reason,
 )
 
@@ -97,3 +99,19 @@ def test_policy_values_are_configurable():
     strict = AccessPolicy(idle_timeout=timedelta(minutes=5), lockout_threshold=3)
     assert session_end_reason(NOW - timedelta(minutes=6), NOW - timedelta(minutes=6), NOW, strict) == SessionEnd.IDLE
     assert lock_after_failure(3, NOW, strict) is not None
+
+
+@pytest.mark.parametrize("idle,locks", [(timedelta(minutes=5), False), (timedelta(minutes=5) + SECOND, True)])
+def test_a_tablet_locks_one_instant_after_its_lock_time_and_only_the_absolute_limit_ends_it(idle, locks):
+    assert is_lock_due(NOW - idle, NOW, POLICY) is locks
+    hours_idle = NOW - timedelta(hours=3)
+    assert session_end_reason(hours_idle, hours_idle, NOW, POLICY, on_tablet=True) is None
+    assert session_end_reason(NOW - timedelta(hours=13), NOW, NOW, POLICY, on_tablet=True) == SessionEnd.ABSOLUTE
+
+
+@pytest.mark.parametrize("pin,ok", [
+    ("2580", True), ("90210417", True), ("258", False), ("123456789", False), ("25a0", False), ("２５８０", False),
+    ("7777", False), ("1234", False), ("4321", False), ("7890", False), ("", False),
+])
+def test_a_pin_is_4_to_8_digits_and_not_a_repeat_or_a_counting_run(pin, ok):
+    assert (pin_problems(pin) == ()) is ok

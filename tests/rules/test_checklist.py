@@ -12,6 +12,7 @@ from opsmgr.rules.checklist import (
     MedicationChange,
     Vitals,
     evaluate_readiness,
+    is_answered_in_the_form,
     required_tasks,
 )
 from opsmgr.rules.findings import Outcome, Override, Severity, may_proceed, open_findings, outcome_of
@@ -122,6 +123,33 @@ def test_blood_pressure_gates(systolic, diastolic, expected):
     found = stopping(answers(vitals=vitals(systolic=systolic, diastolic=diastolic)))
     severity = {"BP_SOFT_GATE": Severity.NEEDS_PHYSICIAN, "BP_HARD_GATE": Severity.BLOCK}
     assert found == ({expected: severity[expected]} if expected else {})
+
+
+@pytest.mark.parametrize("systolic,diastolic,message", [
+    # The component at or above its limit is named, never the whole reading against the whole limit.
+    (185, 95, "Blood pressure 185/95: systolic 185 is at or above 180. Do not start; call the physician."),
+    (165, 100, "Blood pressure 165/100: diastolic 100 is at or above 100. Do not start; call the physician."),
+    (185, 112, "Blood pressure 185/112: systolic 185 is at or above 180 and diastolic 112 is at or above 100. "
+               "Do not start; call the physician."),
+    (150, 85, "Blood pressure 150/85: systolic 150 is above 140. A physician must review before the dose."),
+    (130, 95, "Blood pressure 130/95: diastolic 95 is above 90. A physician must review before the dose."),
+    (150, 95, "Blood pressure 150/95: systolic 150 is above 140 and diastolic 95 is above 90. "
+              "A physician must review before the dose."),
+])
+def test_bp_message_names_each_component_over_its_limit(systolic, diastolic, message):
+    (finding,) = [f for f in evaluate(answers(vitals=vitals(systolic=systolic, diastolic=diastolic)))
+                  if f.code.startswith("BP_")]
+    assert finding.message == message
+
+
+@pytest.mark.parametrize("changes,code,in_the_form", [
+    ({"weight_kg": None}, "WEIGHT_UNANSWERED", True),                        # answer below
+    ({"escort_name": "", "escort_phone": ""}, "ESCORT_MISSING", True),        # the escort's fields are below
+    ({"vitals": vitals(systolic=185)}, "BP_HARD_GATE", False),               # a physician, not the form
+    ({"consent_reconfirmed": False}, "CONSENT_NOT_RECONFIRMED", False),      # answered: a stop, not a question
+])
+def test_findings_the_form_below_answers(changes, code, in_the_form):
+    assert is_answered_in_the_form(only(answers(**changes), code)) is in_the_form
 
 
 def test_bp_finding_carries_the_reading_and_the_limits():

@@ -153,7 +153,8 @@ def test_pre_discharge_vitals_outside_policy_need_a_physician(values, expected):
 def test_out_of_range_vitals_are_one_finding_naming_each_problem():
     (finding,) = evaluate_discharge(replace(IV, last_vitals=vitals(systolic=150, heart_rate=130, spo2=93)),
                                     now=IV_READY, policy=DEFAULT_POLICY)
-    assert "150/78" in finding.message and "heart rate 130" in finding.message and "SpO2 93" in finding.message
+    assert finding.message == ("Blood pressure 150/78: systolic 150 is above 140. Heart rate 130 is outside 50–120. "
+                               "SpO2 93% is below 95%. A physician must sign off before discharge.")
     assert finding.values == {"systolic": 150, "diastolic": 78, "heart_rate": 130, "spo2": 93}
 
 

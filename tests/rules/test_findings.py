@@ -105,10 +105,11 @@ def test_spaces_inside_the_reason_do_not_count_towards_five_characters(reason):
     assert override_problem(HARD, role="physician", reason=reason) is not None
 
 
-def test_refusals_name_the_finding():
-    assert override_problem(PREGNANT, role="physician", reason=REASON).startswith("PREGNANCY_POSITIVE:")
-    assert "cannot be overridden by anyone" in override_problem(PREGNANT, role="physician", reason=REASON)
-    assert "only a physician" in override_problem(SOFT, role="nurse", reason=REASON)
+def test_refusals_say_why_in_plain_words_without_the_code():
+    # Shown next to the finding's own override form: the code is for support, not for staff.
+    assert override_problem(PREGNANT, role="physician", reason=REASON) == "This finding cannot be overridden by anyone."
+    assert override_problem(SOFT, role="nurse", reason=REASON) == "Only a physician can override this finding."
+    assert "PREGNANCY_POSITIVE" not in override_problem(PREGNANT, role="physician", reason=REASON)
 
 
 # --- open_findings and may_proceed --------------------------------------------------------------

@@ -292,6 +292,20 @@ def test_alerts_need_acknowledging_and_carry_their_values():
     assert "185/112" in alert.message
 
 
+@pytest.mark.parametrize("values,message", [
+    # The same wording as the checklist's BP gate: the component at or above its limit is named.
+    ({"systolic": 185, "diastolic": 95}, "Blood pressure 185/95: systolic 185 is at or above 180."),
+    ({"systolic": 165, "diastolic": 110}, "Blood pressure 165/110: diastolic 110 is at or above 110."),
+    ({"systolic": 185, "diastolic": 112},
+     "Blood pressure 185/112: systolic 185 is at or above 180 and diastolic 112 is at or above 110."),
+    ({"systolic": None, "diastolic": 115}, "Blood pressure –/115: diastolic 115 is at or above 110."),
+    ({"spo2": 88}, "SpO2 88% is below 92%."),
+])
+def test_alert_messages_name_what_crossed_its_limit(values, message):
+    (alert,) = reading_alerts(reading(START, **values), policy=DEFAULT_POLICY)
+    assert alert.message == message
+
+
 def test_alert_limits_come_from_the_policy():
     policy = ClinicalPolicy(alert_systolic=160, alert_diastolic=100, alert_spo2_below=95, alert_moaas_at_or_below=3)
     assert alert_codes(policy, systolic=160) == ("ALERT_BLOOD_PRESSURE",)
