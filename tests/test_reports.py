@@ -231,6 +231,12 @@ def test_a_signed_summary_is_stored_once_sent_identical_and_refused_when_tampere
     assert refused.status_code == 409 and b"no longer match" in refused.data
     [failed] = audit_rows(app, "report.integrity_failed")
     assert failed.object_id == document.document_id and failed.outcome == "denied"
+    admin = login_as("admin")  # shown to admins until the stored bytes are restored
+    assert document.document_id in admin.get("/admin/staff").get_data(as_text=True)
+    with app.app_context():
+        db.session.execute(update(ReportDocument).values(content=first.data))
+        db.session.commit()
+    assert 'data-testid="refused-documents"' not in admin.get("/admin/staff").get_data(as_text=True)
 
 
 # --- the DRAFT preview ---------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 physician's signing (password, paragraph, every session signed), one signed PDF per set of sessions,
 byte-identical downloads by document ID, verification. One signed PDF per backend."""
 import hashlib
+import io
+import re
 import subprocess
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from opsmgr.extensions import db
@@ -67,7 +70,28 @@ def unsigned_session(request):
     return request.getfixturevalue("completed")
 
 
-def test_a_physician_previews_signs_and_downloads_the_series_summary(app, signed_session, login_as, clock, tmp_path):
+def chart_ink(content, tmp_path):
+    """The share of dark pixels in the series chart's plot on page 1 (pdftoppm), located by its printed
+    title above and its "Date (zone)" axis label below (pdftotext -bbox): not blank, and lines drawn."""
+    path = tmp_path / "ink.pdf"
+    path.write_bytes(content)
+    boxes = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    words = [(float(y0), float(y1), word) for y0, y1, word in
+             re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)<', boxes)]
+    top = next(y1 for (_, y1, word), (_, _, after) in zip(words, words[1:], strict=False)
+               if word == "over" and after == "the")
+    bottom = next(y0 for (y0, _, word), (_, _, after) in zip(words, words[1:], strict=False)
+                  if word == "Date" and after.startswith("(") and y0 > top)
+    image = subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "72", "-gray", "-x", "30", "-y", str(int(top) + 4),
+                            "-W", "520", "-H", str(int(bottom - top) - 8), str(path)],
+                           capture_output=True, check=True).stdout
+    pixels = Image.open(io.BytesIO(image)).tobytes()  # 8-bit grey, one byte a pixel
+    return sum(1 for value in pixels if value < 160) / len(pixels)
+
+
+def test_a_physician_previews_signs_and_downloads_the_series_summary(app, signed_session, login_as, clock, tmp_path,
+                                                                      backend):
     session_id, _nurse, physician = signed_session
     series_id = series_of(app, session_id)
     phone_phq9(app, session_id, clock, 2)
@@ -109,6 +133,9 @@ def test_a_physician_previews_signs_and_downloads_the_series_summary(app, signed
     first = physician.get(url)
     assert first.status_code == 200 and coordinator.get(url).data == first.data == physician.get(url).data
     content = first.data
+    if backend == "sqlite":  # a hundred downloads, one hash (the bytes are never made again)
+        assert {hashlib.sha256(physician.get(url).data).hexdigest() for _ in range(100)} == {digest}
+        assert chart_ink(content, tmp_path) > 0.01
     assert hashlib.sha256(content).hexdigest() == digest
     qpdf_check(content, tmp_path)
     assert "Signature is Valid." in pdfsig(content, tmp_path)

@@ -27,7 +27,10 @@ def _target(user_id):
 def staff_list():
     staff = db.session.scalars(select(StaffUser).order_by(StaffUser.is_active_account.desc(),
                                                            StaffUser.username)).all()
-    return render_template("admin/staff_list.html", staff=staff, confirm=ConfirmForm())
+    from opsmgr.reports.service import integrity_failures
+
+    return render_template("admin/staff_list.html", staff=staff, confirm=ConfirmForm(),
+                           refused_documents=integrity_failures())
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])

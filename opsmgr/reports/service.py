@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from opsmgr.audit.service import record
@@ -127,6 +127,23 @@ def check_integrity(document, *, actor, now):
                object_id=document.document_id, patient_id=document.patient_id,
                details={"kind": document.kind, "session_id": document.session_id})
         raise DocumentTampered()
+
+
+def integrity_failures(limit=20):
+    """The document IDs refused because their stored bytes no longer match their SHA-256 (found by a
+    download or a verification, from the audit trail) and still not restored, newest first: shown to
+    admins until the stored bytes match again."""
+    from opsmgr.audit.models import AuditEvent
+
+    refused = list(db.session.scalars(
+        select(AuditEvent.object_id).where(AuditEvent.action == "report.integrity_failed")
+        .group_by(AuditEvent.object_id).order_by(func.max(AuditEvent.id).desc()).limit(limit)))
+    if not refused:
+        return []
+    stored = {document.document_id: document for document in db.session.scalars(
+        select(ReportDocument).where(ReportDocument.document_id.in_(refused)))}
+    return [document_id for document_id in refused
+            if document_id in stored and sha256_hex(stored[document_id].content) != stored[document_id].sha256]
 
 
 def audit_download(document, *, actor, now, generated):
