@@ -11,7 +11,7 @@ APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fon
 APT_BENCH := wrk
 APT_TEST := $(APT_RUN) postgresql chromium qpdf poppler-utils $(APT_BENCH)
 
-.PHONY: run test bench setup setup-test lint migrate-check clean
+.PHONY: run test bench screenshots setup setup-test lint migrate-check clean
 
 run: setup
 	$(PY) -m flask --app app db upgrade
@@ -38,6 +38,10 @@ bench: setup-test
 	$(PY) -m tests.bench.bench --db $(DB)
 	$(PY) -m tests.bench.reminders --db $(DB)
 	$(PY) -m tests.bench.pdf --db $(DB)
+
+# The README's screenshots (tests/screenshots/*.png) from the demo clinic, in Debian's Chromium.
+screenshots: setup-test
+	$(PY) -m tests.readme_screenshots
 
 lint: setup-test
 	$(PY) -m ruff check .
