@@ -20,9 +20,13 @@ from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
 from tests.counts import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401
 from tests.pg import PostgresServer, find_bindir
+from tests.routing_cache import share_compiled_url_builders
+from tests.shared_world import postgresql_world, sqlite_world
 from tests.sqlite_files import SqliteCopies
 from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
+
+share_compiled_url_builders()  # every app the suite builds reuses werkzeug's compiled URL builders
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 BACKENDS = ("sqlite", "postgresql")
@@ -114,6 +118,55 @@ def sqlite_copies(sqlite_template, tmp_path_factory):
     copies = SqliteCopies(sqlite_template, tmp_path_factory.mktemp("sqlite"))
     yield copies
     copies.close()
+
+
+#: OPSMGR_DEMO_PASSWORD for the shared demo clinic (demo_clinic below).
+DEMO_PASSWORD = "scripted demo passphrase"
+
+
+def seed_the_demo_clinic(app):
+    """`flask demo seed` on `app` (at its clock's time), every demo account given DEMO_PASSWORD."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
+        result = app.test_cli_runner().invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    return {"output": result.output}
+
+
+@pytest.fixture(scope="session")
+def demo_worlds(tmp_path_factory):
+    """Per backend, built on first use in this worker: the demo clinic as `flask demo seed` leaves it at
+    START, and the one app serving it (tests/shared_world.py). Seeding takes about a second; about
+    twenty tests only read or extend its result."""
+    worlds, closers = {}, []
+
+    def world_for(backend, *sources):
+        if backend not in worlds:
+            folder = tmp_path_factory.mktemp(f"demo-{backend}")
+            if backend == "sqlite":
+                world, close = sqlite_world(*sources, folder, seed_the_demo_clinic, StaffClient, FrozenClock())
+            else:
+                world, close = postgresql_world(*sources, "opsmgr_demo", folder, seed_the_demo_clinic, StaffClient,
+                                                FrozenClock())
+            worlds[backend] = world
+            closers.append(close)
+        return worlds[backend]
+
+    yield world_for
+    for close in closers:
+        close()
+
+
+@pytest.fixture
+def demo_clinic(backend, demo_worlds, clock, request):
+    """A fresh copy of the seeded demo clinic (demo_worlds) for one test: `.app` on this test's clock,
+    `.data["output"]` what the seed printed. Its accounts' password is DEMO_PASSWORD."""
+    if backend == "sqlite":
+        sources = (request.getfixturevalue("sqlite_template"),)
+    else:
+        sources = (request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template"))
+    with demo_worlds(backend, *sources).fresh_copy(clock) as world:
+        yield world
 
 
 @pytest.fixture(params=BACKENDS)
@@ -262,4 +315,4 @@ def csrf_from(html):
     return match.group(1) if match else None
 
 
-__all__ = ["FrozenClock", "StaffClient", "PASSWORD", "START", "csrf_from", "Path"]
+__all__ = ["FrozenClock", "StaffClient", "PASSWORD", "DEMO_PASSWORD", "START", "csrf_from", "Path"]

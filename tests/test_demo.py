@@ -32,7 +32,7 @@ from opsmgr.schedule.models import Chair, ClinicDay, ClinicSetting
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.sessions.service import load_session
-from tests.conftest import START
+from tests.conftest import DEMO_PASSWORD, START
 
 LIVE = {state.value for state in ACTIVE_STATES}
 BOARD_STATES = {"scheduled", "checked_in", "infusing", "recovery", "discharged"}
@@ -51,7 +51,10 @@ DISCHARGED, RECOVERY, INFUSING, CLEARED = "DEMO-0004", "DEMO-0008", "DEMO-0005",
 CHAIR_ACTIONS = {"session.checked_in", "checklist.saved", "session.checklist", "session.cleared", "dose.started",
                  "session.infusing", "controlled_substance.recorded", "vitals.recorded", "infusion.ended",
                  "session.recovery", "discharge.recorded", "session.discharged"}
-DEMO_PASSWORD = "scripted demo passphrase"
+
+
+# Most tests read or extend the clinic `flask demo seed` leaves at START, seeded once per worker and
+# backend (the demo_clinic fixture, with OPSMGR_DEMO_PASSWORD=DEMO_PASSWORD); the others seed their own.
 
 
 def seed(runner):
@@ -78,8 +81,8 @@ def local(app, moment):
     return schedule.as_local(moment, app.config["CLINIC_TIMEZONE"])
 
 
-def test_seed_creates_the_staff_four_chairs_and_twelve_fictional_patients(app, runner):
-    output = seed(runner)
+def test_seed_creates_the_staff_four_chairs_and_twelve_fictional_patients(demo_clinic):
+    app, output = demo_clinic.app, demo_clinic.data["output"]
     assert "Demo clinic created (all fictional): 4 chairs, 12 patients" in output
     with app.app_context():
         assert db.session.scalars(select(StaffUser.username).order_by(StaffUser.id)).all() == \
@@ -101,8 +104,8 @@ def test_seed_creates_the_staff_four_chairs_and_twelve_fictional_patients(app, r
         assert sum(p.consent_on is not None for p in people) == 11
 
 
-def test_seed_puts_patients_at_every_stage(app, runner):
-    seed(runner)
+def test_seed_puts_patients_at_every_stage(demo_clinic):
+    app = demo_clinic.app
     series = all_series(app)
     with app.app_context():
         patient_ids = set(db.session.scalars(select(Patient.id)))
@@ -180,15 +183,15 @@ def assert_within_hours(app, sessions):
         assert hours.is_open and hours.opens_at <= start.time() and end.time() <= hours.closes_at, start
 
 
-def test_a_second_run_changes_nothing(app, runner):
-    seed(runner)
+def test_a_second_run_changes_nothing(demo_clinic):
+    app = demo_clinic.app
     before = snapshot(app)
-    assert "skipped" in seed(runner)
+    assert "skipped" in seed(app.test_cli_runner())
     assert snapshot(app) == before
 
 
-def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_seed(app, runner):
-    seed(runner)
+def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_seed(demo_clinic):
+    app = demo_clinic.app
     with app.app_context():
         assert verify_chain(app.config["AUDIT_KEY"]).ok
         events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
@@ -230,11 +233,9 @@ def test_staff_are_seeded_but_an_existing_clinic_is_left_alone(app, runner):
     assert (counts["StaffUser"], counts["Chair"], counts["Patient"]) == (4, 1, 0)
 
 
-def test_the_admin_sees_the_demo_chairs_on_the_clinic_page(app, runner, monkeypatch):
-    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", "scripted demo passphrase")
-    seed(runner)
-    client = app.test_client()
-    assert client.login("admin", "scripted demo passphrase").status_code == 302
+def test_the_admin_sees_the_demo_chairs_on_the_clinic_page(demo_clinic):
+    client = demo_clinic.app.test_client()
+    assert client.login("admin", DEMO_PASSWORD).status_code == 302
     page = client.get("/admin/clinic/").get_data(as_text=True)
     assert "Window chair" in page and "Chair 3" in page
 
@@ -251,8 +252,8 @@ def assert_every_past_timepoint_has_its_reading(view):
     assert view.timeline and all(row.reading for row in view.timeline if row.is_past and row.event is None)
 
 
-def test_the_cleared_demo_session_is_clear_to_start_its_dose_when_seeded(app, runner, clock):
-    seed(runner)
+def test_the_cleared_demo_session_is_clear_to_start_its_dose_when_seeded(demo_clinic, clock):
+    app = demo_clinic.app
     with app.app_context():
         session = todays_session(app, CLEARED)
         assert session.status == "cleared"
@@ -267,8 +268,8 @@ def test_the_cleared_demo_session_is_clear_to_start_its_dose_when_seeded(app, ru
         assert [f.code for f in later.start.open] == ["VITALS_STALE"]
 
 
-def test_the_infusing_demo_session_has_its_dose_witnessed_record_and_readings(app, runner, clock):
-    seed(runner)
+def test_the_infusing_demo_session_has_its_dose_witnessed_record_and_readings(demo_clinic, clock):
+    app = demo_clinic.app
     with app.app_context():
         session = todays_session(app, INFUSING)
         view = page_service.chair_view(session, now=clock())
@@ -286,8 +287,8 @@ def test_the_infusing_demo_session_has_its_dose_witnessed_record_and_readings(ap
     assert not view.next_due.overdue and view.next_due.due_at > clock()
 
 
-def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_recovery(app, runner, clock):
-    seed(runner)
+def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_recovery(demo_clinic, clock):
+    app = demo_clinic.app
     with app.app_context():
         session = todays_session(app, RECOVERY)
         view = page_service.chair_view(session, now=clock(), moaas=5, escort_present=True, instructions_given=True,
@@ -305,9 +306,8 @@ def test_the_recovery_demo_session_has_ended_its_infusion_with_readings_into_rec
     assert discharged.discharged.discharged_at > discharged.readings[-1].taken_at > discharged.dose.infusion_ended_at
 
 
-def test_a_nurse_can_carry_each_demo_chair_on_to_discharge(app, runner, clock, monkeypatch):
-    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
-    seed(runner)
+def test_a_nurse_can_carry_each_demo_chair_on_to_discharge(demo_clinic, clock):
+    app = demo_clinic.app
     with app.app_context():
         nurse = actor_for(db.session.scalar(select(StaffUser).where(StaffUser.username == "nurse")))
         cleared, infusing, recovery = (todays_session(app, mrn) for mrn in (CLEARED, INFUSING, RECOVERY))
@@ -336,9 +336,8 @@ def test_a_nurse_can_carry_each_demo_chair_on_to_discharge(app, runner, clock, m
         assert (cleared.status, infusing.status, recovery.status) == ("recovery", "discharged", "discharged")
 
 
-def test_the_nurse_sees_coherent_chair_pages(app, runner, monkeypatch):
-    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
-    seed(runner)
+def test_the_nurse_sees_coherent_chair_pages(demo_clinic):
+    app = demo_clinic.app
     with app.app_context():
         ids = {mrn: todays_session(app, mrn).id for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
     client = app.test_client()
@@ -368,10 +367,8 @@ def test_seeded_just_after_midnight_the_chairs_still_fall_on_today(app, runner, 
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_the_outcome_page_has_real_rates_and_one_series_has_every_held_session_signed(app, runner, clock,
-                                                                                      monkeypatch):
-    monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", DEMO_PASSWORD)
-    seed(runner)
+def test_the_outcome_page_has_real_rates_and_one_series_has_every_held_session_signed(demo_clinic, clock):
+    app = demo_clinic.app
     with app.test_request_context():
         groups = outcome_report(actor=SYSTEM, now=clock(), zone=clinic_zone()).groups
         series = db.session.scalar(select(InfusionSeries).join(Patient).join(Protocol).where(

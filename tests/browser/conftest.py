@@ -4,11 +4,13 @@ live server with the demo clinic on a clock the test can move forward.
 These tests run on SQLite only (the PostgreSQL coverage is in the other tests), so no fixture
 here depends on the parametrized ``backend`` fixture of tests/conftest.py.
 """
+import itertools
 import os
+import shutil
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,7 @@ from opsmgr import create_app
 from opsmgr.core.clock import system_now
 from opsmgr.demo.service import seed_demo_clinic, seed_demo_staff
 from opsmgr.extensions import db
+from tests.sqlite_files import memory_folder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -82,11 +85,40 @@ def serving(app):
             db.engine.dispose()
 
 
+#: The suite's migrated SQLite file (the sqlite_template fixture of tests/conftest.py) and this worker's
+#: folder on the /dev/shm tmpfs (tests/sqlite_files.py), once known.
+_MIGRATED = {}
+_files = itertools.count(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_template(sqlite_template):
+    """Lets migrated_app copy the migrated template instead of running every migration again, into memory
+    where the machine has a tmpfs (commits then wait for no disk; the pragmas are the app's)."""
+    _MIGRATED["path"], _MIGRATED["memory"] = sqlite_template, memory_folder()
+    yield
+    if _MIGRATED["memory"] is not None:
+        shutil.rmtree(_MIGRATED["memory"], ignore_errors=True)
+    _MIGRATED.clear()
+
+
+def database_file(folder, name):
+    """Where a browser test's SQLite file goes: in the worker's memory folder if any, else in `folder`."""
+    memory = _MIGRATED.get("memory")
+    return folder / f"{name}.sqlite3" if memory is None else memory / f"{name}-{next(_files)}.sqlite3"
+
+
 def migrated_app(folder, name, seed, **overrides):
-    """The app on a new SQLite file in `folder`, migrated, with `seed()` run in it and committed."""
-    app = create_app(TestConfig(f"sqlite:///{folder / name}.sqlite3", folder / "instance", **overrides))
+    """The app on a new SQLite file (database_file), migrated (a copy of the migrated template), with
+    `seed()` run in it and committed."""
+    path = database_file(folder, name)
+    template = _MIGRATED.get("path")
+    if template is not None:
+        shutil.copyfile(template, path)
+    app = create_app(TestConfig(f"sqlite:///{path}", folder / "instance", **overrides))
     with app.app_context():
-        upgrade()
+        if template is None:
+            upgrade()
         seed()
         db.session.commit()
         db.session.remove()
@@ -152,19 +184,45 @@ def seed_demo(clock):
     seed_demo_clinic(now=clock())
 
 
+@pytest.fixture(scope="session")
+def seeded_demo_files(tmp_path_factory):
+    """`start` -> a migrated SQLite file with the demo clinic seeded at exactly `start` (seed_demo),
+    made on first use in this worker: a test copies it instead of migrating and seeding again."""
+    files = {}
+
+    def file_for(start):
+        if start not in files:
+            folder = tmp_path_factory.mktemp("seeded-demo")
+            at = start.astimezone(UTC)
+
+            def frozen():
+                return at
+
+            app = migrated_app(folder, "demo", lambda: seed_demo(frozen), CLOCK=frozen)
+            with app.app_context():
+                files[start] = Path(db.engine.url.database)
+                db.engine.dispose()  # the last connection closes: WAL checkpointed, nothing left beside the file
+        return files[start]
+
+    return file_for
+
+
 @pytest.fixture
-def clocked_live_server(tmp_path):
+def clocked_live_server(tmp_path, seeded_demo_files):
     """The demo clinic (`flask demo seed`: staff, four chairs, twelve patients, today's board) on its own
     migrated SQLite file, served on a free port, with a clock that starts at CLOCKED_START clinic time
-    today and that the test advances (`clocked_live_server.clock.advance(minutes=10)`).
+    today and that the test advances (`clocked_live_server.clock.advance(minutes=10)`). The clinic is
+    seeded at CLOCKED_START once per worker and day and copied for each test (seeded_demo_files).
 
     The idle limit stays at its default (IDLE_TIMEOUT, 15 minutes): a test that moves the clock must
     make a request at least every 15 clinic minutes, as a nurse at the chair would.
     """
     today = system_now().astimezone(CLINIC_ZONE).date()
     start = datetime.combine(today, CLOCKED_START, tzinfo=CLINIC_ZONE)
+    path = database_file(tmp_path, "clocked")
+    shutil.copyfile(seeded_demo_files(start), path)
     clock = AdjustableClock(start - system_now())
-    app = migrated_app(tmp_path, "clocked", lambda: seed_demo(clock), CLOCK=clock)
+    app = create_app(TestConfig(f"sqlite:///{path}", tmp_path / "instance", CLOCK=clock))
     assert app.config["CLINIC_TIMEZONE"] == CLINIC_ZONE.key
     with serving(app) as url:
         yield ClockedServer(url, clock)
