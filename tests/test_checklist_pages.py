@@ -604,3 +604,48 @@ def test_every_read_and_write_is_audited(app, session_id, login_as):
     assert len(saves) == 1 and json.loads(saves[0].details)["outcome"] == "needs_physician"
     assert "systolic" in json.loads(saves[0].details)["fields"]
     assert all(e.patient_id is not None for e in viewed + saves)
+
+
+# --- progress, the first open item, and Start dose when cleared --------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # markup only
+def test_the_progress_is_worded_per_section_and_jumps_to_the_first_open_item(session_id, login_as):
+    nurse = login_as("nurse")
+    before = nurse.get(url(session_id)).get_data(as_text=True)
+    assert "Saved so far: 0 of 16 items answered" in before
+    assert 'href="#systolic" data-testid="first-open"' in before and 'id="systolic"' in before
+    save(nurse, session_id, {name: CLEAR[name] for name in ("systolic", "diastolic", "heart_rate", "spo2",
+                                                            "weight_kg", "medication_answer")})
+    html = nurse.get(url(session_id)).get_data(as_text=True)
+    assert "Saved so far: 2 of 16 items answered" in html
+    page = " ".join(re.sub(r"<[^>]+>", " ", unescape(html)).split())
+    assert "Vital signs : 1 open" in page and "Weight : ✓ done" in page and "Contraindication recheck : 5 open" in page
+    # the vital signs still missing start at the temperature: the link goes straight there
+    assert 'href="#temperature_c" data-testid="first-open"' in html and 'id="temperature_c"' in html
+    for anchor in re.findall(r'<li class="list-inline-item[^"]*"><a href="#([^"]+)"', html):
+        assert f'id="{anchor}"' in html
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # markup only
+def test_start_dose_is_offered_on_the_checklist_only_once_it_clears(app, session_id, login_as):
+    nurse = login_as("nurse")
+    save(nurse, session_id, {"systolic": "120", "diastolic": "80"})
+    assert 'data-testid="start-dose-link"' not in nurse.get(url(session_id)).get_data(as_text=True)
+    save(nurse, session_id, CLEAR)
+    html = nurse.get(url(session_id)).get_data(as_text=True)
+    assert f'href="/sessions/{session_id}/infusion#start-gate">Start dose</a>' in html
+    assert "Every item is answered." in html and 'data-testid="first-open"' not in html
+    assert 'id="start-gate"' in nurse.get(f"/sessions/{session_id}/infusion").get_data(as_text=True)
+
+
+def test_the_phq9_difficulty_question_counts_as_part_of_the_phq9_item():
+    from types import SimpleNamespace
+
+    from opsmgr.checklist.progress import checklist_progress
+    from opsmgr.rules.findings import unanswered
+    evaluation = SimpleNamespace(unanswered=(unanswered("phq9_difficulty", "PHQ-9 difficulty question"),), findings=())
+    progress = checklist_progress(evaluation, {"systolic", "weight_kg", "phq9_1", "willingness"})
+    assert (progress.summary, progress.first_open) == ("3 of 4 items answered", "phq9_difficulty")
+    assert [(s.title, s.open) for s in progress.sections] == [("Vital signs", 0), ("Weight", 0), ("PHQ-9", 1),
+                                                              ("The patient's own wish", 0)]

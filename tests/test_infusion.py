@@ -885,3 +885,21 @@ def test_a_checklist_finding_overridden_on_the_chair_page_clears_the_session(app
     assert status_of(app, session_id) == "cleared"
     page = read(login_as("nurse").get(url(session_id)))
     assert "Clear: nothing stops the dose." in page and "Start dose: 36.2 mg" in page
+
+
+# --- at the chair: record vitals from the top, at the time now -------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # markup only
+def test_during_the_infusion_record_vitals_is_at_the_top_with_the_time_prefilled_to_now(infusing):
+    session_id, nurse = infusing
+    html = text(nurse.get(url(session_id)))
+    top = html.index('data-testid="record-vitals-link"')
+    assert html.index("<h1") < top < html.index('id="dose"')
+    assert 'href="#record-vitals"' in html[top:top + 200] and 'id="record-vitals"' in html
+    assert re.search(r'<input[^>]*name="vitals-taken_at"[^>]*value="10:00"', html)  # 15:00 UTC, clinic time
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # markup only
+def test_before_the_dose_there_is_no_record_vitals_link(cleared, login_as):
+    assert 'data-testid="record-vitals-link"' not in text(login_as("nurse").get(url(cleared)))

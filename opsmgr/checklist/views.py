@@ -6,6 +6,7 @@ from opsmgr.audit.service import record
 from opsmgr.checklist import service
 from opsmgr.checklist.forms import ChecklistForm, OverrideForm
 from opsmgr.checklist.labels import ANSWER_LABELS, LABELS, shown
+from opsmgr.checklist.progress import checklist_progress
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import attempt, current_actor
@@ -104,9 +105,10 @@ def _page(visit, form, *, status=200, problem=None, conflict=None, override_form
     previous = service.previous_visit(visit, zone=clinic_zone())
     previous_answers = {name: shown(name, getattr(previous.response, name)) for name in PREVIOUS_ITEMS} \
         if previous.response else {}
+    evaluation = service.evaluation_for(visit, response, now=now)
     html = render_template(
         "checklist/form.html", session=visit, patient=visit.patient, form=form, response=response,
-        evaluation=service.evaluation_for(visit, response, now=now), previous=previous,
+        evaluation=evaluation, progress=checklist_progress(evaluation, form), previous=previous,
         previous_answers=previous_answers, answer_labels=ANSWER_LABELS, labels=LABELS, problem=problem,
         conflict=conflict, override_form=override_form, other_day=other_day, day_refused=day_refused,
         editable=visit.state in service.FILLABLE_STATES and not other_day,

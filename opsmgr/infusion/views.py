@@ -3,7 +3,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from opsmgr.audit.service import record
-from opsmgr.core.clock import utcnow
+from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import attempt, current_actor
@@ -214,7 +214,8 @@ def _render(visit, status=200, errors=(), refused=(), **submitted):
         start.dose_order.data = view.plan.order_id  # the dose this page shows, whatever was posted
     forms = {"start": start, "discharge": discharge_form,
              "order": submitted.get("order") or DoseOrderForm.for_session(visit, formdata=None),
-             "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None),
+             "vitals": submitted.get("vitals") or VitalsForm(prefix="vitals", formdata=None,
+                                                             data={"taken_at": _clinic_minute()}),
              "resume": submitted.get("resume") or ResumeForm(prefix="resume", formdata=None),
              "controlled": submitted.get("controlled") or ControlledSubstanceForm(prefix="cs", formdata=None),
              "overrides": _override_forms(view, minutes, submitted.get("overrides", {})),
@@ -223,6 +224,11 @@ def _render(visit, status=200, errors=(), refused=(), **submitted):
              "in_error": EnteredInErrorForm.for_entries("vitals", view.readings, submitted.get("in_error"))}
     return render_template("infusion/page.html", view=view, session=visit, forms=forms, errors=errors,
                            refused=refused), status
+
+
+def _clinic_minute():
+    """Now on the clinic's clock, to the minute: the time a reading is usually taken at."""
+    return utcnow().astimezone(clinic_zone()).time().replace(second=0, microsecond=0)
 
 
 def _override_forms(view, minutes, submitted):

@@ -317,6 +317,8 @@ PAGES = (
             bad_checklist),
     Audited("nurse-checklist-findings", "nurse", "/sessions/{checked_in}/checklist", "For support",
             checklist_with_findings),
+    # The checklist that cleared the session: its progress, all done, and "Start dose" right there.
+    Audited("nurse-checklist-cleared", "nurse", "/sessions/{cleared}/checklist", "Every item is answered."),
     Audited("nurse-infusion", "nurse", "/sessions/{infusing}/infusion", "Acknowledge alert"),
     Audited("nurse-infusion-in-error-reason", "nurse", "/sessions/{infusing}/infusion", "Say why this entry is wrong",
             blank_in_error_reason),
