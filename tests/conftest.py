@@ -21,7 +21,7 @@ from opsmgr.extensions import db
 from tests.counts import pytest_collection_modifyitems, pytest_runtest_logreport, pytest_terminal_summary  # noqa: F401
 from tests.pg import PostgresServer, find_bindir
 from tests.routing_cache import share_compiled_url_builders
-from tests.shared_world import postgresql_world, sqlite_world
+from tests.shared_world import world_sources, worlds_by_backend
 from tests.sqlite_files import SqliteCopies
 from tests.templates_cache import share_compiled_templates
 from tests.transactions import RolledBackDatabase
@@ -138,33 +138,14 @@ def demo_worlds(tmp_path_factory):
     """Per backend, built on first use in this worker: the demo clinic as `flask demo seed` leaves it at
     START, and the one app serving it (tests/shared_world.py). Seeding takes about a second; about
     twenty tests only read or extend its result."""
-    worlds, closers = {}, []
-
-    def world_for(backend, *sources):
-        if backend not in worlds:
-            folder = tmp_path_factory.mktemp(f"demo-{backend}")
-            if backend == "sqlite":
-                world, close = sqlite_world(*sources, folder, seed_the_demo_clinic, StaffClient, FrozenClock())
-            else:
-                world, close = postgresql_world(*sources, "opsmgr_demo", folder, seed_the_demo_clinic, StaffClient,
-                                                FrozenClock())
-            worlds[backend] = world
-            closers.append(close)
-        return worlds[backend]
-
-    yield world_for
-    for close in closers:
-        close()
+    yield from worlds_by_backend(tmp_path_factory, "demo", seed_the_demo_clinic, StaffClient, FrozenClock)
 
 
 @pytest.fixture
 def demo_clinic(backend, demo_worlds, clock, request):
     """A fresh copy of the seeded demo clinic (demo_worlds) for one test: `.app` on this test's clock,
     `.data["output"]` what the seed printed. Its accounts' password is DEMO_PASSWORD."""
-    if backend == "sqlite":
-        sources = (request.getfixturevalue("sqlite_template"),)
-    else:
-        sources = (request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template"))
+    sources = world_sources(backend, request)
     with demo_worlds(backend, *sources).fresh_copy(clock) as world:
         yield world
 

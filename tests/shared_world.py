@@ -96,3 +96,33 @@ def postgresql_world(server, template, name, folder, build, client_class, clock)
         database.close()
 
     return SharedWorld(app, data, reset), close
+
+
+def worlds_by_backend(tmp_path_factory, name, build, client_class, clock_class):
+    """A fixture body: yields `world_for(backend, *sources)`, which builds `build`'s world for that backend
+    on first use in this worker (sqlite_world or postgresql_world, database "opsmgr_<name>") and returns
+    it afterwards; every world is closed when the fixture ends."""
+    worlds, closers = {}, []
+
+    def world_for(backend, *sources):
+        if backend not in worlds:
+            folder = tmp_path_factory.mktemp(f"{name}-{backend}")
+            if backend == "sqlite":
+                world, close = sqlite_world(*sources, folder, build, client_class, clock_class())
+            else:
+                world, close = postgresql_world(*sources, f"opsmgr_{name}", folder, build, client_class,
+                                                clock_class())
+            worlds[backend] = world
+            closers.append(close)
+        return worlds[backend]
+
+    yield world_for
+    for close in closers:
+        close()
+
+
+def world_sources(backend, request):
+    """What a world is copied from: the migrated SQLite template, or the PostgreSQL server and template."""
+    if backend == "sqlite":
+        return (request.getfixturevalue("sqlite_template"),)
+    return request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")

@@ -16,7 +16,7 @@ from opsmgr.core.guard import PUBLIC_ENDPOINTS, TOKEN_ENDPOINTS, WEBHOOK_ENDPOIN
 from opsmgr.extensions import db
 from tests.conftest import PASSWORD, FrozenClock, StaffClient, sign_in
 from tests.factories import FACTORY_ACTOR, build_world, create_user
-from tests.shared_world import postgresql_world, sqlite_world
+from tests.shared_world import world_sources, worlds_by_backend
 
 ROLES = ("anonymous", "nurse", "coordinator", "physician", "admin")
 STAFF_ROLES = tuple(role.value for role in Role)
@@ -366,32 +366,13 @@ def build_matrix_world(app):
 @pytest.fixture(scope="module")
 def matrix_worlds(tmp_path_factory):
     """Per backend, built on first use in this worker: the matrix world and the one app serving it."""
-    worlds, closers = {}, []
-
-    def world_for(backend, *sources):
-        if backend not in worlds:
-            folder = tmp_path_factory.mktemp(f"matrix-{backend}")
-            if backend == "sqlite":
-                world, close = sqlite_world(*sources, folder, build_matrix_world, StaffClient, FrozenClock())
-            else:
-                world, close = postgresql_world(*sources, "opsmgr_matrix", folder, build_matrix_world, StaffClient,
-                                                FrozenClock())
-            worlds[backend] = world
-            closers.append(close)
-        return worlds[backend]
-
-    yield world_for
-    for close in closers:
-        close()
+    yield from worlds_by_backend(tmp_path_factory, "matrix", build_matrix_world, StaffClient, FrozenClock)
 
 
 @pytest.fixture
 def matrix(backend, matrix_worlds, clock, request):
     """A fresh copy of the matrix world for one row, served by the backend's one app on this row's clock."""
-    if backend == "sqlite":
-        sources = (request.getfixturevalue("sqlite_template"),)
-    else:
-        sources = (request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template"))
+    sources = world_sources(backend, request)
     with matrix_worlds(backend, *sources).fresh_copy(clock) as world:
         yield world
 

@@ -1,14 +1,12 @@
 """The audit report's filter form (a GET form: no state changes, so no CSRF token)."""
-from datetime import date
-
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
-from wtforms.validators import Length, NumberRange, Optional, ValidationError
+from wtforms.validators import Length, NumberRange, Optional
 
 from opsmgr.audit.service import SORTABLE
-from opsmgr.core.forms import BaseForm
+from opsmgr.core.forms import BaseForm, DateRange
 
 
-class AuditFilterForm(BaseForm):
+class AuditFilterForm(DateRange, BaseForm):
     class Meta:
         csrf = False
 
@@ -28,19 +26,3 @@ class AuditFilterForm(BaseForm):
                                      SelectChoice("asc", "Oldest / lowest first")],
                             default="desc")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
-
-    def validate_start(self, field):
-        _check_range(field)
-
-    def validate_end(self, field):
-        _check_range(field)
-        if field.data and self.start.data and field.data < self.start.data:
-            raise ValidationError("The end date is before the start date.")
-
-
-EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
-
-
-def _check_range(field):
-    if field.data and not EARLIEST <= field.data <= LATEST:
-        raise ValidationError(f"Enter a date between {EARLIEST.year} and {LATEST.year}.")

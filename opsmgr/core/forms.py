@@ -1,7 +1,9 @@
-"""The base form every form builds on."""
+"""The base form every form builds on, and the date-range filter mixin."""
 import re
+from datetime import date
 
 from flask_wtf import FlaskForm
+from wtforms.validators import ValidationError
 
 #: C0 control characters other than tab and newlines: never meaningful in a form, and
 #: PostgreSQL cannot store NUL at all.
@@ -25,6 +27,25 @@ def yes_no(value):
     if value not in answers:
         raise ValueError(value)
     return answers[value]
+
+
+class DateRange:
+    """Form mixin for a `start` and `end` date filter: each within [EARLIEST, LATEST] (a form narrows
+    them), and the end not before the start. The form declares the two fields with its own labels."""
+
+    EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
+    def validate_start(self, field):
+        self._within(field)
+
+    def validate_end(self, field):
+        self._within(field)
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError("The end date is before the start date.")
+
+    def _within(self, field):
+        if field.data and not self.EARLIEST <= field.data <= self.LATEST:
+            raise ValidationError(f"Enter a date between {self.EARLIEST.year} and {self.LATEST.year}.")
 
 
 class BaseForm(FlaskForm):

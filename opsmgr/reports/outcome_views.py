@@ -3,10 +3,10 @@ from datetime import date
 
 from flask import Blueprint, render_template, request
 from wtforms import DateField
-from wtforms.validators import Optional, ValidationError
+from wtforms.validators import Optional
 
 from opsmgr.core.clock import clinic_zone, utcnow
-from opsmgr.core.forms import BaseForm
+from opsmgr.core.forms import BaseForm, DateRange
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
 from opsmgr.permissions import can_view_outcomes
@@ -16,30 +16,16 @@ from opsmgr.rules.outcomes import DEFINITIONS
 
 bp = Blueprint("outcomes", __name__)
 
-EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
-
-
-class OutcomeFilterForm(BaseForm):
+class OutcomeFilterForm(DateRange, BaseForm):
     """A GET form (it changes nothing, so no CSRF token): series first dosed from `start` to `end`."""
+
+    EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
     class Meta:
         csrf = False
 
     start = DateField("First dose from (clinic date)", validators=[Optional()])
     end = DateField("First dose to (clinic date, inclusive)", validators=[Optional()])
-
-    def validate_start(self, field):
-        _check_range(field)
-
-    def validate_end(self, field):
-        _check_range(field)
-        if field.data and self.start.data and field.data < self.start.data:
-            raise ValidationError("The end date is before the start date.")
-
-
-def _check_range(field):
-    if field.data and not EARLIEST <= field.data <= LATEST:
-        raise ValidationError(f"Enter a date between {EARLIEST.year} and {LATEST.year}.")
 
 
 @bp.get("/reports/outcomes", endpoint="page")

@@ -71,12 +71,25 @@ class SeriesReport:
 
 
 def series_report(series):
-    """The series page's summary section, in two statements whatever the series' length."""
+    """The series page's summary section: whether it can be signed, the signed documents, the outcome
+    and the PHQ-9/GAD-7 chart, in a constant number of statements whatever the series' length."""
+    zone = clinic_zone()
+    facts, documents, problems, signed = _signing_state(series, zone)
+    visits = sorted(series.sessions, key=lambda visit: visit.number)
+    scores = _series_scores(series, visits)
+    outcome = _outcome(visits, scores, zone)
+    took_place = [visit for visit in visits if visit.status not in reports.DID_NOT_TAKE_PLACE]
+    trend = Markup(trend_svg(took_place, scores, baseline=outcome.baseline, zone=zone))  # noqa: S704 - ElementTree-built, text escaped
+    return SeriesReport(facts, documents, problems, data.outcome_block(outcome, zone), trend, signed)
+
+
+def _signing_state(series, zone):
+    """(session facts, signed series documents newest first without their bytes, why signing is not
+    possible now, {session id: note signed}) in two statements."""
     signed = {row.session_id: row.signed_at is not None for row in db.session.execute(
         select(SessionNote.session_id, SessionNote.signed_at)
         .join(InfusionSession, InfusionSession.id == SessionNote.session_id)
         .where(InfusionSession.series_id == series.id))}
-    zone = clinic_zone()
     facts = [reports.SeriesSessionFact(visit.number, visit.status, data.when(visit.starts_at, zone, data.DATE),
                                        signed.get(visit.id, False)) for visit in series.sessions]
     documents = list(db.session.scalars(
@@ -84,12 +97,7 @@ def series_report(series):
         .where(ReportDocument.kind == "series", ReportDocument.series_id == series.id)
         .order_by(ReportDocument.created_at.desc(), ReportDocument.id.desc())))
     problems = reports.signing_problems(facts, signed_counts=[document.session_count for document in documents])
-    visits = sorted(series.sessions, key=lambda visit: visit.number)
-    scores = _series_scores(series, visits)
-    outcome = _outcome(visits, scores, zone)
-    took_place = [visit for visit in visits if visit.status not in reports.DID_NOT_TAKE_PLACE]
-    trend = Markup(trend_svg(took_place, scores, baseline=outcome.baseline, zone=zone))  # noqa: S704 - ElementTree-built, text escaped
-    return SeriesReport(facts, documents, problems, data.outcome_block(outcome, zone), trend, signed)
+    return facts, documents, problems, signed
 
 
 def series_summary_pdf(series, *, summary_text, signer=None, signed_at=None, document_id=None, draft=False):
@@ -125,7 +133,8 @@ def sign_series_summary(series, *, physician, password, summary_text, actor, ip,
     # Lock the series row: two physicians signing at once sign one after the other, and the second
     # sees the first one's summary (the unique index is the last word).
     db.session.execute(select(InfusionSeries.id).where(InfusionSeries.id == series.id).with_for_update())
-    problems = reports.summary_problems(summary_text) + series_report(series).problems
+    facts, _documents, not_ready, _signed = _signing_state(series, clinic_zone())
+    problems = reports.summary_problems(summary_text) + not_ready
     if problems:
         record("report.sign_refused", actor=actor, now=now, outcome="denied", object_type="infusion_series",
                object_id=series.id, patient_id=series.patient_id, details={"kind": "series", "reason": "not ready"})
@@ -136,7 +145,7 @@ def sign_series_summary(series, *, physician, password, summary_text, actor, ip,
     document_id = service.new_document_id()
     content = series_summary_pdf(series, summary_text=summary_text, signer=physician, signed_at=now,
                                  document_id=document_id)
-    covered = len(reports.covered(series_report(series).facts))
+    covered = len(reports.covered(facts))
     document = ReportDocument(document_id=document_id, kind="series", patient_id=series.patient_id,
                               series_id=series.id, sha256=service.sha256_hex(content), content=content,
                               created_at=now, created_by_id=physician.id, session_count=covered,

@@ -197,16 +197,21 @@ def self_signed_pem(clinic_name, now):
 # --- the font of the visible block ----------------------------------------------------------
 
 
-@functools.cache
-def _dejavu_sans():
-    """The DejaVu Sans file (as fc-match, like WeasyPrint, finds it), read once per process."""
+def _font_file(family):
+    """The path fontconfig gives for `family` (as WeasyPrint finds fonts), or None without fc-match."""
     try:
-        found = subprocess.run(  # noqa: S603 - fixed arguments
-            [shutil.which("fc-match") or "/usr/bin/fc-match", "-f", "%{file}", "DejaVu Sans"],
+        return subprocess.run(  # noqa: S603 - fixed arguments
+            [shutil.which("fc-match") or "/usr/bin/fc-match", "-f", "%{file}", family],
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):  # no fontconfig tools: where fonts-dejavu-core puts it
-        found = DEJAVU_FALLBACK
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@functools.cache
+def _dejavu_sans():
+    """The DejaVu Sans file, read once per process (where fonts-dejavu-core puts it without fontconfig)."""
+    found = _font_file("DejaVu Sans") or DEJAVU_FALLBACK
     if not found.lower().endswith(".ttf") or "dejavusans" not in Path(found).name.lower():
         raise SigningKeyError("The DejaVu Sans font is missing (install fonts-dejavu-core); PDFs cannot be signed.")
     return Path(found).read_bytes()
@@ -215,14 +220,8 @@ def _dejavu_sans():
 @functools.cache
 def _fallback_font():
     """Droid Sans Fallback (Debian fonts-droid-fallback: Chinese, Japanese, Korean), or None."""
-    try:
-        found = subprocess.run(  # noqa: S603 - fixed arguments
-            [shutil.which("fc-match") or "/usr/bin/fc-match", "-f", "%{file}", "Droid Sans Fallback"],
-            capture_output=True, text=True, check=True, timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(found).read_bytes() if "droidsansfallback" in Path(found).name.lower() else None
+    found = _font_file("Droid Sans Fallback")
+    return Path(found).read_bytes() if found and "droidsansfallback" in Path(found).name.lower() else None
 
 
 #: The tables a merged stamp font keeps (fontTools' merger needs the same set in both fonts).
