@@ -11,7 +11,7 @@ APT_RUN := python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fon
 APT_BENCH := wrk
 APT_TEST := $(APT_RUN) postgresql chromium qpdf poppler-utils $(APT_BENCH)
 
-.PHONY: run test bench screenshots setup setup-test lint migrate-check clean
+.PHONY: run test test-long bench screenshots setup setup-test lint migrate-check clean
 
 run: setup
 	$(PY) -m flask --app app db upgrade
@@ -27,6 +27,16 @@ test:
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
 	elapsed=$$(( $$(date +%s) - start )); \
 	printf 'make test: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
+	exit $$status
+
+# The long forms of the tests marked `long` (10,000 hostile submissions, 50 kills of the server, ...):
+# the same tests `make test` runs as short samples, at full size. `.ci/run` runs both.
+test-long:
+	@start=$$(date +%s); status=0; \
+	$(MAKE) --no-print-directory setup-test && \
+	OPSMGR_TEST_LONG=1 $(PY) -m pytest -n $(PYTEST_WORKERS) -m long $(PYTEST_ARGS) || status=$$?; \
+	elapsed=$$(( $$(date +%s) - start )); \
+	printf 'make test-long: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
 	exit $$status
 
 # The app against a bare Flask "hello" under gunicorn, driven by wrk: see tests/bench/bench.py.

@@ -29,6 +29,8 @@ from tests.transactions import RolledBackDatabase
 share_compiled_url_builders()  # every app the suite builds reuses werkzeug's compiled URL builders
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: `make test-long` sets OPSMGR_TEST_LONG=1: tests marked `long` then run at full size (see `long_run`).
+LONG_RUN = os.environ.get("OPSMGR_TEST_LONG") == "1"
 BACKENDS = ("sqlite", "postgresql")
 START = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 _db_numbers = itertools.count(1)
@@ -66,6 +68,12 @@ class StaffClient(FlaskClient):
 
     def logout(self):
         return self.submit("/logout")
+
+
+@pytest.fixture(scope="session")
+def long_run():
+    """True under `make test-long`: a test marked `long` picks its full size, else its short sample."""
+    return LONG_RUN
 
 
 @pytest.fixture(scope="session")
