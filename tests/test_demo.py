@@ -15,7 +15,7 @@ from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.checklist import service as checklist
 from opsmgr.core.clock import clinic_zone
-from opsmgr.demo.service import SIGNED_SERIES
+from opsmgr.demo.service import SCORES, SIGNED_SERIES
 from opsmgr.extensions import db
 from opsmgr.infusion import discharge as discharge_service
 from opsmgr.infusion import dose as dose_service
@@ -198,7 +198,9 @@ def test_the_audit_chain_verifies_and_every_seeded_row_is_audited_as_the_demo_se
     assert {e.username for e in events} == {"demo-seed", "nurse", "physician"}
     with app.app_context():
         at_chair = {str(todays_session(app, mrn).id) for mrn in (DISCHARGED, RECOVERY, INFUSING, CLEARED)}
-    # The chair's work on today's board, and earlier sessions' notes (drafted, completed, then signed).
+        at_chair |= {str(visit.id) for visit in held_before_today(app)}
+    # The chair's work on today's board and on the past sessions of the series with planned scores,
+    # and earlier sessions' notes (drafted, completed, then signed).
     noted = {e.object_id for e in events if e.action == "note.signed"}
     by_nurse = [e for e in events if e.username == "nurse"]
     assert {e.action for e in by_nurse} == CHAIR_ACTIONS | {"note.drafted", "note.completed"}
@@ -238,6 +240,19 @@ def test_the_admin_sees_the_demo_chairs_on_the_clinic_page(demo_clinic):
     assert client.login("admin", DEMO_PASSWORD).status_code == 302
     page = client.get("/admin/clinic/").get_data(as_text=True)
     assert "Window chair" in page and "Chair 3" in page
+
+
+def held_before_today(app):
+    """The past sessions held at the chair by the seed (those of the series in demo.service.SCORES)."""
+    today = local(app, START).date()
+    sessions = db.session.execute(
+        select(InfusionSession, Patient.mrn, Protocol.code)
+        .join(InfusionSeries, InfusionSeries.id == InfusionSession.series_id)
+        .join(Patient, Patient.id == InfusionSession.patient_id)
+        .join(Protocol, Protocol.id == InfusionSeries.protocol_id)
+        .where(InfusionSession.status == "discharged")).all()
+    return [visit for visit, mrn, code in sessions
+            if (mrn, code) in SCORES and local(app, visit.starts_at).date() < today]
 
 
 def todays_session(app, mrn, now=None):

@@ -88,32 +88,41 @@ class AtTheChair:
         self.base = max(now.replace(second=0, microsecond=0), day_starts_at + LOOKBACK)
         self.policy = current_policy()[1]
 
-    def hold(self, visit, target):
-        """Take a session of today's board from scheduled to `target` (cleared or further)."""
-        dose_at = self.base - timedelta(minutes=DOSE_MINUTES_AGO[target]) if target in DOSE_MINUTES_AGO else None
+    def hold(self, visit, target, *, base=None, scales=None):
+        """Take a session of today's board from scheduled to `target` (cleared or further).
+
+        A past session is held with `base` at the end of its own visit (checked in as it was booked)
+        and `scales` = (PHQ-9 items, GAD-7 items) answered at its checklist."""
+        base = base or self.base
+        dose_at = base - timedelta(minutes=DOSE_MINUTES_AGO[target]) if target in DOSE_MINUTES_AGO else None
         # Cleared: the checklist (with its vitals) is done as the seed runs, so the start gate is clear
         # then; the vitals go stale after the policy's vitals_max_age_minutes (30 by default) and the
         # page then says VITALS_STALE, as it would for a patient kept waiting: a new set clears it.
-        checklist_at = self.base if dose_at is None else dose_at - CHECKLIST_BEFORE_DOSE
+        checklist_at = base if dose_at is None else dose_at - CHECKLIST_BEFORE_DOSE
         schedule.change_status(visit, S.CHECKED_IN, reason="", actor=self.nurse,
                                now=checklist_at - CHECKED_IN_BEFORE_CHECKLIST)
-        checklist.fill_checklist(visit, checklist_answers(visit, checklist_at),
+        checklist.fill_checklist(visit, checklist_answers(visit, checklist_at, scales),
                                  expected_version=checklist.NOT_SAVED, actor=self.nurse, now=checklist_at)
         if dose_at is not None:
-            self.dose(visit, dose_at)
+            self.dose(visit, dose_at, until=base)
         if target == S.DISCHARGED:
             self.discharge(visit)
 
-    def dose(self, visit, at):
-        """Start the dose, record the controlled substance, and take the readings due up to the chair's
-        clock, ending the infusion when its time comes."""
+    def hold_past(self, visit, scales):
+        """A session before today, from check-in at its booked start to discharge: its dose, readings
+        and scores are on the chart, the series page and the summaries as a real one's would be."""
+        self.hold(visit, S.DISCHARGED, base=visit.starts_at + LOOKBACK, scales=scales)
+
+    def dose(self, visit, at, *, until):
+        """Start the dose, record the controlled substance, and take the readings due up to `until`
+        (the chair's clock), ending the infusion when its time comes."""
         dose_service.start_dose(visit, infusion_minutes=visit.series.protocol.min_infusion_minutes or None,
                             actor=self.nurse, now=at)
         dose = infusion.dose_for(visit)
         self.controlled_substance(visit, dose, at)
         ends_at = dose.infusion_ended_at or at + timedelta(minutes=dose.infusion_minutes)
         for number, point in enumerate(self.timepoints(visit, dose, ends_at)):
-            if point.at > self.base:
+            if point.at > until:
                 break
             if visit.state == S.INFUSING and point.at >= ends_at:
                 dose_service.end_infusion(visit, actor=self.nurse, now=ends_at)
@@ -144,16 +153,19 @@ class AtTheChair:
                                     instructions_given=True, condition=CONDITION, actor=self.nurse, now=at)
 
 
-def checklist_answers(visit, at):
-    """Every checklist item answered, nothing to stop the dose: vitals taken `at`, fasting overnight."""
+def checklist_answers(visit, at, scales=None):
+    """Every checklist item answered, nothing to stop the dose: vitals taken `at`, fasting overnight;
+    `scales` = (PHQ-9 items, GAD-7 items), by default a moderate PHQ-9 (10) and a mild GAD-7 (6)."""
     patient, route = visit.patient, visit.series.protocol.route
+    phq9, gad7 = scales or (None, None)
+    phq9, gad7 = phq9 or PHQ9, gad7 or GAD7
     answers = {
         **PRE_DOSE_VITALS, "vitals_taken_at": at, "weight_kg": latest_weight(patient), "medication_changes": [],
         "new_diagnoses": False, "cardio_cerebrovascular_event": False, "psychosis_symptoms": False,
         "mania_symptoms": False, "substance_use_in_window": False,
         "last_solid_food_at": at - timedelta(hours=8), "last_clear_liquid_at": at - timedelta(hours=3),
         "escort_name": patient.escort_name, "escort_phone": patient.escort_phone, "consent_reconfirmed": True,
-        "phq9_items": list(PHQ9), "phq9_difficulty": PHQ9_DIFFICULTY, "gad7_items": list(GAD7),
+        "phq9_items": list(phq9), "phq9_difficulty": PHQ9_DIFFICULTY, "gad7_items": list(gad7),
         "suicide_risk": "low", "willingness": "yes", "intention": INTENTIONS.get(patient.mrn, DEFAULT_INTENTION),
     }
     if patient.pregnancy_possible:

@@ -10,6 +10,7 @@ change_status; today's board from 'cleared' on goes through the chair's own serv
 those sessions have the rows their state implies. A few series get PHQ-9s and GAD-7s (score service)
 so the outcome page has rates, and one completed series has every note signed (SIGNED_SERIES).
 """
+import itertools
 import secrets
 from datetime import date, time, timedelta
 from decimal import Decimal
@@ -30,7 +31,7 @@ from opsmgr.rules import scheduling
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule import service as schedule
 from opsmgr.schedule.models import Chair, ClinicDay
-from opsmgr.scores.models import CHECKLIST, GAD7, PHONE, PHQ9
+from opsmgr.scores.models import GAD7, PHONE, PHQ9
 from opsmgr.scores.service import record_score
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.series.service import stop_series
@@ -199,17 +200,18 @@ SIGNED_NOTE_MRN = "DEMO-0004"
 #: (MRN, protocol) of the series every session of which that took place has a signed note, so a
 #: physician can sign its series summary: Harper Demo-Valdés's completed IV induction.
 SIGNED_SERIES = ("DEMO-0010", "iv-induction")
-#: PHQ-9 (and GAD-7) totals taken at the checklists of a series' past sessions, in order (None: not
-#: taken), and by phone (days after its last past session, PHQ-9, GAD-7), so the outcome page has real
-#: rates: DEMO-0010 responds and remits, DEMO-0007 responds without remission, DEMO-0009 does neither;
-#: DEMO-0004 responds and DEMO-0005 does not at today's checklist (demo.chair.PHQ9, total 10).
-#: Few rows, as every score goes through the score service: the seed stays fast.
+#: The series whose past sessions are held at the chair (demo.chair: checklist, dose, readings,
+#: discharge), with the PHQ-9 (and GAD-7) totals answered at their checklists, in order (the rest,
+#: and every GAD-7 not given, as demo.chair answers today: PHQ-9 10, GAD-7 6), and by phone
+#: (days after its last past session, PHQ-9, GAD-7), so the outcome page has real rates: DEMO-0010
+#: responds and remits, DEMO-0007 responds without remission, DEMO-0009 does neither; DEMO-0004
+#: responds and DEMO-0005 does not at today's checklist (demo.chair.PHQ9, total 10).
 SCORES = {
     ("DEMO-0004", "iv-induction"): dict(phq9=(21, 18, 15)),
     ("DEMO-0005", "iv-induction"): dict(phq9=(16, 14)),
     ("DEMO-0010", "iv-induction"): dict(phq9=(19, 16, 12, 9, 6, 4), gad7=(14, 12, 10, 8, 6, 5), phone=(14, 3, 4)),
-    ("DEMO-0007", "esketamine-induction"): dict(phq9=(18, None, None, None, 9)),
-    ("DEMO-0009", "iv-induction"): dict(phq9=(17, None, None, None, None, 14)),
+    ("DEMO-0007", "esketamine-induction"): dict(phq9=(18, 16, 14, 12, 9)),
+    ("DEMO-0009", "iv-induction"): dict(phq9=(17, 17, 16, 16, 15, 14)),
 }
 SIGNED_NOTE = {
     "mindset": "Calm, a little tired after a long week; looking forward to the session.",
@@ -332,36 +334,34 @@ class _Seed:
                patient_id=patient.id, details={"protocol": protocol.code, "protocol_version": protocol.version,
                                                "sessions": len(dates), "warnings": [w["code"] for w in series.warnings],
                                                "demo": True})
+        plan = SCORES.get((patient.mrn, code))
+        past = iter(zip(plan["phq9"], plan.get("gad7") or itertools.repeat(None), strict=False) if plan else ())
         for number, visit in enumerate(series.sessions, start=1):
             day = schedule.as_local(visit.starts_at, self.zone).date()
             if day == self.today:
                 self.walk_today(visit, BOARD[patient.mrn][2])
             elif day < self.today and (discharged is None or number <= discharged):
-                self.walk(visit, SessionState.DISCHARGED)
-        self.score(patient, series, SCORES.get((patient.mrn, code)))
+                if plan is None:  # an earlier course of a booster patient: its states only (the seed stays fast)
+                    self.walk(visit, SessionState.DISCHARGED)
+                    continue
+                phq9, gad7 = next(past, (None, None))  # None: as demo.chair answers today
+                self.at_chair.hold_past(visit, (scale_items(phq9, PHQ9), scale_items(gad7, GAD7)))
+        self.phone_scores(patient, series, plan or {})
         return series
 
-    def score(self, patient, series, plan):
-        """The planned PHQ-9s and GAD-7s through the score service: at the checklists of the past
-        sessions (taken as each session started), then by phone. Item 9 (self-harm) is always 0."""
-        if plan is None:
+    def phone_scores(self, patient, series, plan):
+        """The planned PHQ-9 and GAD-7 by phone, some days after the series' last past session."""
+        if "phone" not in plan:
             return
         held = [visit for visit in series.sessions if visit.status == SessionState.DISCHARGED.value]
-        gad7s = plan.get("gad7", (None,) * len(plan["phq9"]))
-        for visit, phq9, gad7 in zip(held, plan["phq9"], gad7s, strict=False):
-            self.scales(patient, phq9, gad7, taken_at=visit.starts_at, session=visit)
-        if "phone" in plan:
-            days, phq9, gad7 = plan["phone"]
-            self.scales(patient, phq9, gad7, taken_at=min(held[-1].starts_at + timedelta(days=days), self.now))
+        days, phq9, gad7 = plan["phone"]
+        self.scales(patient, phq9, gad7, taken_at=min(held[-1].starts_at + timedelta(days=days), self.now))
 
-    def scales(self, patient, phq9, gad7, *, taken_at, session=None):
-        source = PHONE if session is None else CHECKLIST
-        for instrument, total, count, difficulty in ((PHQ9, phq9, 8, 1), (GAD7, gad7, 7, None)):
-            if total is None:
-                continue
-            items = [total // count + (item < total % count) for item in range(count)]
-            record_score(patient, instrument, items + [0] * (instrument == PHQ9), taken_at=taken_at, source=source,
-                         session=session, difficulty=difficulty, actor=DEMO_ACTOR, now=self.now)
+    def scales(self, patient, phq9, gad7, *, taken_at):
+        for instrument, total, difficulty in ((PHQ9, phq9, 1), (GAD7, gad7, None)):
+            if total is not None:
+                record_score(patient, instrument, scale_items(total, instrument), taken_at=taken_at, source=PHONE,
+                             difficulty=difficulty, actor=DEMO_ACTOR, now=self.now)
 
     def place(self, mrn, day):
         """(chair id, start) of a session: on today's board, or in the patient's lane on other days."""
@@ -462,6 +462,14 @@ class _Seed:
             "sessions": db.session.scalar(select(func.count()).select_from(InfusionSession)),
             "sessions_today": sessions_today,
         }
+
+
+def scale_items(total, instrument):
+    """Answers adding up to `total` (None: None), spread evenly; the PHQ-9's item 9 (self-harm) is 0."""
+    if total is None:
+        return None
+    count = 8 if instrument == PHQ9 else 7
+    return [total // count + (item < total % count) for item in range(count)] + [0] * (instrument == PHQ9)
 
 
 def board_anchor(local_now, zone):

@@ -1,6 +1,8 @@
 """A chair tablet at the chair (issue 14 §6), in Chromium on the demo clinic with a clock the test moves:
 an admin enrols the tablet, the nurse signs in there, idle locks the screen, her PIN brings her back to the
-same page; a colleague's PIN is refused there and "Not you?" leads to a full sign-in."""
+same page, with what she had typed put back when the page's own idle timer locked it, and a board whose poll
+finds the screen locked shows the lock screen at once; a colleague's PIN is refused there and "Not you?"
+leads to a full sign-in."""
 import pytest
 from playwright.sync_api import expect
 
@@ -69,6 +71,29 @@ def test_idle_locks_the_tablet_the_pin_resumes_the_page_and_a_colleague_signs_in
     page.get_by_role("button", name="Unlock").click()
     expect(page).to_have_url(f"{url}/patients/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Patients")
+
+    # Typing, then walking away: the page's idle timer locks the screen; the PIN brings the typing back.
+    page.clock.install()
+    page.goto(f"{url}/patients/new")
+    page.get_by_label("Legal name").fill("Quinn Typed-Before-Lock")
+    page.clock.fast_forward("05:01")
+    expect_locked(page, "Demo Nurse (fictional), RN")
+    expect(page.locator("body")).not_to_contain_text("Quinn")
+    page.get_by_label("PIN", exact=True).fill(NURSE_PIN)
+    page.get_by_role("button", name="Unlock").click()
+    expect(page).to_have_url(f"{url}/patients/new")
+    expect(page.get_by_label("Legal name")).to_have_value("Quinn Typed-Before-Lock")
+    expect(page.get_by_role("status").filter(has_text="The screen locked before this was saved.")).to_be_visible()
+
+    # The board's poll finds the screen locked (idle on the server): the lock screen replaces the names.
+    page.goto(f"{url}/today")
+    expect(page.locator("#board-live")).to_be_attached()
+    clock.advance(minutes=6)
+    page.clock.fast_forward("00:16")
+    expect_locked(page, "Demo Nurse (fictional), RN")
+    page.get_by_label("PIN", exact=True).fill(NURSE_PIN)
+    page.get_by_role("button", name="Unlock").click()
+    expect(page).to_have_url(f"{url}/today")
 
     clock.advance(minutes=6)
     page.reload()

@@ -42,11 +42,40 @@
   // a form posts, ask the server whether the sign-in is still live; if not, keep the typed values
   // in this tab's sessionStorage (never passwords, never the security token), sign in again, and
   // put them back into the same form on the same page. Forms opt out with data-no-keep.
+  // Kept per signed-in staff member (body data-staff): a colleague who signs in on the same tablet
+  // never gets another person's typing put into their form.
   var KEEP = "opsmgr-typed|";
 
   function keyFor(form) {
-    return KEEP + window.location.pathname + "|" + (form.getAttribute("action") || "");
+    return KEEP + (document.body.getAttribute("data-staff") || "") + "|" + window.location.pathname + "|" +
+      (form.getAttribute("action") || "");
   }
+
+  function keep(form, why) {
+    try { sessionStorage.setItem(keyFor(form), JSON.stringify({why: why, values: typedValues(form)})); }
+    catch (e) { /* storage off */ }
+  }
+
+  function changed(form) {
+    return Array.prototype.some.call(form.elements, function (el) {
+      if (!el.name || el.type === "hidden" || el.type === "password" || el.type === "submit" || el.type === "button") {
+        return false;
+      }
+      if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+      if (el.tagName === "SELECT") {
+        return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      return el.value !== el.defaultValue;
+    });
+  }
+
+  // The chair tablet's idle lock (js/tablet_lock.js) calls this just before it locks the screen: every
+  // form on the page with something typed into it is kept, and put back after the PIN unlocks the page.
+  window.opsmgrKeepTyping = function () {
+    document.querySelectorAll("form[method='post']:not([data-no-keep])").forEach(function (form) {
+      if (changed(form)) { keep(form, "locked"); }
+    });
+  };
 
   function typedValues(form) {
     var values = [];
@@ -60,12 +89,21 @@
   }
 
   function restoreTyping() {
+    var me = document.body.getAttribute("data-staff");
+    if (me) {  // another person's kept typing never stays in this tab once someone else signs in here
+      try {
+        Object.keys(sessionStorage).forEach(function (key) {
+          if (key.indexOf(KEEP) === 0 && key.split("|")[1] !== me) { sessionStorage.removeItem(key); }
+        });
+      } catch (e) { /* storage off */ }
+    }
     var forms = document.querySelectorAll("form[method='post']:not([data-no-keep])");
     Array.prototype.forEach.call(forms, function (form) {
       var raw = null;
       try { raw = sessionStorage.getItem(keyFor(form)); sessionStorage.removeItem(keyFor(form)); } catch (e) { return; }
       if (!raw) { return; }
-      var values = JSON.parse(raw);
+      var kept = JSON.parse(raw);
+      var values = Array.isArray(kept) ? kept : kept.values;
       Array.prototype.forEach.call(form.elements, function (el) {
         if (!el.name || el.name === "csrf_token" || el.name === "submission_key" || el.type === "password") { return; }
         var mine = values.filter(function (pair) { return pair[0] === el.name; }).map(function (pair) { return pair[1]; });
@@ -75,8 +113,8 @@
       var note = document.createElement("div");
       note.className = "alert alert-warning";
       note.setAttribute("role", "status");
-      note.textContent = "You were signed out before this was saved. What you typed has been put back: " +
-        "check it and save again.";
+      note.textContent = (kept.why === "locked" ? "The screen locked before this was saved." :
+        "You were signed out before this was saved.") + " What you typed has been put back: check it and save again.";
       form.insertBefore(note, form.firstChild);
     });
   }
@@ -144,7 +182,7 @@
           return;
         }
         release(form);
-        try { sessionStorage.setItem(keyFor(form), JSON.stringify(typedValues(form))); } catch (e) { /* storage off */ }
+        keep(form, "signed-out");
         var here = window.location.pathname + window.location.search;
         window.location.assign("/login?next=" + encodeURIComponent(here));
       })

@@ -93,7 +93,13 @@
       .then(function (response) {
         if (response.status !== 200 && response.status !== 204) {
           // Signed out (401, or a redirect to the sign-in page) or no longer allowed: stop asking.
-          if (response.type === "opaqueredirect" || response.status === 401 || response.status === 403) { stop(); }
+          // A chair tablet's screen that locked: show the lock screen now, never a stale board with names on it.
+          if (response.status === 401) {
+            return response.json().then(function (body) {
+              if (body && body.status === "locked") { window.location.reload(); } else { stop(); }
+            }, stop);
+          }
+          if (response.type === "opaqueredirect" || response.status === 403) { stop(); }
           else { say("The last update failed; trying again."); schedule(); }
           return null;
         }
