@@ -237,6 +237,19 @@ def test_book_session_adds_the_next_sequence_and_an_audit_row(app, clock):
         assert row.object_id == str(session.id) and row.patient_id == series.patient_id
 
 
+def test_the_same_booking_sent_again_says_it_may_have_just_been_booked(app, clock):
+    """After Back, or from a second tab, the form is sent again with a new key: no second session, and a
+    message that says why instead of "someone may have just booked the chair"."""
+    with app.app_context():
+        chairs = create_chairs(2)
+        series = new_series(clock, protocol="iv-booster")
+        book(series, chairs[1], TUESDAY, time(13, 0), clock)
+        db.session.commit()
+        with pytest.raises(BookingError, match="may have just been booked") as refused:
+            book(series, chairs[1], TUESDAY, time(13, 0), clock)
+        assert refused.value.field == "start_time"
+
+
 def test_patient_double_booking_on_another_chair_is_refused(app, clock):
     with app.app_context():
         chairs = create_chairs(2)

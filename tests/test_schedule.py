@@ -107,7 +107,7 @@ def test_booking_finds_the_patient_by_search_then_offers_only_their_series(app, 
     assert '<select id="series_id"' not in chosen and 'type="radio"' in chosen and "0 of 6" not in chosen
     radio = re.search(r'<input[^>]*name="series_id"[^>]*>', chosen)[0]
     assert f'value="{clinic["series_id"]}"' in radio and "checked" in radio, "the one open series, chosen"
-    assert "IV ketamine induction (v1) · planned · 6 of 6 sessions booked" in chosen
+    assert "IV ketamine induction (v1) · planned · 6 of 6 planned sessions booked" in chosen
     booked = coordinator.submit("/schedule/book", {"patient_id": clinic["patient_id"], "series_id": clinic["series_id"],
                                                    "chair_id": chair, "day": "2026-12-01", "start_time": "14:00"})
     assert booked.status_code == 302 and booked.headers["Location"].endswith("/schedule?day=2026-12-01")

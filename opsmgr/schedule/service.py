@@ -54,6 +54,10 @@ CHAIR_TAKEN = ("That chair is already booked at this time (including turnover). 
                "Someone may have just booked it; choose another time or chair.")
 
 
+ALREADY_BOOKED = ("This patient already has a session starting at this time: it may have just been booked "
+                  "(from another tab, or before going Back). Nothing new was booked; check the schedule.")
+
+
 def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at, *, now, same_day_reason=None,
                 past=False):
     """Refuse a booking that cannot be made, at its field; True when it is the patient's second
@@ -69,9 +73,11 @@ def _check_free(clinic, exclude_ids, patient_id, chair_id, starts_at, ends_at, *
     day_start, day_end = local_day_bounds(scheduling.clinic_day(starts_at, clinic.zone), clinic.zone)
     by_chair, by_patient = busy_intervals(min(starts_at - clinic.turnover, day_start),
                                           max(ends_at + clinic.turnover, day_end), exclude_ids=exclude_ids)
+    patient_busy = by_patient.get(patient_id, ())
+    if any(s == starts_at for s, _e in patient_busy):  # e.g. sent again after Back, or from a second tab
+        raise BookingError(ALREADY_BOOKED, field="start_time")
     if any(scheduling.overlaps(starts_at, ends_at, s, e, clinic.turnover) for s, e in by_chair.get(chair_id, ())):
         raise BookingError(CHAIR_TAKEN, field="chair_id")
-    patient_busy = by_patient.get(patient_id, ())
     if any(scheduling.overlaps(starts_at, ends_at, s, e) for s, e in patient_busy):
         raise BookingError("The patient already has a session at this time.", field="start_time")
     second = booking.same_day_problem(starts_at, patient_busy, clinic.zone)

@@ -57,8 +57,14 @@ def _open_series(patient_id):
             InfusionSession.series_id.in_([series.id for series in series_list]),
             InfusionSession.status.in_(ACTIVE_VALUES)).group_by(InfusionSession.series_id)).all())
     return [SimpleNamespace(id=series.id, label=(
-        f"{series.protocol.label} · {series.status} · {booked.get(series.id, 0)} of {series.planned_count} sessions "
-        f"booked · ordered {series.ordered_at.astimezone(clinic_zone()):%d %b %Y}")) for series in series_list]
+        f"{series.protocol.label} · {series.status} · {_booked_words(booked.get(series.id, 0), series.planned_count)}"
+        f" · ordered {series.ordered_at.astimezone(clinic_zone()):%d %b %Y}")) for series in series_list]
+
+
+def _booked_words(booked, planned):
+    if booked <= planned:
+        return f"{booked} of {planned} planned session{'s' if planned != 1 else ''} booked"
+    return f"{booked} sessions booked, more than the {planned} planned"
 
 
 def _open_series_counts(patient_ids):
