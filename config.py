@@ -94,6 +94,14 @@ def _messaging(env, instance_path):
     return settings
 
 
+def _roles(env, name, default):
+    roles = frozenset(role.strip().lower() for role in env.get(name, default).split(",") if role.strip())
+    unknown = roles - {"nurse", "coordinator", "physician", "admin"}
+    if unknown:
+        raise ValueError(f"{name} names unknown roles: {', '.join(sorted(unknown))}")
+    return roles
+
+
 class Config:
     """Production configuration; values come from OPSMGR_* environment variables."""
 
@@ -124,6 +132,13 @@ class Config:
         self.ABSOLUTE_TIMEOUT = _minutes(env, "OPSMGR_ABSOLUTE_MINUTES", str(12 * 60))
         #: On an enrolled chair tablet, idle locks the screen (PIN to resume) after this, instead of signing out.
         self.TABLET_LOCK_TIMEOUT = _minutes(env, "OPSMGR_TABLET_LOCK_MINUTES", "5")
+        #: A clinician who breaks the glass on a restricted record sees it for this long (then again, with a reason).
+        self.BREAK_GLASS_TIMEOUT = _minutes(env, "OPSMGR_BREAK_GLASS_MINUTES", "60")
+        #: Failed sign-ins one client address may make per window before it is refused without a check.
+        self.SIGN_IN_ADDRESS_LIMIT = int(env.get("OPSMGR_SIGN_IN_ADDRESS_LIMIT", "20"))
+        self.SIGN_IN_ADDRESS_WINDOW = _minutes(env, "OPSMGR_SIGN_IN_ADDRESS_MINUTES", "15")
+        #: Roles that must sign in with two factors until an admin sets a policy for the role (/admin/two-factor).
+        self.TWO_FACTOR_REQUIRED_ROLES = _roles(env, "OPSMGR_TWO_FACTOR_REQUIRED_ROLES", "physician,admin")
         self.TRUSTED_PROXIES = int(env.get("OPSMGR_TRUSTED_PROXIES", "0"))
         self.LOG_LEVEL = env.get("OPSMGR_LOG_LEVEL", "INFO")
         #: PDF reports' paper: A4 or Letter.
@@ -176,6 +191,8 @@ class TestConfig(Config):
                 "OPSMGR_TIMEZONE": "America/New_York",
                 "OPSMGR_SECRET_KEY": "test-secret-key-not-for-production",
                 "OPSMGR_AUDIT_KEY": "test-audit-key-not-for-production",
+                # Sign-ins through the form go straight in; tests of two-factor set the policy themselves.
+                "OPSMGR_TWO_FACTOR_REQUIRED_ROLES": "",
             }
         )
         for key, value in overrides.items():

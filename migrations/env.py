@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -90,7 +91,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite_foreign_keys_deferred(connection):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -99,6 +100,29 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def sqlite_foreign_keys_deferred(connection):
+    """SQLite: foreign keys off while migrating, checked once at the end.
+
+    Batch mode rebuilds a table by copy-and-drop; with foreign keys on, dropping a table that other
+    rows reference fails (or cascades), so a batch migration on a database with data would fail.
+    The pragma only takes effect outside a transaction, so it goes straight to the driver before
+    the migration's transaction begins; `foreign_key_check` then proves nothing was left dangling.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.dbapi_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        dangling = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {dangling[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -5,6 +5,7 @@ def import_all():
     import opsmgr.audit.models  # noqa: F401
     import opsmgr.auth.models  # noqa: F401
     import opsmgr.checklist.models  # noqa: F401
+    import opsmgr.core.flashes  # noqa: F401
     import opsmgr.core.submissions  # noqa: F401
     import opsmgr.feeds.models  # noqa: F401
     import opsmgr.followups.models  # noqa: F401
@@ -16,8 +17,10 @@ def import_all():
     import opsmgr.patients.models  # noqa: F401
     import opsmgr.policy.models  # noqa: F401
     import opsmgr.reports.models  # noqa: F401
+    import opsmgr.restricted.models  # noqa: F401
     import opsmgr.schedule.models  # noqa: F401
     import opsmgr.scores.models  # noqa: F401
     import opsmgr.series.models  # noqa: F401
     import opsmgr.sessions.models  # noqa: F401
     import opsmgr.tasks.models  # noqa: F401
+    import opsmgr.twofactor.models  # noqa: F401

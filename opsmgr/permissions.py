@@ -207,6 +207,47 @@ def can_view_outcomes(user):
     return _has_role(user, Role.PHYSICIAN, Role.ADMIN)
 
 
+def can_export_patient(user, patient=None):
+    """A patient's whole record as FHIR (answering a records request): physicians only; admins do not see
+    clinical records. A restricted patient: only the care team, or a physician whose break-glass is open."""
+    if not _has_role(user, Role.PHYSICIAN):
+        return False
+    from opsmgr.patients.models import Patient  # imported on use: permissions import no models
+
+    if not isinstance(patient, Patient):  # the endpoint's guard, before the patient is loaded
+        return True
+    from opsmgr.restricted.access import may_see
+
+    return may_see(user, patient)
+
+
+def can_restrict_patients(user, patient=None):
+    """Mark a patient restricted and name the care team (a staff member, a public figure): admins and
+    physicians (on a restricted record, only its care team or an admin)."""
+    return _has_role(user, Role.ADMIN, Role.PHYSICIAN)
+
+
+def can_break_glass(user, patient=None):
+    """Open a restricted record outside its care team, with a reason and the password again: clinicians.
+    Coordinators and admins do not break the glass; they are named on the care team when they need it."""
+    return _has_role(user, *CLINICAL)
+
+
+def can_review_break_glass(user):
+    """The admins' review of every break-glass event, and the list of restricted records."""
+    return _has_role(user, Role.ADMIN)
+
+
+def can_export_csv(user):
+    """Clinic-wide CSV lists (patients, sessions, scores, vitals) for a date range: admins."""
+    return _has_role(user, Role.ADMIN)
+
+
+def can_view_disclosures(user, patient=None):
+    """A patient's accounting of disclosures (HIPAA 164.528): physicians and admins."""
+    return _has_role(user, Role.PHYSICIAN, Role.ADMIN)
+
+
 ALL = {
     name: fn for name, fn in globals().items() if name.startswith(("can_", "is_")) and callable(fn)
 }

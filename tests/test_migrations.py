@@ -1,12 +1,18 @@
 """Migrations own the schema: upgrade an empty database, then `flask db check` finds nothing to do."""
+import hashlib
 import itertools
+import json
+from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import column, inspect, select, table, text
 
 from config import TestConfig
 from opsmgr import create_app
+from opsmgr.backup.manifest import encode_value
 from opsmgr.extensions import db
+from tests.conftest import FrozenClock
+from tests.demo_copies import demo_clinic_copy
 
 _names = itertools.count(1)
 
@@ -53,16 +59,6 @@ def test_check_fails_when_models_and_migrations_disagree(fresh_app):
     assert code != 0, "a schema that differs from the models must fail the check"
 
 
-def test_downgrade_to_base_and_upgrade_again(fresh_app):
-    assert cli(fresh_app, "db", "upgrade")[0] == 0
-    assert cli(fresh_app, "db", "downgrade", "base")[0] == 0
-    with fresh_app.app_context():
-        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-        db.engine.dispose()
-    assert cli(fresh_app, "db", "upgrade")[0] == 0
-    assert cli(fresh_app, "db", "check")[0] == 0
-
-
 def test_sqlite_runs_wal_with_foreign_keys_full_sync_and_a_busy_timeout(tmp_path):
     app = create_app(TestConfig(f"sqlite:///{tmp_path / 'pragma.sqlite3'}", tmp_path / "instance"))
     with app.app_context():
@@ -93,3 +89,78 @@ def test_every_locked_table_has_its_triggers_at_head(fresh_app):
         table = model.__tablename__
         assert any("signed" in name for name in triggers.get(table, ())), f"{table} has lost its lock trigger"
     assert triggers.get("note_addendum") and triggers.get("audit_event")
+
+
+#: Nine steps back from head: through the batch rebuild of `patient` (search keys) and the move of
+#: scores into their own table, on a database that holds the demo clinic.
+SEEDED_STEP_TARGET = "f3b2c8d9e0a3"
+
+
+@pytest.fixture
+def seeded_app(backend, tmp_path, request):
+    """The demo clinic at head on a database of the test's own (tests/demo_copies.py)."""
+    app = create_app(TestConfig(demo_clinic_copy(backend, request, tmp_path), tmp_path / "instance",
+                                CLOCK=FrozenClock()))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def column_digests(app):
+    """{table: {column: checksum of its values in primary-key order, "#rows": row count}} (alembic_version aside)."""
+    result = {}
+    with app.app_context(), db.engine.connect() as conn:
+        inspector = inspect(conn)
+        for name in inspector.get_table_names():
+            if name == "alembic_version":
+                continue
+            columns = [info["name"] for info in inspector.get_columns(name)]
+            keys = inspector.get_pk_constraint(name)["constrained_columns"] or columns
+            rows = table(name, *map(column, columns))
+            hashes, count = {each: hashlib.sha256() for each in columns}, 0
+            for row in conn.execute(select(rows).order_by(*(rows.c[key] for key in keys))):
+                count += 1
+                for each, value in zip(columns, row, strict=True):
+                    hashes[each].update(json.dumps(value, default=encode_value).encode() + b"\n")
+            result[name] = {"#rows": count, **{each: digest.hexdigest() for each, digest in hashes.items()}}
+    with app.app_context():
+        db.engine.dispose()  # before the next migration, which runs on a connection of its own
+    return result
+
+
+def test_a_seeded_database_goes_down_and_up_again_keeping_its_rows_then_down_to_base_and_up_to_head(seeded_app):
+    """Row 23 of the reliability goals, on the demo clinic. Down several steps and up again: tables that
+    exist at the lower revision keep their row counts, and every column that exists at both revisions
+    keeps its checksum. Then down to base (every table dropped) and up to head with no error, clean."""
+    app = seeded_app
+    at_head = column_digests(app)
+    assert at_head["patient"]["#rows"] > 0 and at_head["infusion_session"]["#rows"] > 0
+    code, output = cli(app, "db", "downgrade", SEEDED_STEP_TARGET)
+    assert code == 0, output
+    lower = column_digests(app)
+    assert len(lower) < len(at_head)
+    code, output = cli(app, "db", "upgrade")
+    assert code == 0, output
+    again = column_digests(app)
+    for name, columns in lower.items():
+        kept = columns.keys() & at_head[name].keys()
+        assert {each: again[name][each] for each in kept} == {each: at_head[name][each] for each in kept}, name
+
+    code, output = cli(app, "db", "downgrade", "base")
+    assert code == 0, output
+    with app.app_context():
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        db.engine.dispose()
+    assert cli(app, "db", "upgrade")[0] == 0
+    assert cli(app, "db", "check")[0] == 0
+
+
+def test_the_migrations_have_exactly_one_head():
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    folder = Path(__file__).resolve().parent.parent / "migrations"
+    config = AlembicConfig(str(folder / "alembic.ini"))
+    config.set_main_option("script_location", str(folder))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1

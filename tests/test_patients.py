@@ -332,7 +332,8 @@ def charted(app, clock):
 
 
 CLINICAL_TEXT = ("Penicillin (rash)", "82.5 kg", "181.9 lb", "Sertraline", "Uncontrolled hypertension",
-                 "BP 182/110", "KC-2026-03", "Allergies", "Medications", "Consent")
+                 "BP 182/110", "KC-2026-03", "Allergies", "Medications", "Consent", "Pregnancy possible",
+                 "Treatment-resistant depression")
 
 
 @pytest.mark.parametrize("role", ["nurse", "physician"])
@@ -579,12 +580,13 @@ def test_coordinator_edit_leaves_clinical_fields_alone(app, clock, login_as):
     coordinator = login_as("coordinator")
     form = body(coordinator.get(f"/patients/{patient_id}/edit"))
     assert 'name="allergies"' not in form and "Latex" not in form
+    assert 'name="pregnancy_possible"' not in form and 'name="indication"' not in form
     data = edit_data(coordinator, patient_id, allergies="", failed_trials="0", indication="other",
-                     legal_name="Renamed Person")
+                     pregnancy_possible="yes", legal_name="Renamed Person")
     assert coordinator.submit(f"/patients/{patient_id}/edit", data).status_code == 302
     saved = patient_by_mrn(app, "KC-8")
-    assert (saved.legal_name, saved.allergies, saved.failed_trials, saved.indication) == \
-        ("Renamed Person", "Latex", 4, "trd")
+    assert (saved.legal_name, saved.allergies, saved.failed_trials, saved.indication, saved.pregnancy_possible) == \
+        ("Renamed Person", "Latex", 4, "trd", False)
 
 
 def test_clinician_edits_clinical_fields(app, clock, login_as):

@@ -50,6 +50,14 @@ MATRIX = {
     "admin.staff_deactivate":      (302,    403,  403,        403,      302),
     "admin.staff_reactivate":      (302,    403,  403,        403,      302),
     "admin.staff_end_sessions":    (302,    403,  403,        403,      302),
+    # The second step of a sign-in: without a password just given it goes back to /login.
+    "two_factor.sign_in_code":     (302,    302,  302,        302,      302),
+    "two_factor.account":          (302,    200,  200,        200,      200),
+    "two_factor.start":            (302,    302,  302,        302,      302),
+    "two_factor.confirm":          (302,    400,  400,        400,      400),
+    "two_factor.turn_off":         (302,    400,  400,        400,      400),
+    "two_factor.policy":           (302,    403,  403,        403,      200),
+    "two_factor.reset":            (302,    403,  403,        403,      302),
     "audit.event_list":            (302,    403,  403,        403,      200),
     "audit.export_csv":            (302,    403,  403,        403,      200),
     "patients.list":               (302,    200,  200,        200,      403),
@@ -116,6 +124,19 @@ MATRIX = {
     # A missing session (a PDF body is not text; tests/test_reports.py covers previews, 403s and downloads).
     "reports.session_pdf":         (302,    404,  404,        404,      403),
     "outcomes.page":               (302,    403,  403,        200,      200),
+    # Exports (tests/test_exports.py): FHIR for physicians; CSV for admins; disclosures for both.
+    "exports.patient_fhir":        (302,    403,  403,        200,      403),
+    "exports.disclosures":         (302,    403,  403,        200,      200),
+    "exports.admin_page":          (302,    403,  403,        403,      200),
+    # No dates or MRN given: the admin gets the form back with the messages (a physician has no such form).
+    "exports.csv_download":        (302,    403,  403,        403,      400),
+    "exports.disclosure_lookup":   (302,    403,  403,        400,      400),
+    # Restricted records (tests/test_restricted_records.py): the world's patient is not restricted, so the
+    # break-glass form sends a nurse or physician straight to the chart.
+    "restricted.break_glass":      (302,    302,  403,        302,      403),
+    "restricted.manage":           (302,    403,  403,        200,      200),
+    "restricted.admin_page":       (302,    403,  403,        403,      200),
+    "restricted.review":           (302,    403,  403,        403,      404),
     "reports.verify":              (302,    200,  200,        200,      403),
     # Missing document and series: the series tests (tests/test_series_summary.py) cover the rest.
     "reports.document_pdf":        (302,    404,  404,        404,      403),
@@ -159,6 +180,13 @@ REQUESTS = {
     "admin.staff_deactivate":      ("POST", "/admin/staff/{target}/deactivate", {}),
     "admin.staff_reactivate":      ("POST", "/admin/staff/{target}/reactivate", {}),
     "admin.staff_end_sessions":    ("POST", "/admin/staff/{target}/end-sessions", {}),
+    "two_factor.sign_in_code":     ("GET",  "/login/code", None),
+    "two_factor.account":          ("GET",  "/account/two-factor", None),
+    "two_factor.start":            ("POST", "/account/two-factor/start", {}),
+    "two_factor.confirm":          ("POST", "/account/two-factor/confirm", {"code": "000000"}),
+    "two_factor.turn_off":         ("POST", "/account/two-factor/off", {"password": PASSWORD, "code": "AAAAA-AAAAA"}),
+    "two_factor.policy":           ("GET",  "/admin/two-factor", None),
+    "two_factor.reset":            ("POST", "/admin/staff/{target}/two-factor/reset", {}),
     "audit.event_list":            ("GET",  "/admin/audit/", None),
     "audit.export_csv":            ("GET",  "/admin/audit/export.csv", None),
     "patients.list":               ("GET",  "/patients/", None),
@@ -232,6 +260,15 @@ REQUESTS = {
     "notes.add_addendum":          ("POST", "/sessions/{session}/note/addenda", {}),
     "reports.session_pdf":         ("GET",  "/sessions/999999/summary.pdf", None),
     "outcomes.page":               ("GET",  "/reports/outcomes", None),
+    "exports.patient_fhir":        ("GET",  "/patients/{patient}/fhir.json", None),
+    "exports.disclosures":         ("GET",  "/patients/{patient}/disclosures", None),
+    "exports.admin_page":          ("GET",  "/admin/exports", None),
+    "exports.csv_download":        ("GET",  "/admin/exports/export.csv", None),
+    "exports.disclosure_lookup":   ("GET",  "/admin/exports/disclosures", None),
+    "restricted.break_glass":      ("POST", "/patients/{patient}/break-glass", {}),
+    "restricted.manage":           ("GET",  "/patients/{patient}/restriction", None),
+    "restricted.admin_page":       ("GET",  "/admin/restricted-records", None),
+    "restricted.review":           ("POST", "/admin/break-glass/999999/review", {}),
     "reports.verify":              ("GET",  "/reports/verify", None),
     "reports.document_pdf":        ("GET",  "/reports/documents/NOSUCHDOCUMENT.pdf", None),
     "reports.series_preview":      ("POST", "/series/999999/summary/preview", {}),
@@ -282,8 +319,8 @@ def staff_row(app, user_id):
 # --- 1. the guard covers every route -------------------------------------------------------------
 
 
-def test_public_endpoints_are_exactly_login_static_and_healthz():
-    assert {"auth.login", "static", "core.healthz"} == PUBLIC_ENDPOINTS
+def test_public_endpoints_are_exactly_login_its_code_step_static_and_healthz():
+    assert {"auth.login", "two_factor.sign_in_code", "static", "core.healthz"} == PUBLIC_ENDPOINTS
 
 
 def test_token_endpoints_are_exactly_the_calendar_feeds():
@@ -434,6 +471,7 @@ SELF_ACTIONS = {
     "admin.staff_deactivate": {},
     "admin.staff_reactivate": {},
     "admin.staff_end_sessions": {},
+    "two_factor.reset": {},
 }
 
 
@@ -513,6 +551,12 @@ PREDICATE_ROLES = {
     "can_download_reports": {"nurse", "coordinator", "physician"},
     "can_preview_reports": {"nurse", "physician"},
     "can_view_outcomes": {"physician", "admin"},
+    "can_export_patient": {"physician"},
+    "can_restrict_patients": {"physician", "admin"},
+    "can_break_glass": {"nurse", "physician"},
+    "can_review_break_glass": {"admin"},
+    "can_export_csv": {"admin"},
+    "can_view_disclosures": {"physician", "admin"},
     "can_verify_reports": {"nurse", "coordinator", "physician"},
     "can_manage_clinic": {"admin"},
     "can_edit_message_templates": {"admin"},

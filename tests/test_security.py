@@ -24,7 +24,7 @@ URL_ARGUMENTS = {"user_id": None, "filename": "css/app.css", "patient_id": None,
                  "gate": "start", "code": "BP_SOFT_GATE", "alert_id": 1,
                  "task_id": 1, "event_id": 1, "closure_id": 1,
                  "kind": "weights", "entry_id": 1, "vital_sign_id": 1, "item_id": 1,
-                 "document_id": "NOSUCHDOCUMENT", "tablet_id": 1}
+                 "document_id": "NOSUCHDOCUMENT", "tablet_id": 1, "break_glass_id": 1}
 #: Tables a request may legitimately write to: reads are audited, sessions record last-seen.
 MAY_CHANGE_ON_GET = {"audit_event", "audit_head", "staff_session"}
 CANARY = "CANARY-PHI-123"

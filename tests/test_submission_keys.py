@@ -77,6 +77,10 @@ EXCLUDED = {
     "messaging.sms_status": "Twilio's webhook: a repeated status callback finds the message already in that status",
     "reports.series_preview": "read-only: renders a DRAFT PDF of the series summary with the text typed so far, "
                               "stores nothing but its audit row; a repeat renders the same draft",
+    "two_factor.sign_in_code": "like the sign-in form: no staff session yet; each code is judged and used once, "
+                               "a repeat of a right one finds it used (or is already signed in)",
+    "two_factor.confirm": "its answer is the page showing the recovery codes once, never stored to show again; "
+                          "a repeat finds two-factor on and the code used, and is refused, changing nothing",
     "reports.verify_upload": "read-only: checks an uploaded PDF in memory, stores nothing but its audit row; a "
                              "repeat gives the same answer",
 }
@@ -473,6 +477,58 @@ def task_resolve(ctx):
         f"task{task_id}-note": "Saw the patient: passive thoughts, no plan. Dose goes ahead."}
 
 
+def restricted_patient(ctx, team_role="physician"):
+    """A new patient restricted to a care team of one new `team_role` member (tests/test_restricted_records.py)."""
+    from opsmgr.restricted import service as restricted
+
+    member = ctx.make_user(team_role)
+
+    def make():
+        patient = create_patient(now=ctx.clock())
+        restricted.set_restriction(patient, restricted=True, care_team=[member.id], reason="A staff member",
+                                   actor=FACTORY_ACTOR, now=ctx.clock())
+        return patient.id
+    return in_app(ctx, make)
+
+
+def restrict(ctx):
+    patient_id, physician = a_patient(ctx), ctx.login_as("physician")
+    return physician, f"/patients/{patient_id}/restriction", {
+        "restricted": "yes", "care_team": str(physician.user.id), "reason": "Public figure"}
+
+
+def break_glass(ctx):
+    patient_id = restricted_patient(ctx)
+    return ctx.login_as("nurse"), f"/patients/{patient_id}/break-glass", {
+        "reason": "at_chair", "detail": "Patient at chair 2", "password": PASSWORD}
+
+
+def break_glass_review(ctx):
+    patient_id, nurse = restricted_patient(ctx), ctx.login_as("nurse")
+    assert nurse.submit(f"/patients/{patient_id}/break-glass", {
+        "reason": "emergency", "detail": "Fainted at check-in", "password": PASSWORD}).status_code == 302
+    from opsmgr.restricted.models import BreakGlassEvent
+
+    event_id = in_app(ctx, lambda: db.session.scalar(select(BreakGlassEvent.id)))
+    return ctx.login_as("admin"), f"/admin/break-glass/{event_id}/review", {}
+
+
+def two_factor_off(ctx):
+    """A physician with two-factor on turns it off with a recovery code."""
+    from opsmgr.twofactor import service as two_factor
+    from opsmgr.twofactor.models import TwoFactor
+
+    client = ctx.login_as("physician")
+
+    def enrolled():
+        two_factor.start_enrolment(user_row(client.user.id), actor=FACTORY_ACTOR, now=ctx.clock())
+        db.session.get(TwoFactor, client.user.id).confirmed_at = ctx.clock()
+        return two_factor._new_recovery_codes(client.user.id, ctx.clock())
+
+    codes = in_app(ctx, enrolled)
+    return client, "/account/two-factor/off", {"password": PASSWORD, "code": codes[0]}
+
+
 # fmt: off
 #: endpoint -> how to make one request the server accepts (client, url, data).
 ENDPOINTS = {
@@ -549,6 +605,13 @@ ENDPOINTS = {
     "series.order":                series_order,
     "series.stop":                 series_stop,
     "tasks.resolve":               task_resolve,
+    "restricted.manage":           restrict,
+    "restricted.break_glass":      break_glass,
+    "restricted.review":           break_glass_review,
+    "two_factor.start":            lambda ctx: (ctx.login_as("physician"), "/account/two-factor/start", {}),
+    "two_factor.turn_off":         two_factor_off,
+    "two_factor.policy":           lambda ctx: (ctx.login_as("admin"), "/admin/two-factor", {"nurse": "y"}),
+    "two_factor.reset":            admin_target("two-factor/reset"),
 }
 # fmt: on
 #: A representative handful on PostgreSQL too: a registration, a chair action, a note, an admin action.
@@ -568,7 +631,8 @@ def snapshot(app):
 
 
 def take_flashes(client):
-    with client.session_transaction() as cookie:
+    # Flashed messages wait on the server (core.flashes): the session reads them inside an app context.
+    with client.application.app_context(), client.session_transaction() as cookie:
         return cookie.pop("_flashes", [])
 
 
@@ -728,9 +792,9 @@ def wait_for_a_blocked_query(app):
 
 # --- every form carries a key ------------------------------------------------------------------------
 
-#: Templates whose posting forms carry no key (see EXCLUDED): the sign-in, the sign-out, the new feed address,
-#: a tablet's lock screen (its PIN and "Not you?") and its idle lock.
-KEYLESS = {"auth/login.html": 1, "base.html": 1, "feeds/manage.html": 1,
+#: Templates whose posting forms carry no key (see EXCLUDED): the sign-in and its code step, the sign-out, the new
+#: feed address, a tablet's lock screen (its PIN and "Not you?") and its idle lock.
+KEYLESS = {"auth/login.html": 1, "twofactor/code.html": 1, "base.html": 1, "feeds/manage.html": 1,
            "auth/locked.html": 2, "auth/_tablet_lock.html": 1}
 
 

@@ -1,5 +1,4 @@
 """The admin audit report: filter, sort, page, export as CSV."""
-import csv
 import io
 from datetime import datetime, time, timedelta
 
@@ -8,6 +7,7 @@ from sqlalchemy import func, select
 
 from opsmgr.audit.forms import AuditFilterForm
 from opsmgr.audit.service import OUTCOME_WORDS, AuditFilter, filtered_events, record, with_names
+from opsmgr.core import csvfiles
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.guard import requires
 from opsmgr.core.web import current_actor
@@ -80,15 +80,9 @@ def export_csv():
         # Never fall back to "everything" when a filter is wrong: that would export the whole trail.
         return render_template("audit/list.html", form=form, events=[], total=0, page=1, pages=1,
                                outcome_words=OUTCOME_WORDS), 400
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS + CSV_NAMES)
-    rows = 0
-    for event, mrn, staff_name in db.session.execute(with_names(filtered_events(_criteria(form)))):
-        cells = [OUTCOME_WORDS[event.outcome] if column == "outcome" else getattr(event, column)
-                 for column in CSV_COLUMNS]
-        writer.writerow([_csv_safe(value) for value in [*cells, mrn, staff_name]])
-        rows += 1
+    buffer = io.StringIO(newline="")
+    events = db.session.execute(with_names(filtered_events(_criteria(form))))
+    rows = csvfiles.write_rows(buffer, CSV_COLUMNS + CSV_NAMES, (_csv_row(*row) for row in events))
     record("audit.exported", actor=current_actor(), now=utcnow(), details={"rows": rows})
     db.session.commit()
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
@@ -96,11 +90,6 @@ def export_csv():
                     headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
 
 
-def _csv_safe(value):
-    """Text for a CSV cell that a spreadsheet will not run as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
+def _csv_row(event, mrn, staff_name):
+    cells = [OUTCOME_WORDS[event.outcome] if column == "outcome" else getattr(event, column) for column in CSV_COLUMNS]
+    return [*cells, mrn, staff_name]

@@ -10,6 +10,7 @@ from opsmgr.auth import service
 from opsmgr.auth.models import ROLE_VALUES, StaffUser
 from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
+from opsmgr.twofactor.service import reset_by_admin
 
 users = AppGroup("users", help="Manage staff accounts.")
 CLI_ACTOR = Actor(user_id=None, username="cli", role=None, ip=None)
@@ -55,3 +56,15 @@ def deactivate(username):
     service.deactivate(user, actor=CLI_ACTOR, now=utcnow())
     db.session.commit()
     click.echo(f"Deactivated {user.username}; all sessions ended.")
+
+
+@users.command("reset-two-factor")
+@click.argument("username")
+def reset_two_factor(username):
+    """Clear an account's second factor (a lost phone and no admin left to do it); its sessions end."""
+    user = service.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No account named {username!r}.")
+    reset_by_admin(user, actor=CLI_ACTOR, now=utcnow())
+    db.session.commit()
+    click.echo(f"Two-factor sign-in reset for {user.username}; all sessions ended. They set it up again at sign-in.")

@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opsmgr.core.db import UTCDateTime
@@ -127,3 +127,16 @@ class TabletSession(db.Model):
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Wrong PINs since the screen locked; at the limit the session ends.
     failed_pin_count: Mapped[int] = mapped_column(default=0)
+
+
+class SignInFailure(db.Model):
+    """One failed sign-in from a client address: the per-address limit counts these over a sliding window
+    (OPSMGR_SIGN_IN_ADDRESS_LIMIT), in the database so it holds across workers and restarts."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_address_failed_at", "address", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The client address (an IPv6 address by its /64 network: rules.access.throttle_address).
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -62,6 +62,8 @@ def access_policy():
         idle_timeout=config["IDLE_TIMEOUT"],
         absolute_timeout=config["ABSOLUTE_TIMEOUT"],
         tablet_lock_timeout=config["TABLET_LOCK_TIMEOUT"],
+        address_failure_limit=config["SIGN_IN_ADDRESS_LIMIT"],
+        address_window=config["SIGN_IN_ADDRESS_WINDOW"],
     )
 
 

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from opsmgr.audit.service import SYSTEM, Actor, record
-from opsmgr.auth.models import ChairTablet, Role, StaffSession, StaffUser, TabletSession
+from opsmgr.auth.models import ChairTablet, Role, SignInFailure, StaffSession, StaffUser, TabletSession
 from opsmgr.auth.passwords import (
     access_policy,
     hash_password,
@@ -22,8 +22,17 @@ from opsmgr.core import reads
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.submissions import Submission
 from opsmgr.extensions import db
-from opsmgr.rules.access import is_lock_due, is_locked, lock_after_failure, session_end_reason
+from opsmgr.feeds.service import end_feed_addresses
+from opsmgr.rules.access import (
+    is_address_over_limit,
+    is_lock_due,
+    is_locked,
+    lock_after_failure,
+    session_end_reason,
+    throttle_address,
+)
 from opsmgr.rules.findings import Problem
+from opsmgr.twofactor.models import TwoFactor
 
 
 class AccountError(DomainError):
@@ -53,6 +62,8 @@ def find_user(username):
 class LoginResult:
     user: StaffUser | None
     token: str | None
+    #: The password was right and the user has two-factor on: no session yet, the code step follows.
+    needs_code: bool = False
 
     @property
     def ok(self):
@@ -62,12 +73,21 @@ class LoginResult:
 def authenticate(username, password, *, ip, now, tablet=None):
     """Check a login attempt; on success open a server-side session and return its token.
 
-    Unknown users, wrong passwords, locked and deactivated accounts all fail alike to the
-    caller; the audit trail records which it was. On an enrolled chair `tablet` the session
-    locks on idle instead of ending.
+    Unknown users, wrong passwords, locked and deactivated accounts, and a client address over its
+    limit all fail alike to the caller, each after one password-hash verification (so no answer is
+    faster than another); the audit trail records which it was. Every failure counts against the
+    client's address; an address over its limit is refused unheard, so its tries count toward no
+    account's lockout. On an enrolled chair `tablet` the session locks on idle instead of ending.
+    A user with two-factor on gets no session yet (needs_code): twofactor.service.complete_sign_in
+    opens it after the code.
     """
     attempted = username.strip().lower()[:64]
     anonymous = Actor(user_id=None, username=attempted, role=None, ip=ip)
+    policy, address = access_policy(), throttle_address(ip)
+    if is_address_over_limit(_recent_address_failures(address, now, policy), policy):
+        spend_verify_time()
+        record("login.failed", actor=anonymous, now=now, outcome="denied", details={"reason": "address_limit"})
+        return LoginResult(None, None)
     user = db.session.scalar(
         select(StaffUser).where(StaffUser.username == attempted).with_for_update()
     )
@@ -76,24 +96,47 @@ def authenticate(username, password, *, ip, now, tablet=None):
         reason = "unknown_user" if user is None else "deactivated"
         record("login.failed", actor=anonymous if user is None else actor_for(user, ip),
                now=now, outcome="denied", details={"reason": reason})
-        return LoginResult(None, None)
+        return _failed(address, now)
     actor = actor_for(user, ip)
     if is_locked(user.locked_until, now):
+        spend_verify_time()
         record("login.failed", actor=actor, now=now, outcome="denied", details={"reason": "locked"})
-        return LoginResult(None, None)
+        return _failed(address, now)
     if user.locked_until is not None:
         user.locked_until, user.failed_login_count = None, 0
         record("account.unlocked", actor=actor, now=now, object_type="staff_user", object_id=user.id)
     if not verify_password(user.password_hash, password):
         _count_failure(user, actor, now, "login.failed")
-        return LoginResult(None, None)
+        return _failed(address, now)
     user.failed_login_count = 0
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    if db.session.scalar(select(TwoFactor.confirmed_at).where(TwoFactor.user_id == user.id)) is not None:
+        record("login.password_accepted", actor=actor, now=now, object_type="staff_user", object_id=user.id)
+        db.session.flush()
+        return LoginResult(user, None, needs_code=True)
     token = start_session(user, ip=ip, now=now, tablet=tablet)
     record("login.succeeded", actor=actor, now=now, object_type="staff_user", object_id=user.id,
            details={"tablet_id": tablet.id} if tablet is not None else None)
     return LoginResult(user, token)
+
+
+def _recent_address_failures(address, now, policy):
+    return db.session.scalar(select(func.count()).select_from(SignInFailure).where(
+        SignInFailure.address == address, SignInFailure.failed_at > now - policy.address_window))
+
+
+def _failed(address, now):
+    """Count one failed sign-in against the client's address (the per-address limit)."""
+    db.session.add(SignInFailure(address=address, failed_at=now))
+    db.session.flush()
+    return LoginResult(None, None)
+
+
+def forget_sign_in_failures(*, now):
+    """Delete address failures older than the window (the sweep); they no longer count."""
+    window = access_policy().address_window
+    return db.session.execute(delete(SignInFailure).where(SignInFailure.failed_at <= now - window)).rowcount
 
 
 def _count_failure(user, actor, now, action, **details):
@@ -309,6 +352,7 @@ def change_own_password(user, *, current, new, token, actor, now):
     _check_password(new, user.username)
     user.password_hash, user.password_changed_at, user.must_change_password = hash_password(new), now, False
     ended = end_user_sessions(user, reason="password_changed", now=now, keep_token=token)
+    end_feed_addresses(user, "password_changed", actor=actor, now=now)
     record("password.changed", actor=actor, now=now, object_type="staff_user", object_id=user.id,
            details={"other_sessions_ended": ended})
 
@@ -319,6 +363,7 @@ def reset_password(target, *, new, actor, now):
     target.password_hash, target.password_changed_at = hash_password(new), now
     target.must_change_password, target.failed_login_count, target.locked_until = True, 0, None
     end_user_sessions(target, reason="password_reset", now=now)
+    end_feed_addresses(target, "password_reset", actor=actor, now=now)
     record("password.reset", actor=actor, now=now, object_type="staff_user", object_id=target.id)
 
 
@@ -327,6 +372,7 @@ def change_role(target, *, role, actor, now):
     if old == new:
         return
     target.role = new
+    end_feed_addresses(target, "role_changed", actor=actor, now=now)
     record("staff.role_changed", actor=actor, now=now, object_type="staff_user", object_id=target.id,
            details={"from": old, "to": new})
 
@@ -337,6 +383,7 @@ def deactivate(target, *, actor, now):
         return
     target.is_active_account, target.deactivated_at = False, now
     ended = end_user_sessions(target, reason="deactivated", now=now)
+    end_feed_addresses(target, "deactivated", actor=actor, now=now)
     record("staff.deactivated", actor=actor, now=now, object_type="staff_user", object_id=target.id,
            details={"sessions_ended": ended})
 
@@ -351,6 +398,7 @@ def reactivate(target, *, actor, now):
 
 def end_sessions_by_admin(target, *, actor, now):
     ended = end_user_sessions(target, reason="ended_by_admin", now=now)
+    end_feed_addresses(target, "ended_by_admin", actor=actor, now=now)
     record("staff.sessions_ended", actor=actor, now=now, object_type="staff_user", object_id=target.id,
            details={"sessions_ended": ended})
     return ended

@@ -10,6 +10,7 @@ from opsmgr.core.guard import is_background, requires
 from opsmgr.core.web import attempt, current_actor, safe_next, show_at_fields
 from opsmgr.extensions import db, login_manager
 from opsmgr.permissions import can_change_own_password
+from opsmgr.twofactor import service as two_factor
 
 bp = Blueprint("auth", __name__)
 
@@ -46,13 +47,35 @@ def login():
     if form.validate_on_submit():
         result = service.authenticate(form.username.data, form.password.data, ip=request.remote_addr,
                                       now=utcnow(), tablet=tablets.find_tablet(device_token()))
-        db.session.commit()
-        if result.ok:
+        if result.needs_code:  # the half-signed-in state: no session, only the code page (core.guard)
+            db.session.commit()
             session.clear()
-            login_user(result.user)
-            return redirect(safe_next(request.args.get("next")) or url_for("core.home"))
+            session[two_factor.PENDING] = {"user_id": result.user.id, "at": int(utcnow().timestamp()),
+                                           "next": safe_next(request.args.get("next"))}
+            return redirect(url_for("two_factor.sign_in_code"))
+        if result.ok:
+            return finish_sign_in(result.user, request.args.get("next"))
+        db.session.commit()
         form.password.errors.append(LOGIN_FAILED)
     return render_template("auth/login.html", form=form)
+
+
+def finish_sign_in(user, target):
+    """Commit the sign-in, start the Flask-Login session, tell of an admin's reset of the second factor,
+    and send someone whose role needs two-factor (and who has none) to set it up before anything else."""
+    reset_at = two_factor.take_reset_notice(user.id)
+    must_enrol = not two_factor.is_on(user.id) and two_factor.is_required(user.role)
+    db.session.commit()
+    session.clear()
+    login_user(user)
+    if reset_at is not None:
+        flash("An administrator reset your two-factor sign-in. Set it up again with your authenticator app.",
+              "warning")
+    if must_enrol:
+        session[two_factor.MUST_ENROL] = True
+        flash("Your role signs in with two factors: set up your authenticator app to continue.", "info")
+        return redirect(url_for("two_factor.account"))
+    return redirect(safe_next(target) or url_for("core.home"))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -30,6 +30,7 @@ from opsmgr.core.forms import BaseForm, clean_text
 from opsmgr.patients.forms import PHONE, finite, one_decimal, parsed
 from opsmgr.patients.models import MedicationClass
 from opsmgr.rules.findings import is_explained
+from opsmgr.twofactor.forms import signing_code_field
 
 #: How far back a typed time may lie: further is a typo in the date (vitals go stale in minutes).
 OLDEST_TIME = timedelta(days=7)
@@ -374,5 +375,6 @@ class OverrideForm(BaseForm):
     code = StringField(widget=HiddenInput(), validators=[InputRequired(), Length(max=60)])
     password = PasswordField("Your password", validators=[InputRequired("Enter your password to sign the "
                                                                         "override.")])
+    totp_code = signing_code_field()
     reason = TextAreaField("Reason for overriding", validators=[InputRequired("Give the reason for overriding."),
                                                                  Length(max=500)])

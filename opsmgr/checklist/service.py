@@ -202,7 +202,7 @@ def clear_when_nothing_open(visit, findings, *, actor, now):
     change_status(visit, SessionState.CLEARED, reason=reason, actor=actor, now=now, gate_passed=True)
 
 
-def override_finding(visit, *, code, physician, password, reason, now, ip=None):
+def override_finding(visit, *, code, physician, password, reason, now, ip=None, totp_code=None):
     """A physician overrides one open finding of the current evaluation (never an absolute one)."""
     _fillable(visit)
     response = response_for(visit, now=now)
@@ -211,7 +211,7 @@ def override_finding(visit, *, code, physician, password, reason, now, ip=None):
     version, _ = current_policy()
     decided = gates.decide(visit, "start", current_findings(response, visit, now=now), version)
     row = gates.override(visit, decided, code=code, physician=physician, password=password, reason=reason,
-                         now=now, ip=ip)
+                         now=now, ip=ip, totp_code=totp_code)
     clear_when_nothing_open(visit, decided.findings, actor=actor_for(physician, ip), now=now)
     return row
 

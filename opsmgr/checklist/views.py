@@ -84,7 +84,7 @@ def override(session_id):
 
         return attempt(lambda: service.override_finding(
             visit, code=form.code.data, physician=current_user._get_current_object(), password=form.password.data,
-            reason=form.reason.data, now=utcnow(), ip=request.remote_addr),
+            totp_code=form.totp_code.data, reason=form.reason.data, now=utcnow(), ip=request.remote_addr),
             done=recorded, refused=lambda error: _override_refused(session_id, form, error))
     return _override_refused(session_id, form)
 

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import utcnow
+from opsmgr.core.guard import OutOfScope
 from opsmgr.core.web import current_actor
 from opsmgr.extensions import db
 
@@ -31,15 +32,19 @@ def _page(code, title=None, text=None):
                            text=text or default_text), code
 
 
-def _audit_denied(action, details):
+def _audit_denied(action, details, **fields):
     db.session.rollback()
-    record(action, actor=current_actor(), now=utcnow(), outcome="denied", details=details)
+    record(action, actor=current_actor(), now=utcnow(), outcome="denied", details=details, **fields)
     db.session.commit()
 
 
 def handle_http(error):
     if error.code == 403:
         _audit_denied("access.denied", {"endpoint": request.endpoint or "", "method": request.method})
+    elif isinstance(error, OutOfScope):  # an id of another parent's object: a 404 that is a denial
+        _audit_denied("access.denied", {"endpoint": request.endpoint or "", "method": request.method,
+                                        "reason": "out_of_scope"},
+                      object_type=error.object_type, object_id=error.object_id)
     return _page(error.code or 500)
 
 

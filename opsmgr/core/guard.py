@@ -3,11 +3,14 @@
 ``requires(predicate)`` marks a view. A global before-request hook enforces login for every
 endpoint not in PUBLIC_ENDPOINTS, then the marked predicate; an unmarked endpoint is refused.
 """
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, request, session, url_for
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
+
+from opsmgr.extensions import db
 
 #: Reachable without a login. Everything else needs a signed-in user and a permission.
-PUBLIC_ENDPOINTS = frozenset({"auth.login", "static", "core.healthz"})
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "two_factor.sign_in_code", "static", "core.healthz"})
 #: Reachable without a login session because they check a secret token themselves.
 TOKEN_ENDPOINTS = frozenset({"feeds.clinic_feed", "feeds.chair_feed"})
 
@@ -18,6 +21,11 @@ WEBHOOK_ENDPOINTS = frozenset({"messaging.sms_inbound", "messaging.sms_status"})
 
 #: Reachable while a password change is pending.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
+
+#: Reachable by someone whose role signs in with two factors and who has none yet (twofactor.service.MUST_ENROL).
+#: core.ping too: pages ask it before they post, and it says only that the sign-in is live.
+TWO_FACTOR_ENROL_ENDPOINTS = frozenset({"two_factor.account", "two_factor.start", "two_factor.confirm",
+                                        "auth.logout", "core.ping", "static"})
 
 #: Reachable while a chair tablet's screen is locked: the PIN, "Not you?" (sign out), the lock itself.
 #: Every other request of a locked session gets the lock page (JSON: 401), whatever its permission.
@@ -33,6 +41,25 @@ def requires(predicate):
         return view
 
     return mark
+
+
+class OutOfScope(NotFound):
+    """An object that exists but not under the URL's parent (another session's reading, another
+    patient's medication): answered as not found, so the answer confirms nothing, and audited as a
+    denial (core.errors)."""
+
+    def __init__(self, object_type, object_id):
+        super().__init__()
+        self.object_type, self.object_id = object_type, object_id
+
+
+def child_or_404(model, child_id, **parent):
+    """The `model` row `child_id` when it belongs to the URL's parent (`session_id=visit.id`): 404 when
+    there is no such row, OutOfScope when it belongs to another."""
+    child = db.session.get(model, child_id) or abort(404)
+    if any(getattr(child, name) != value for name, value in parent.items()):
+        raise OutOfScope(model.__tablename__, child_id)
+    return child
 
 
 def background(view):
@@ -76,6 +103,8 @@ def enforce_access():
         return current_app.login_manager.unauthorized()
     if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
         return redirect(url_for("auth.change_password"))
+    if session.get("two_factor_must_enrol") and endpoint not in TWO_FACTOR_ENROL_ENDPOINTS:
+        return redirect(url_for("two_factor.account"))
     predicate = permission_for(endpoint)
     if predicate is None or not predicate(current_user):
         abort(403)

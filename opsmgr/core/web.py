@@ -55,8 +55,12 @@ def set_security_headers(response):
 
 
 def safe_next(target):
-    """A same-site path to return to after login, or None (never an absolute or scheme URL)."""
-    if not target:
+    """A same-site path to return to after login, or None (never an absolute or scheme URL, nor one with
+    a control character: CR/LF cannot go into a Location header, and browsers drop tabs and newlines
+    from a URL, so a tab between two slashes would leave the site)."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return None
+    if any(ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0 for character in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

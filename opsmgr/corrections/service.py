@@ -35,13 +35,6 @@ class CorrectionError(DomainError):
     """A refused mark, with the field it concerns (None: the whole form)."""
 
 
-def find_entry(patient_id, kind, entry_id):
-    """One of the patient's weights, medications or contraindications, or None."""
-    model = PATIENT_ENTRIES.get(kind)
-    entry = db.session.get(model, entry_id) if model is not None else None
-    return entry if entry is not None and entry.patient_id == patient_id else None
-
-
 def marked_by(patient):
     """{staff id: name} of whoever marked the chart's entries entered in error (no statement when none is)."""
     ids = {entry.entered_in_error_by_id for entries in (patient.weights, patient.medications, patient.contraindications)

@@ -190,11 +190,15 @@ def seed_demo_clinic(*, now, passwords=None):
             getattr(demo, values["stage"])(patient, values)
     demo.sign_past_note(SIGNED_NOTE_MRN)
     demo.sign_series(*SIGNED_SERIES)
+    demo.restrict(RESTRICTED_MRN)
     counts = demo.counts()
     record("demo.seeded", actor=DEMO_ACTOR, now=now, details=counts)
     return counts
 
 
+#: The restricted record (a staff member of the clinic, fictional): only the demo physician is on its care
+#: team, so the demo nurse meets "Restricted record" and can try break-glass (README, Restricted records).
+RESTRICTED_MRN = "DEMO-0003"
 #: The patient whose latest past session carries a signed note (its PDF summary can be verified).
 SIGNED_NOTE_MRN = "DEMO-0004"
 #: (MRN, protocol) of the series every session of which that took place has a signed note, so a
@@ -450,6 +454,15 @@ class _Seed:
         while day.weekday() not in self.open_days:
             day -= timedelta(days=1)
         return day
+
+    def restrict(self, mrn):
+        """Restrict `mrn`'s record to a care team of the demo physician (without one: left open)."""
+        from opsmgr.restricted.service import set_restriction
+
+        patient = db.session.scalar(select(Patient).where(Patient.mrn == mrn))
+        if patient is not None and self.physician_id is not None:
+            set_restriction(patient, restricted=True, care_team=[self.physician_id],
+                            reason="A staff member of the clinic (fictional demo)", actor=DEMO_ACTOR, now=self.now)
 
     def counts(self):
         start, end = schedule.local_day_bounds(self.today, self.zone)

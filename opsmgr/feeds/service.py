@@ -10,6 +10,7 @@ from opsmgr.audit.service import record
 from opsmgr.auth.models import StaffUser
 from opsmgr.extensions import db
 from opsmgr.feeds.models import CalendarToken
+from opsmgr.permissions import can_use_calendar_feed
 from opsmgr.rules.session_states import ACTIVE_STATES
 from opsmgr.schedule.models import ClinicSetting
 from opsmgr.schedule.service import sessions_between
@@ -47,15 +48,27 @@ def revoke_tokens(user, *, actor, now, audit=True):
     return result.rowcount
 
 
+def end_feed_addresses(user, reason, *, actor, now):
+    """End every live feed address of a staff member after an account-security event (a role change,
+    a password change or reset, signing out everywhere, deactivation): a feed address is a credential,
+    so whatever ends the person's sessions ends it too. Audited when one ended; returns how many."""
+    ended = revoke_tokens(user, actor=actor, now=now, audit=False)
+    if ended:
+        record("calendar.token_revoked", actor=actor, now=now, object_type="staff_user", object_id=user.id,
+               details={"revoked": ended, "reason": reason})
+    return ended
+
+
 def owner_of(token):
-    """The active staff member a live token belongs to, or None."""
+    """The active staff member a live token belongs to, if their role today still has a feed; else None."""
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(
+    owner = db.session.scalar(
         select(StaffUser).join(CalendarToken, CalendarToken.user_id == StaffUser.id)
         .where(CalendarToken.token_hash == _hash(token), CalendarToken.revoked_at.is_(None),
                StaffUser.is_active_account.is_(True))
     )
+    return owner if can_use_calendar_feed(owner) else None
 
 
 def build_feed(*, now, chair_id=None, title):

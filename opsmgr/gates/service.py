@@ -17,6 +17,7 @@ from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
 from opsmgr.gates.models import FindingOverride
 from opsmgr.rules.findings import Finding, Override, Problem, Severity, open_findings, override_problem
+from opsmgr.twofactor import service as two_factor
 
 #: Findings about a reading (or an arrangement): an override covers the values the physician saw, not a
 #: new reading (a BP overridden at 150/95 is open again at 172/99, and needs the physician again; so is
@@ -81,7 +82,7 @@ def decide(visit, gate, findings, version, bound_codes=frozenset()):
     return Gate(gate, tuple(findings), open_findings(findings, as_overrides(rows)), rows, version)
 
 
-def override(visit, decided, *, code, physician, password, reason, now, ip=None):
+def override(visit, decided, *, code, physician, password, reason, now, ip=None, totp_code=None):
     """A physician overrides one open finding of a decided Gate (never an absolute one), with their
     password re-entered and a reason; a wrong password is audited and counts toward the lockout."""
     finding = next((f for f in decided.open if f.code == code), None)
@@ -90,10 +91,10 @@ def override(visit, decided, *, code, physician, password, reason, now, ip=None)
     if finding.severity == Severity.ABSOLUTE:
         raise OverrideRefused([Problem(None, f"{finding.message} This finding cannot be overridden by anyone.")])
     return record_override(visit, gate=decided.name, finding=finding, physician=physician, password=password,
-                           reason=reason, now=now, ip=ip)
+                           reason=reason, now=now, ip=ip, totp_code=totp_code)
 
 
-def record_override(visit, *, gate, finding, physician, password, reason, now, ip=None):
+def record_override(visit, *, gate, finding, physician, password, reason, now, ip=None, totp_code=None):
     """Record one override (superseding an earlier one of the same code, audited); refused without the
     physician's password or a reason."""
     actor = actor_for(physician, ip)
@@ -103,6 +104,11 @@ def record_override(visit, *, gate, finding, physician, password, reason, now, i
                details={"code": finding.code, "gate": gate, "reason": "password"})
         raise OverrideRefused([Problem("password", "The password is not correct; the override was not recorded.")],
                               audited=True)
+    if not two_factor.check_signing_code(physician, totp_code, ip=ip, now=now, purpose=f"override:{gate}"):
+        record("override.refused", actor=actor, now=now, outcome="denied", object_type="infusion_session",
+               object_id=visit.id, patient_id=visit.patient_id,
+               details={"code": finding.code, "gate": gate, "reason": "second_factor"})
+        raise OverrideRefused([Problem("totp_code", two_factor.SIGNING_REFUSED)], audited=True)
     problem = override_problem(finding, role=physician.role, reason=reason)
     if problem:
         raise OverrideRefused([Problem("reason", problem)])

@@ -24,6 +24,7 @@ from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.patients.forms import finite, one_decimal, parsed
 from opsmgr.rules.monitoring import ACK_ACTIONS
+from opsmgr.twofactor.forms import signing_code_field
 
 MOAAS_CHOICES = [SelectChoice("", "Choose…")] + [
     SelectChoice(str(score), f"{score} – {label}") for score, label in (
@@ -121,6 +122,7 @@ class OverrideForm(ChairForm):
 
     password = PasswordField("Your password", validators=[InputRequired(), Length(max=1024)],
                              render_kw={"autocomplete": "current-password"})
+    totp_code = signing_code_field()
     reason = TextAreaField("Reason", validators=[InputRequired(), Length(max=500)], render_kw={"rows": 2})
     dose_order = _shown_order()
     infusion_minutes = IntegerField(widget=HiddenInput(), validators=[Optional(), parsed, NumberRange(min=1, max=240)])

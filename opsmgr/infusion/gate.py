@@ -90,7 +90,7 @@ def refuse(action, visit, gate, actor, now, what):
 
 
 def override_finding(visit, *, gate, code, physician, password, reason, now, ip=None, shown_order_id=None,
-                     infusion_minutes=None, moaas=None):
+                     infusion_minutes=None, moaas=None, totp_code=None):
     """A physician overrides one open finding at the start or discharge gate (password and reason).
 
     The finding is worked out again on the server for the dose in force (refused if the page showed
@@ -110,7 +110,7 @@ def override_finding(visit, *, gate, code, physician, password, reason, now, ip=
         answers = assessment_answers(pending) if pending is not None else {"moaas": moaas}
         result = discharge_gate(visit, now=now, **answers)
     row = gates.override(visit, result, code=code, physician=physician, password=password, reason=reason,
-                         now=now, ip=ip)
+                         now=now, ip=ip, totp_code=totp_code)
     if gate == "start" and visit.state == S.CHECKLIST:
         # The same as an override on the checklist page: nothing open in the checklist clears the session.
         response = checklist.response_for(visit, now=now)

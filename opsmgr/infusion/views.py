@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from opsmgr.audit.service import record
 from opsmgr.core.clock import clinic_zone, utcnow
-from opsmgr.core.guard import requires
+from opsmgr.core.guard import child_or_404, requires
 from opsmgr.core.refusals import DomainError
 from opsmgr.core.web import attempt, current_actor
 from opsmgr.corrections import service as corrections
@@ -89,8 +89,8 @@ def override(session_id, gate, code):
     shown = {"start": StartDoseForm.for_session(visit, formdata=None, infusion_minutes=form.infusion_minutes.data)}
     return _attempt(visit, form, "The override is recorded.", lambda: gate_service.override_finding(
         visit, gate=gate, code=code, physician=current_user._get_current_object(), password=form.password.data,
-        reason=form.reason.data, now=utcnow(), ip=request.remote_addr, shown_order_id=form.dose_order.data or 0,
-        infusion_minutes=form.infusion_minutes.data, moaas=form.moaas.data),
+        totp_code=form.totp_code.data, reason=form.reason.data, now=utcnow(), ip=request.remote_addr,
+        shown_order_id=form.dose_order.data or 0, infusion_minutes=form.infusion_minutes.data, moaas=form.moaas.data),
         forms={**shown, "overrides": {(gate, code): form}}, next_url=_page_url(visit, form, gate))
 
 
@@ -117,9 +117,7 @@ def vitals(session_id):
 @requires(can_mark_entered_in_error)
 def vitals_in_error(session_id, vital_sign_id):
     visit = session_or_404(session_id)
-    reading = db.session.get(VitalSign, vital_sign_id)
-    if reading is None or reading.session_id != visit.id:
-        abort(404)
+    reading = child_or_404(VitalSign, vital_sign_id, session_id=visit.id)
     if not can_mark_entered_in_error(current_user, reading):
         abort(403)
     form = EnteredInErrorForm.for_entry("vitals", reading)
@@ -133,9 +131,7 @@ def vitals_in_error(session_id, vital_sign_id):
 @requires(can_advance_session)
 def acknowledge(session_id, alert_id):
     visit = session_or_404(session_id)
-    alert = db.session.get(InChairAlert, alert_id)
-    if alert is None or alert.session_id != visit.id:
-        abort(404)
+    alert = child_or_404(InChairAlert, alert_id, session_id=visit.id)
     form = AcknowledgeForm.for_alert(alert)
     return _attempt(visit, form, "The alert is acknowledged.", lambda: vitals_service.acknowledge_alert(
         alert, action=form.action.data, note=form.note.data, drug_given=form.drug_given.data,

@@ -18,6 +18,7 @@ from opsmgr.core.clock import clinic_zone
 from opsmgr.core.edits import MERGE_FIELDS, OpenedFields
 from opsmgr.core.forms import BaseForm, yes_no
 from opsmgr.notes.models import AE_KINDS, AE_OUTCOMES, AE_SEVERITIES, LONG_TEXT, SHORT_TEXT
+from opsmgr.twofactor.forms import signing_code_field
 
 YES_NO = [SelectChoice("", "Not recorded"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
 AE_KIND_LABELS = {
@@ -132,6 +133,7 @@ class SignForm(BaseForm):
     version = HiddenField()
     password = PasswordField("Your password", validators=[InputRequired(message="Enter your password to sign.")],
                              render_kw={"autocomplete": "current-password"})
+    totp_code = signing_code_field()
 
 
 class AddendumForm(BaseForm):

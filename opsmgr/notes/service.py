@@ -23,6 +23,7 @@ from opsmgr.rules.notes import completion_problems, signing_problems, unsigned_a
 from opsmgr.sessions import record as canonical
 from opsmgr.sessions.lock import SIGNED_MESSAGE
 from opsmgr.sessions.models import InfusionSession
+from opsmgr.twofactor import service as two_factor
 
 #: Copied by "start from the last session": the set and setting that tend to repeat.
 CARRIED_FIELDS = ("mindset", "expectations", "worries", "music", "eye_mask", "lighting", "room", "support_person")
@@ -196,8 +197,9 @@ def complete_note(visit, *, expected_version, actor, now):
     return note
 
 
-def sign_note(visit, *, physician, password, expected_version, ip, now):
-    """Sign with the physician's password: freezes the note and the whole session, hashed."""
+def sign_note(visit, *, physician, password, expected_version, ip, now, totp_code=None):
+    """Sign with the physician's password (and a fresh code when they have two-factor on): freezes the
+    note and the whole session, hashed."""
     actor = actor_for(physician, ip)
     if not can_sign_note(physician, None):
         raise NoteError("Only a physician can sign session notes.")
@@ -216,6 +218,8 @@ def sign_note(visit, *, physician, password, expected_version, ip, now):
         raise NoteError(problems[0].message, problems[0].field, problems=problems, audited=True)
     if not reauthenticate(physician, password, ip=ip, now=now, purpose="note.sign"):
         raise NoteError("That password is not correct.", "password", audited=True)
+    if not two_factor.check_signing_code(physician, totp_code, ip=ip, now=now, purpose="note.sign"):
+        raise NoteError(two_factor.SIGNING_REFUSED, "totp_code", audited=True)
     db.session.flush()
     content, digest = canonical.aggregate_hash(visit.id)
     note.status, note.signed_at, note.signed_by_id = "signed", now, physician.id

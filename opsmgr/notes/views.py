@@ -6,7 +6,7 @@ from opsmgr.audit.service import record
 from opsmgr.core import submissions
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
-from opsmgr.core.guard import requires
+from opsmgr.core.guard import child_or_404, requires
 from opsmgr.core.merge import opened_token
 from opsmgr.core.web import attempt, current_actor
 from opsmgr.extensions import db
@@ -181,9 +181,7 @@ def _ae_refused(visit, form, error=None):
 @requires(can_write_note)
 def remove_adverse_event(session_id, event_id):
     visit = session_or_404(session_id)
-    event = db.session.get(AdverseEvent, event_id)
-    if event is None or event.session_id != visit.id:
-        abort(404)
+    event = child_or_404(AdverseEvent, event_id, session_id=visit.id)
     return attempt(lambda: service.remove_adverse_event(visit, event, actor=current_actor(), now=utcnow()),
                    done=lambda _: _done("Adverse event removed from the draft.", session_id, anchor="adverse-events"),
                    refused=lambda error: _render(visit, *_saved_note(visit), status=409, problem=str(error)))
@@ -217,7 +215,8 @@ def sign(session_id):
     if form.validate_on_submit():
         return attempt(lambda: service.sign_note(
             visit, physician=current_user._get_current_object(), password=form.password.data,
-            expected_version=_expected_version(form), ip=request.remote_addr, now=utcnow()),
+            totp_code=form.totp_code.data, expected_version=_expected_version(form), ip=request.remote_addr,
+            now=utcnow()),
             done=lambda _: _done("Signed. The note and the whole session record are now locked.", session_id),
             refused=lambda error: _sign_refused(visit, form, error))
     return _sign_refused(visit, form)

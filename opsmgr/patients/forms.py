@@ -156,11 +156,6 @@ class DemographicsForm(BaseForm):
     preferred_name = StringField("Preferred name", validators=[Length(max=120)], render_kw={"autocomplete": "off"})
     date_of_birth = DateField("Date of birth", validators=[InputRequired(), birth_date])
     sex_at_birth = SelectField("Sex at birth", choices=_choices(SexAtBirth, "Choose…"), validators=[InputRequired()])
-    pregnancy_possible = SelectField(
-        "Could the patient become pregnant?", coerce=yes_no, validators=[InputRequired()],
-        choices=[SelectChoice("", "Choose…"), SelectChoice("no", "No"), SelectChoice("yes", "Yes")],
-        invalid_value_message="Choose yes or no.",
-        description="If yes, the pre-infusion checklist asks for pregnancy status or a test.")
     phone = PhoneField("Phone", description="A number from another country starts with + and its country code.")
     email = EmailField("Email", validators=[Optional(), Length(max=254), email_address],
                        render_kw={"autocomplete": "off", "spellcheck": "false"})
@@ -192,8 +187,14 @@ class DemographicsForm(BaseForm):
 
 
 class RegistrationForm(DemographicsForm):
-    """Registration by a coordinator: identity, contact and the referral's indication."""
+    """Registration by a coordinator: identity, contact, and from the referral whether pregnancy is possible
+    and the indication. These two are clinical background: afterwards only clinicians see or change them."""
 
+    pregnancy_possible = SelectField(
+        "Could the patient become pregnant?", coerce=yes_no, validators=[InputRequired()],
+        choices=[SelectChoice("", "Choose…"), SelectChoice("no", "No"), SelectChoice("yes", "Yes")],
+        invalid_value_message="Choose yes or no.",
+        description="If yes, the pre-infusion checklist asks for pregnancy status or a test.")
     indication = SelectField("Indication", choices=_choices(Indication, "Choose…"), validators=[InputRequired()])
 
 
@@ -230,7 +231,7 @@ class MedicationForm(BaseForm):
     stopped_on = DateField("Stopped on", validators=[Optional(), past_date], description="Leave blank if current.")
 
     def validate_stopped_on(self, field):
-        if self.started_on.data and field.data < self.started_on.data:
+        if self.started_on.data and field.data and field.data < self.started_on.data:
             raise ValidationError("The stop date is before the start date.")
 
 

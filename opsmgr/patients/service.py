@@ -23,10 +23,12 @@ from opsmgr.rules.findings import Problem
 
 #: Fields a patient edit may change (an allowlist: nothing else is taken from a form).
 DEMOGRAPHIC_FIELDS = (
-    "mrn", "legal_name", "preferred_name", "date_of_birth", "sex_at_birth", "pregnancy_possible",
+    "mrn", "legal_name", "preferred_name", "date_of_birth", "sex_at_birth",
     "phone", "email", "reminder_channel", "contact_consent_on", "escort_name", "escort_phone",
 )
-CLINICAL_FIELDS = ("indication", "indication_detail", "failed_trials", "allergies")
+#: Clinical background: clinicians only see and change these (a coordinator records the first two once, from
+#: the referral, at registration; README, Security model).
+CLINICAL_FIELDS = ("pregnancy_possible", "indication", "indication_detail", "failed_trials", "allergies")
 #: The fields a reminder channel depends on.
 REMINDER_FIELDS = ("reminder_channel", "phone", "email", "contact_consent_on")
 NOT_TEXTABLE = ("This phone number cannot take text messages (it is a landline or a toll-free number). "
@@ -241,7 +243,8 @@ def search_query(text, date_of_birth=None):
 
 
 #: Patient columns only clinicians see; for anyone else they are never loaded, and reading one raises.
-CLINICAL_COLUMNS = (Patient.indication_detail, Patient.failed_trials, Patient.allergies, Patient.consent_on,
+CLINICAL_COLUMNS = (Patient.pregnancy_possible, Patient.indication, Patient.indication_detail, Patient.failed_trials,
+                    Patient.allergies, Patient.consent_on,
                     Patient.consent_form_version, Patient.consent_recorded_by_id)
 
 

@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.core.edits import EditConflict, attempt_merged, conflict_view, kept_message, merge_input, open_on, reopen
-from opsmgr.core.guard import requires
+from opsmgr.core.guard import child_or_404, requires
 from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.corrections import service as corrections
 from opsmgr.corrections.forms import EnteredInErrorForm, chart_forms
@@ -59,7 +59,7 @@ def patient_list():
             form.q.data, form.dob.data, page=page, page_size=PAGE_SIZE, actor=current_actor(), now=utcnow())
     # Render before the commit: committing expires the loaded rows and would reload each one.
     html = render_template("patients/list.html", form=form, patients=patients, total=total, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)))
+                           pages=max(1, -(-total // PAGE_SIZE)), clinical=can_view_clinical_background(current_user))
     db.session.commit()
     return html
 
@@ -214,9 +214,7 @@ def add_medication(patient_id):
 @requires(can_edit_clinical_background)
 def stop_medication(patient_id, medication_id):
     patient = _clinical_patient(patient_id)
-    medication = db.get_or_404(PatientMedication, medication_id)
-    if medication.patient_id != patient.id:
-        abort(404)
+    medication = child_or_404(PatientMedication, medication_id, patient_id=patient.id)
     form = StopMedicationForm.for_medication(medication)
     if not form.validate_on_submit():
         return _chart(patient_id, 400, stop={medication.id: form})
@@ -268,7 +266,7 @@ ENTRY_SECTIONS = {"weights": ("weights", "weight"), "medications": ("medications
           methods=["POST"])
 @requires(can_mark_entered_in_error)
 def entry_in_error(patient_id, kind, entry_id):
-    entry = corrections.find_entry(patient_id, kind, entry_id) or abort(404)
+    entry = child_or_404(corrections.PATIENT_ENTRIES[kind], entry_id, patient_id=patient_id)
     if not can_mark_entered_in_error(current_user, entry):
         abort(403)
     form = EnteredInErrorForm.for_entry(kind, entry)

@@ -8,6 +8,7 @@ from wtforms.widgets import HiddenInput
 
 from opsmgr.core.edits import ChoiceFields
 from opsmgr.core.forms import BaseForm
+from opsmgr.patients.forms import finite
 from opsmgr.rules.policy import FIELD_HELP, THRESHOLDS, ClinicalPolicy
 from opsmgr.rules.severities import SEVERITY_RULES, severity_for, severity_problems
 
@@ -45,7 +46,7 @@ class PolicyFormBase(ChoiceFields, BaseForm):
         valid = super().validate(extra_validators)
         for low, high, may_equal, message in ORDERED:
             a, b = self[low].data, self[high].data
-            if a is None or b is None:
+            if a is None or b is None or self[low].errors or self[high].errors:
                 continue
             if a > b or (a == b and not may_equal):
                 self[high].errors.append(message)
@@ -77,7 +78,7 @@ def _field(name, kind):
     text = f"{label} ({unit})"
     if kind is float:
         return DecimalField(text, places=3, description=source,
-                            validators=[InputRequired(), NumberRange(min=0, max=5)])
+                            validators=[InputRequired(), finite, NumberRange(min=0, max=5)])
     low, high = RANGES.get(name, (0, 1440))
     return IntegerField(text, description=source, validators=[InputRequired(), NumberRange(min=low, max=high)])
 

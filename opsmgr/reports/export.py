@@ -10,7 +10,6 @@ files and at worst one extra audit row, never an unaudited file. A run skips fil
 matches the stored hash and rewrites those that do not; ``manifest.csv`` lists every PDF in DIR
 that matches its record, so a resumed run's manifest covers the interrupted run's files as well.
 """
-import csv
 import hashlib
 import io
 import logging
@@ -26,6 +25,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import defer
 
 from opsmgr.audit.service import record
+from opsmgr.core import csvfiles
 from opsmgr.core.clock import clinic_zone
 from opsmgr.extensions import db
 from opsmgr.notes.models import SessionNote
@@ -43,8 +43,6 @@ MANIFEST_FIELDS = ("document_id", "kind", "mrn", "patient_name", "session_id", "
                    "file")
 PART = ".opsmgr-part"
 FILE_NAME = re.compile(r"^(session|series)-\d{4}-\d{2}-\d{2}-([0-9A-Za-z]+)\.pdf$")
-#: Cells a spreadsheet would read as a formula (or that start one after a tab or line break).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 1 << 20
 LOOKUP_BATCH = 500
 
@@ -190,12 +188,6 @@ def remove_leftovers(out):
 
 # --- the manifest ------------------------------------------------------------------------------------
 
-def csv_cell(value):
-    """A manifest cell a spreadsheet shows as text: a leading = + - @ tab or CR gets a quote prefix."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def manifest_row(document, mrn, name, signed_at, path):
     return {"document_id": document.document_id, "kind": document.kind, "mrn": mrn, "patient_name": name,
             "session_id": document.session_id, "series_id": document.series_id,
@@ -205,10 +197,8 @@ def manifest_row(document, mrn, name, signed_at, path):
 
 def write_manifest(out, rows):
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(MANIFEST_FIELDS)
-    for row in sorted(rows, key=lambda row: (row["file"], row["document_id"])):
-        writer.writerow([csv_cell(row[name]) for name in MANIFEST_FIELDS])
+    ordered = sorted(rows, key=lambda row: (row["file"], row["document_id"]))
+    csvfiles.write_rows(buffer, MANIFEST_FIELDS, ([row[name] for name in MANIFEST_FIELDS] for row in ordered))
     write_atomically(out / MANIFEST, buffer.getvalue().encode("utf-8"))
 
 

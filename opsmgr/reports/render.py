@@ -73,7 +73,7 @@ def css_string(value):
     """A value as a quoted CSS string, every character but letters and digits hex-escaped (so nothing
     typed can end the string, the rule or the <style> element)."""
     escaped = "".join(char if char.isascii() and char.isalnum() else f"\\{ord(char):06x}" for char in str(value))
-    return Markup(f'"{escaped}"')  # noqa: S704 - only letters, digits and hex escapes remain
+    return Markup(f'"{escaped}"')  # noqa: S704  # nosec B704  # only letters, digits and hex escapes remain
 
 
 def page_size(config):

@@ -38,6 +38,7 @@ from opsmgr.scores.service import scores_for
 from opsmgr.series.models import InfusionSeries
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.sessions.record import load_records
+from opsmgr.twofactor import service as two_factor
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def series_report(series):
     scores = _series_scores(series, visits)
     outcome = _outcome(visits, scores, zone)
     took_place = [visit for visit in visits if visit.status not in reports.DID_NOT_TAKE_PLACE]
-    trend = Markup(trend_svg(took_place, scores, baseline=outcome.baseline, zone=zone))  # noqa: S704 - ElementTree-built, text escaped
+    trend = Markup(trend_svg(took_place, scores, baseline=outcome.baseline, zone=zone))  # noqa: S704  # nosec B704  # ElementTree-built, text escaped
     return SeriesReport(facts, documents, problems, data.outcome_block(outcome, zone), trend, signed)
 
 
@@ -126,7 +127,7 @@ def preview_series_summary(series, *, summary_text, actor, now):
     return content
 
 
-def sign_series_summary(series, *, physician, password, summary_text, actor, ip, now):
+def sign_series_summary(series, *, physician, password, summary_text, actor, ip, now, totp_code=None):
     """Sign the series summary: checks, the physician's password, then the PDF made, signed and stored."""
     if not can_sign_note(physician, None):
         raise SeriesSummaryRefused([Problem(None, "Only a physician can sign a series summary.")])
@@ -141,6 +142,8 @@ def sign_series_summary(series, *, physician, password, summary_text, actor, ip,
         raise SeriesSummaryRefused(problems, audited=True)
     if not reauthenticate(physician, password, ip=ip, now=now, purpose="report.sign"):
         raise SeriesSummaryRefused([Problem("password", "That password is not correct.")], audited=True)
+    if not two_factor.check_signing_code(physician, totp_code, ip=ip, now=now, purpose="report.sign"):
+        raise SeriesSummaryRefused([Problem("totp_code", two_factor.SIGNING_REFUSED)], audited=True)
     summary_text = summary_text.strip()
     document_id = service.new_document_id()
     content = series_summary_pdf(series, summary_text=summary_text, signer=physician, signed_at=now,

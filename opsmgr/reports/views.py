@@ -190,7 +190,8 @@ def series_sign(series_id):
         try:
             return series_reports.sign_series_summary(
                 series, physician=current_user._get_current_object(), password=form.password.data,
-                summary_text=form.summary.data or "", actor=current_actor(), ip=request.remote_addr, now=utcnow())
+                totp_code=form.totp_code.data, summary_text=form.summary.data or "", actor=current_actor(),
+                ip=request.remote_addr, now=utcnow())
         except ReportError as error:
             log.error("series summary %s: %s", series_id, error)
             raise series_reports.SeriesSummaryRefused([Problem(None, FAILED)]) from None
@@ -201,5 +202,5 @@ def series_sign(series_id):
 def _series_page(series, form, status):
     from opsmgr.series.views import render_detail
 
-    form.password.data = ""
+    form.password.data = form.totp_code.data = ""
     return render_detail(series, sign_form=form), status

@@ -4,6 +4,7 @@ Sources: OWASP ASVS 5.0 6.2.1/6.2.4/6.2.5/6.2.9 (length, common passwords, no co
 rules, long passwords), ASVS v4.0.3 2.2.1 (brute-force limits), 45 CFR 164.312(a)(2)(iii)
 and ASVS 7.3.1/7.3.2 (idle and absolute session limits; NIST SP 800-63B AAL2: 12 h maximum).
 """
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +24,9 @@ class AccessPolicy:
     tablet_lock_timeout: timedelta = timedelta(minutes=5)
     #: Wrong PINs at a locked screen before the session ends and a full sign-in is needed.
     pin_attempts: int = 5
+    #: Failed sign-ins one client address may make in `address_window` before it is refused unheard.
+    address_failure_limit: int = 20
+    address_window: timedelta = timedelta(minutes=15)
 
 
 #: Keyboard and counting runs; a password inside one (or its reverse) is sequential (NIST SP 800-63B 3.1.1.2).
@@ -76,6 +80,26 @@ def lock_after_failure(failed_count: int, now: datetime, policy: AccessPolicy) -
     if failed_count >= policy.lockout_threshold:
         return now + policy.lockout_duration
     return None
+
+
+def throttle_address(address: str | None) -> str:
+    """The client a sign-in failure is counted against: an IPv4 address as it is, an IPv6 address by
+    its /64 network (one subscriber gets a whole /64, so counting single addresses would count nothing)."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return (address or "unknown")[:64]
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def is_address_over_limit(recent_failures: int, policy: AccessPolicy) -> bool:
+    """A client address with this many failed sign-ins inside the window is refused before any check
+    (ASVS v4 2.2.1 / 5.0 6.3.1), and its refusals count toward no account's lockout (ASVS 6.1.1)."""
+    return recent_failures >= policy.address_failure_limit
 
 
 def session_end_reason(

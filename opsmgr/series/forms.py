@@ -3,6 +3,7 @@ from wtforms import DateField, DecimalField, IntegerField, SelectChoice, SelectF
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from opsmgr.core.forms import BaseForm
+from opsmgr.patients.forms import finite
 from opsmgr.patients.models import Indication
 
 
@@ -10,7 +11,8 @@ class SeriesOrderForm(BaseForm):
     protocol_id = SelectField("Protocol", coerce=int, validators=[DataRequired()])
     indication = SelectField("Indication", choices=[SelectChoice(v, label) for v, label in Indication.choices()],
                              validators=[DataRequired()])
-    dose_mg_per_kg = DecimalField("Dose (mg/kg)", places=3, validators=[Optional(), NumberRange(min=0.05, max=2)],
+    dose_mg_per_kg = DecimalField("Dose (mg/kg)", places=3,
+                                  validators=[Optional(), finite, NumberRange(min=0.05, max=2)],
                                   description="IV protocols. Leave empty to use the protocol's dose.")
     dose_mg = IntegerField("Dose (mg)", validators=[Optional(), NumberRange(min=28, max=84)],
                            description="Esketamine: 28, 56 or 84 mg. Leave empty to use the protocol's dose.")

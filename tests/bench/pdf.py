@@ -205,7 +205,6 @@ class _Builder:
         day = as_local(visit.starts_at, ZONE).date()
         chair = AtTheChair(visit.starts_at, self.passwords, day_starts_at=self.day_bounds(day, ZONE)[0])
         checked_in, dose_at = visit.starts_at, visit.starts_at + timedelta(minutes=25)
-        chair.base = dose_at + timedelta(hours=4)  # every timepoint of the dose is taken
         schedule.change_status(visit, SessionState.CHECKED_IN, reason="", actor=chair.nurse, now=checked_in)
         answers = checklist_answers(visit, dose_at - timedelta(minutes=10))
         if scores is not None:
@@ -213,7 +212,7 @@ class _Builder:
         checklist.fill_checklist(visit, answers,
                                  expected_version=checklist.NOT_SAVED, actor=chair.nurse,
                                  now=dose_at - timedelta(minutes=10))
-        chair.dose(visit, dose_at)
+        chair.dose(visit, dose_at, until=dose_at + timedelta(hours=4))  # every timepoint of the dose is taken
         if before_discharge is not None:
             before_discharge(chair.nurse, dose_at)
         chair.discharge(visit)

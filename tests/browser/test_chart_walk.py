@@ -27,7 +27,7 @@ def test_a_physician_follows_the_chart_to_a_session_and_its_note(page, clocked_l
     assert scores.count() >= 4
     assert trend.locator(POINTS).count() == scores.count()
     expect(trend.locator("svg text", has_text="0.5 mg/kg")).to_have_count(1)
-    expect(page.get_by_test_id("checklist-weight")).to_contain_text("At the checklist, session 4")
+    expect(page.get_by_test_id("checklist-weight").first).to_contain_text("At the checklist, session 4")  # newest first
 
     # A session's page from its date, then back to the chart and on to a note from its state.
     sessions = page.get_by_test_id("chart-session")

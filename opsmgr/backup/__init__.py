@@ -1,0 +1,1 @@
+"""`flask backup` and `flask restore`: an encrypted bundle of the database, the audit anchors and a manifest."""

@@ -1,0 +1,1 @@
+"""Restricted records: a care team per restricted patient, and audited break-glass for other clinicians."""
