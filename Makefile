@@ -18,13 +18,14 @@ run: setup
 	$(PY) -m flask --app app demo seed
 	$(PY) -m flask --app app serve
 
-# Two pytest-xdist workers, one per core (`make test PYTEST_WORKERS=0` runs in one process);
+# Two pytest-xdist workers, one per core, stealing work so neither idles at the end (`make test
+# PYTEST_WORKERS=0` runs in one process);
 # PYTEST_ARGS narrows or adds to the run. The elapsed time, setup included, is the last line.
 PYTEST_WORKERS ?= 2
 test:
 	@start=$$(date +%s); status=0; \
 	$(MAKE) --no-print-directory setup-test && \
-	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS) || status=$$?; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS) || status=$$?; \
 	elapsed=$$(( $$(date +%s) - start )); \
 	printf 'make test: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
 	exit $$status
@@ -34,7 +35,7 @@ test:
 test-long:
 	@start=$$(date +%s); status=0; \
 	$(MAKE) --no-print-directory setup-test && \
-	OPSMGR_TEST_LONG=1 $(PY) -m pytest -n $(PYTEST_WORKERS) -m long $(PYTEST_ARGS) || status=$$?; \
+	OPSMGR_TEST_LONG=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m long $(PYTEST_ARGS) || status=$$?; \
 	elapsed=$$(( $$(date +%s) - start )); \
 	printf 'make test-long: %d min %02d s (setup and pytest)\n' $$((elapsed / 60)) $$((elapsed % 60)); \
 	exit $$status

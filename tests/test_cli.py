@@ -3,6 +3,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from opsmgr.auth.models import StaffUser
@@ -43,6 +44,7 @@ def test_users_list_and_deactivate(app, runner, make_user):
     assert runner.invoke(args=["users", "deactivate", "nobody"]).exit_code != 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the command's behaviour, not the database
 def test_demo_seed_creates_four_accounts_once_with_a_private_credentials_file(app, runner):
     result = runner.invoke(args=["demo", "seed"])
     assert result.exit_code == 0, result.output
@@ -72,6 +74,7 @@ def test_serve_says_the_clinic_time_zone_and_where_it_came_from():
     assert chosen == "Clinic time zone: America/New_York (OPSMGR_TIMEZONE)."
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the command's behaviour, not the database
 def test_demo_password_comes_from_the_environment(app, runner, monkeypatch):
     monkeypatch.setenv("OPSMGR_DEMO_PASSWORD", "scripted demo passphrase")
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
