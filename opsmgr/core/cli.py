@@ -1,9 +1,11 @@
 """`flask serve` (gunicorn plus the one scheduler) and `flask scheduler run`."""
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+from datetime import date
 
 import click
 from flask import current_app
@@ -15,6 +17,18 @@ scheduler = AppGroup("scheduler", help="The background job process.")
 
 #: gunicorn's access log without query strings: search terms must never reach a log file.
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
+def iso_date(_ctx, _param, value):
+    """A click callback for a date option: YYYY-MM-DD (None when the option is not given)."""
+    if value is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31.")
 
 
 @scheduler.command("run")

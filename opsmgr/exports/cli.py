@@ -1,9 +1,7 @@
 """`flask export …`: FHIR R4 (one patient's Bundle, or every patient as NDJSON per resource type, as FHIR
 Bulk Data does) and CSV lists for a date range. Each export is audited as the shell ("cli")."""
 import io
-import re
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -11,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from opsmgr.core.cli import iso_date
 from opsmgr.core.clock import clinic_zone, utcnow
 from opsmgr.exports import csv_exports
 from opsmgr.extensions import db
@@ -96,19 +95,10 @@ def _write(path, content):
         raise click.BadParameter(f"cannot write {path}: {error.strerror}.", param_hint="'--out'") from None
 
 
-def _clinic_date(_ctx, _param, value):
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31.")
-
-
 @export.command("csv")
 @click.option("--kind", required=True, type=click.Choice(csv_exports.KINDS))
-@click.option("--since", required=True, callback=_clinic_date, metavar="YYYY-MM-DD", help="First clinic date.")
-@click.option("--until", required=True, callback=_clinic_date, metavar="YYYY-MM-DD",
+@click.option("--since", required=True, callback=iso_date, metavar="YYYY-MM-DD", help="First clinic date.")
+@click.option("--until", required=True, callback=iso_date, metavar="YYYY-MM-DD",
               help="Last clinic date (inclusive).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The CSV file to write.")
 def export_csv(kind, since, until, out):

@@ -1,7 +1,5 @@
 """`flask reports …`: report tools for the admin."""
-import re
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
@@ -9,6 +7,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from opsmgr.audit.service import Actor
+from opsmgr.core.cli import iso_date
 from opsmgr.core.clock import utcnow
 from opsmgr.extensions import db
 from opsmgr.reports import export as bulk
@@ -42,20 +41,8 @@ def signing_key(pem):
     click.echo(f"SHA-256:     {cert.sha256_fingerprint}")
 
 
-def _clinic_date(_ctx, _param, value):
-    """--since: a calendar date, YYYY-MM-DD."""
-    if value is None:
-        return None
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise click.BadParameter(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-01-31.")
-
-
 @reports.command("export")
-@click.option("--since", callback=_clinic_date, metavar="YYYY-MM-DD",
+@click.option("--since", callback=iso_date, metavar="YYYY-MM-DD",
               help="Documents signed on or after this date (the clinic's zone).")
 @click.option("--series", "series_id", type=click.IntRange(min=1), default=None, metavar="ID",
               help="Documents of this series (with --since: only those signed since then).")
