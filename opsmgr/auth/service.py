@@ -88,8 +88,11 @@ def authenticate(username, password, *, ip, now, tablet=None):
         spend_verify_time()
         record("login.failed", actor=anonymous, now=now, outcome="denied", details={"reason": "address_limit"})
         return LoginResult(None, None)
+    # FOR NO KEY UPDATE: concurrent sign-ins to one account queue here (the failure count stays exact), while
+    # the foreign-key checks of the account's other sessions (FOR KEY SHARE, e.g. their audit rows) do not
+    # wait for it; plain FOR UPDATE deadlocked with a colleague session's write holding the audit head.
     user = db.session.scalar(
-        select(StaffUser).where(StaffUser.username == attempted).with_for_update()
+        select(StaffUser).where(StaffUser.username == attempted).with_for_update(key_share=True)
     )
     if user is None or not user.is_active_account:
         spend_verify_time()

@@ -200,7 +200,8 @@ def complete_sign_in(user_id, code, *, ip, now, tablet=None):
     if is_address_over_limit(auth._recent_address_failures(address, now, access_policy()), access_policy()):
         spend_verify_time()
         return auth.LoginResult(None, None)
-    user = db.session.scalar(select(StaffUser).where(StaffUser.id == user_id).with_for_update())
+    user = db.session.scalar(select(StaffUser).where(StaffUser.id == user_id)
+                             .with_for_update(key_share=True))  # FOR NO KEY UPDATE: see auth.service.authenticate
     if user is None or not user.is_active_account or is_locked(user.locked_until, now) or not is_on(user.id):
         if user is not None:
             record("login.failed", actor=auth.actor_for(user, ip), now=now, outcome="denied",

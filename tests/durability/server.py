@@ -55,9 +55,10 @@ class Gunicorn:
         """Start and wait until /healthz answers and both workers run; on a taken port, another port."""
         for _attempt in range(3):
             self.starts += 1
-            self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,  # noqa: S603
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, start_new_session=True)
+            with open(self.folder / "app.log", "ab") as app_log:  # the app's own log (a 500's traceback)
+                self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,  # noqa: S603
+                                                stdin=subprocess.DEVNULL, stdout=app_log,
+                                                stderr=app_log, start_new_session=True)
             if self._wait_ready(timeout):
                 return
             self.kill()
@@ -93,8 +94,9 @@ class Gunicorn:
             time.sleep(0.01)
 
     def error_log(self):
-        path = self.folder / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        """gunicorn's error log, then the app's (where a 500's traceback goes)."""
+        return "".join(path.read_text(errors="replace") for path in (self.folder / "error.log", self.folder / "app.log")
+                       if path.exists())
 
 
 def _children(pid):
