@@ -7,12 +7,13 @@ temporary folder and only reads it once the tag has verified, so a wrong key and
 are refused before anything is restored.
 """
 import gzip
-import hashlib
 import os
 import secrets
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from opsmgr.core.files import file_sha256  # noqa: F401 -- bundle.file_sha256 is this module's API
 
 MAGIC = b"OPSMGR-BACKUP\x00\x01"
 SALT_BYTES, NONCE_BYTES, TAG_BYTES = 16, 12, 16
@@ -171,11 +172,3 @@ def _unpack(packed, folder):
             with os.fdopen(fd, "wb") as out:
                 while chunk := source.read(CHUNK):
                     out.write(chunk)
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

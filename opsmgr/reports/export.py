@@ -10,7 +10,6 @@ files and at worst one extra audit row, never an unaudited file. A run skips fil
 matches the stored hash and rewrites those that do not; ``manifest.csv`` lists every PDF in DIR
 that matches its record, so a resumed run's manifest covers the interrupted run's files as well.
 """
-import hashlib
 import io
 import logging
 import os
@@ -27,6 +26,7 @@ from sqlalchemy.orm import defer
 from opsmgr.audit.service import record
 from opsmgr.core import csvfiles
 from opsmgr.core.clock import clinic_zone
+from opsmgr.core.files import file_sha256
 from opsmgr.extensions import db
 from opsmgr.notes.models import SessionNote
 from opsmgr.patients.models import Patient
@@ -135,14 +135,6 @@ def safe_part(text):
 def relative_path(document, mrn, signed_at):
     day = signed_at.astimezone(clinic_zone()).date().isoformat()
     return Path(safe_part(mrn)) / f"{document.kind}-{day}-{safe_part(document.document_id)}.pdf"
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def make_dir(path):
