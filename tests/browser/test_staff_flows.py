@@ -244,7 +244,11 @@ def test_every_field_has_a_label_and_the_page_has_landmarks(page, live_server, w
     else:
         sign_in(page, live_server, "admin")
         expect(h1(page)).to_have_text("Staff accounts")
-        page.get_by_test_id("signed-in-as").click()  # the account menu
+        # The account menu is Bootstrap's dropdown: its script is deferred, so it answers a click only
+        # once the document has been parsed (the heading shows earlier, while the page streams in).
+        page.wait_for_load_state("domcontentloaded")
+        page.get_by_test_id("signed-in-as").click()
+        expect(page.get_by_role("link", name="Password")).to_be_visible()
         page.get_by_role("link", name="Password").click()
         expect(h1(page)).to_have_text("Change your password")
         expected_labels = ["Current password", "New password", "Repeat the new password"]
