@@ -35,6 +35,8 @@ def test_admin_creates_a_staff_member_who_must_change_the_password(app, login_as
     newcomer = app.test_client()
     newcomer.login("j.rivera", NEW["password"])
     assert newcomer.get("/today").headers["Location"].endswith("/account/password")
+    page = newcomer.get("/account/password").get_data(as_text=True)
+    assert "Set a new password to continue" in page and 'href="/today"' not in page, "only the way out is offered"
 
 
 def test_duplicate_username_is_refused_next_to_the_field_keeping_the_input(app, login_as, make_user):

@@ -174,9 +174,15 @@ def test_a_role_that_requires_it_is_sent_to_enrolment_and_can_use_nothing_else(a
         assert client.get(url).headers["Location"].endswith("/account/two-factor"), url
     signing = client.submit("/sessions/1/note/sign", {"password": PASSWORD})
     assert signing.headers["Location"].endswith("/account/two-factor"), "no signing step before enrolment"
+    # The set-up page offers only the way out: no navigation to pages that would lead back here.
+    setup_page = client.get("/account/two-factor").get_data(as_text=True)
+    assert "Set up two-factor sign-in to continue" in setup_page and "Sign out" in setup_page
+    assert 'href="/today"' not in setup_page and 'data-testid="signed-in-as"' not in setup_page
     client.user = physician
     enrol(client, clock)
-    assert client.get("/today").status_code == 200
+    page = client.get("/today")
+    assert page.status_code == 200
+    assert 'href="/today"' in page.get_data(as_text=True) and "to continue" not in page.get_data(as_text=True)
 
 
 @SQLITE_ONLY

@@ -33,6 +33,19 @@ LOCKED_SCREEN_ENDPOINTS = frozenset({"auth.unlock", "auth.lock", "auth.logout", 
                                      *TOKEN_ENDPOINTS, *WEBHOOK_ENDPOINTS})
 
 
+def setup_step_pending():
+    """What a signed-in user must do before anything else: "password" (an admin set it, or it expired),
+    "two_factor" (the role signs in with two factors and this user has none yet), or None. The hook
+    below sends every other request there; the navigation shows only the way out (templates/base.html)."""
+    if not current_user.is_authenticated:
+        return None
+    if current_user.must_change_password:
+        return "password"
+    if session.get("two_factor_must_enrol"):
+        return "two_factor"
+    return None
+
+
 def requires(predicate):
     """Mark a view with the permission predicate (user -> bool) that every request must pass."""
 
@@ -101,9 +114,10 @@ def enforce_access():
         return None if _signed_by_twilio() else abort(403)
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
-    if current_user.must_change_password and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+    pending = setup_step_pending()
+    if pending == "password" and endpoint not in PASSWORD_CHANGE_ENDPOINTS:
         return redirect(url_for("auth.change_password"))
-    if session.get("two_factor_must_enrol") and endpoint not in TWO_FACTOR_ENROL_ENDPOINTS:
+    if pending == "two_factor" and endpoint not in TWO_FACTOR_ENROL_ENDPOINTS:
         return redirect(url_for("two_factor.account"))
     predicate = permission_for(endpoint)
     if predicate is None or not predicate(current_user):

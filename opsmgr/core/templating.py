@@ -7,6 +7,7 @@ from flask import current_app
 from opsmgr import permissions
 from opsmgr.core.clock import clinic_zone
 from opsmgr.core.contact import phone_filter
+from opsmgr.core.guard import setup_step_pending
 from opsmgr.core.submissions import new_key
 from opsmgr.rules.monitoring import ALERT_TITLES
 
@@ -39,6 +40,7 @@ def register(app):
     app.jinja_env.globals.update(permissions.ALL)
     app.jinja_env.globals["amount"] = amount
     app.jinja_env.globals["submission_key"] = new_key
+    app.jinja_env.globals["setup_step_pending"] = setup_step_pending
 
     @app.context_processor
     def clinic_context():

@@ -24,9 +24,12 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from opsmgr.auth.models import StaffUser
+from opsmgr.auth import service as auth_service
 from opsmgr.auth.service import actor_for
 from opsmgr.core.clock import system_now
 from opsmgr.demo.chair import AtTheChair
+from opsmgr.demo.service import DEMO_ACTOR, RESTRICTED_MRN
+from opsmgr.exports import service as export_service
 from opsmgr.extensions import db
 from opsmgr.infusion import discharge as discharge_service
 from opsmgr.infusion import gate as gate_service
@@ -34,6 +37,7 @@ from opsmgr.infusion import service as infusion
 from opsmgr.infusion import vitals as vitals_service
 from opsmgr.notes import service as notes
 from opsmgr.patients.models import Patient
+from opsmgr.restricted import service as restricted_service
 from opsmgr.rules.session_states import SessionState
 from opsmgr.schedule.models import ClinicClosure
 from opsmgr.schedule.service import local_day_bounds
@@ -60,6 +64,8 @@ DISCHARGED_TODAY, WITH_ALERTS = "DEMO-0004", "DEMO-0009"
 #: DEMO-0009's 16:00 booster, taken to recovery, whose discharge waits for the physician; DEMO-0010's
 #: booster a week from today (a session booked on another day).
 PENDING_DISCHARGE, BOOKED_NEXT_WEEK = "DEMO-0009", "DEMO-0010"
+#: The demo's restricted record: only the demo physician is on its care team.
+RESTRICTED = RESTRICTED_MRN
 #: The recovery sessions' observation ends 5 minutes after the seed's clock (demo.chair): the pending
 #: assessment is made past it, so the discharge form is offered and only the MOAA/S waits.
 AFTER_THE_OBSERVATION_MINUTES = 6
@@ -125,6 +131,19 @@ def _notes(clock, signed_id, complete_id, draft_id):
                      actor=actor_for(nurse), now=clock())
 
 
+def _disclosed(clock, patient):
+    """The restricted demo record disclosed twice: a covering nurse (not on its care team) breaks the glass,
+    unreviewed, for the admins' list; the physician on the care team exports it as FHIR."""
+    covering = auth_service.create_staff(username="covering-nurse", full_name="Covering Nurse (fictional)",
+                                         role="nurse", password=DEMO_PASSWORD, actor=DEMO_ACTOR, now=clock())
+    restricted_service.break_glass(patient, covering, reason="emergency", detail="Called to the chair: fainted.",
+                                   password=DEMO_PASSWORD, actor=actor_for(covering), now=clock(),
+                                   duration=timedelta(minutes=60))
+    physician = db.session.scalar(select(StaffUser).where(StaffUser.username == "physician"))
+    export_service.patient_bundle(patient, base_url="http://localhost/", actor=actor_for(physician), now=clock(),
+                                  via="web")
+
+
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory):
     folder = tmp_path_factory.mktemp("a11y")
@@ -152,6 +171,8 @@ def clinic(tmp_path_factory):
         ids["next_week"], ids["closed_day"] = (today + timedelta(days=7)).isoformat(), today + timedelta(days=21)
         ids["to_book"] = patient[BOOKED_NEXT_WEEK]
         db.session.add(ClinicClosure(closed_on=ids["closed_day"], label="Demo holiday", created_at=clock()))
+        ids["restricted"] = patient[RESTRICTED]
+        _disclosed(clock, db.session.get(Patient, ids["restricted"]))
 
     app = migrated_app(folder, "a11y", seed, CLOCK=clock)
     with serving(app) as url:
@@ -271,12 +292,26 @@ def board_refreshed_then_paused(page):
     expect(page.get_by_test_id("board-update-state")).to_contain_text("Updates paused")
 
 
+def break_glass_refused(page):
+    """The break-glass form sent with no reason and no password: the errors at their fields."""
+    page.get_by_role("button", name="Break the glass and open the record").click()
+    expect(page.get_by_label("Your password")).to_have_attribute("aria-invalid", "true")
+
+
+def csv_export_refused(page):
+    """A CSV range that ends before it starts: refused at the field, the choices kept."""
+    page.get_by_label("From (clinic date)").fill("2026-03-31")
+    page.get_by_label("To (clinic date, inclusive)").fill("2026-03-01")
+    page.get_by_role("button", name="Download CSV").click()
+    expect(page.get_by_label("To (clinic date, inclusive)")).to_have_attribute("aria-invalid", "true")
+
+
 @dataclass(frozen=True)
 class Audited:
     """One page as one role sees it (role None: signed out). ``path`` takes the clinic's ids; ``shows`` is
     text the page must show before it is audited (so a page that lost its content fails rather than
     passes empty); ``action`` brings it to the state audited; ``disabled`` maps a rule id to why it is
-    off on this page only."""
+    off on this page only; ``status`` is the answer expected (a restricted record is 403 with its page)."""
 
     name: str
     role: str | None
@@ -285,6 +320,7 @@ class Audited:
     action: object = None
     disabled: dict = field(default_factory=dict)
     viewport: dict = field(default_factory=lambda: TABLET)
+    status: int = 200
 
 
 PAGES = (
@@ -350,6 +386,25 @@ PAGES = (
     # The chair's steps the fixture adds push the seed's own events off the first page: filtered to them.
     Audited("admin-audit", "admin", "/admin/audit/?username=demo-seed", "demo.seeded"),
     Audited("admin-audit-denied", "admin", "/admin/audit/?outcome=denied", "discharge.refused"),
+    # Restricted records (issue 16): the nurse outside the care team, the break-glass form refusing an
+    # empty send, the care team page, the disclosures (a break-glass and an export), the admins' review.
+    Audited("nurse-restricted-record", "nurse", "/patients/{restricted}", "Break the glass", status=403),
+    Audited("nurse-restricted-record-desktop", "nurse", "/patients/{restricted}", "Break the glass",
+            viewport=DESKTOP, status=403),
+    Audited("nurse-break-glass-refused", "nurse", "/patients/{restricted}", "Break the glass", break_glass_refused,
+            status=403),
+    Audited("physician-restriction", "physician", "/patients/{restricted}/restriction", "Care team"),
+    Audited("physician-disclosures", "physician", "/patients/{restricted}/disclosures", "Covering Nurse"),
+    Audited("physician-disclosures-desktop", "physician", "/patients/{restricted}/disclosures", "Covering Nurse",
+            viewport=DESKTOP),
+    Audited("admin-restricted-records", "admin", "/admin/restricted-records", "Covering Nurse"),
+    Audited("admin-restricted-records-desktop", "admin", "/admin/restricted-records", "Covering Nurse",
+            viewport=DESKTOP),
+    Audited("admin-exports", "admin", "/admin/exports", "CSV for a date range"),
+    Audited("admin-exports-desktop", "admin", "/admin/exports", "CSV for a date range", viewport=DESKTOP),
+    Audited("admin-exports-refused", "admin", "/admin/exports", "CSV for a date range", csv_export_refused),
+    Audited("admin-two-factor-policy", "admin", "/admin/two-factor", "Two-factor"),
+    Audited("coordinator-two-factor", "coordinator", "/account/two-factor", "Set up two-factor sign-in"),
 )
 
 
@@ -362,7 +417,7 @@ def test_page_has_no_wcag_21_aa_violations(browser, clinic, signed_in, audited):
         page = ctx.new_page()
         address = audited.path.format(**clinic.ids)
         response = page.goto(clinic.url + address)
-        assert response.ok, f"{address} answered {response.status}"
+        assert response.status == audited.status, f"{address} answered {response.status}"
         if audited.role:
             expect(page.get_by_role("button", name="Sign out", include_hidden=True)).to_be_attached()
         if audited.action:
