@@ -43,6 +43,7 @@ def sign_in(page, base_url, username, password=DEMO_PASSWORD):
 
 
 def no_horizontal_scroll(page):
+    page.wait_for_load_state("load")  # measured with the stylesheets applied
     width, inner = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width <= inner, f"horizontal scrollbar: content is {width}px wide in a {inner}px window"
 
@@ -135,6 +136,8 @@ NAV_SPREAD_JS = """() => {
 
 
 def expect_navigation_on_one_line(page):
+    # Measured once the stylesheets have loaded: before that the menu is an unstyled list, one item a line.
+    page.wait_for_load_state("load")
     spread = page.evaluate(NAV_SPREAD_JS)
     assert spread < 16, f"the navigation wraps: its items' centres are {spread:.0f}px apart"
 
