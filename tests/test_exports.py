@@ -239,6 +239,7 @@ def test_disclosures_list_an_export_a_pdf_download_and_a_covering_csv_in_constan
         page = physician.get(f"/patients/{world['one']}/disclosures").get_data(as_text=True)
     assert "FHIR R4 export" in page and f"Signed PDF downloaded: session summary {document_id}" in page
     assert "2026-11-30 to 2026-12-01" in page and "2027-01-01" not in page and "3 disclosures" in page
+    assert "(Admin)" in page and "(admin)" not in page, "the role in words, not its code"
     for _ in range(3):
         physician.get(f"/patients/{world['one']}/fhir.json")
     with count_statements(app) as many:

@@ -14,7 +14,7 @@ from sqlalchemy import literal, or_, select, union_all
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.audit.service import record
-from opsmgr.auth.models import StaffUser
+from opsmgr.auth.models import ROLE_VALUES, Role, StaffUser
 from opsmgr.extensions import db
 from opsmgr.infusion.models import VitalSign
 from opsmgr.scores.models import Score
@@ -92,6 +92,11 @@ def _events(stmt):
     return [(event, name, json.loads(event.details or "{}")) for event, name in rows]
 
 
+def _role_label(role):
+    """The role as staff read it ("Nurse"); an unknown or missing one as stored."""
+    return Role(role).label if role in ROLE_VALUES else (role or "")
+
+
 def disclosures(patient_id, *, zone):
     """[Disclosure], newest first."""
     touched = _events(select(AuditEvent).where(
@@ -102,7 +107,7 @@ def disclosures(patient_id, *, zone):
         dates = _patient_dates(patient_id, zone)
         touched += [row for row in csv_events if _covers(row[2], dates)]
     touched.sort(key=lambda row: row[0].id, reverse=True)
-    return [Disclosure(occurred_at=event.occurred_at, who=name or event.username or "", role=event.role or "",
+    return [Disclosure(occurred_at=event.occurred_at, who=name or event.username or "", role=_role_label(event.role),
                        what=_what(event, details), scope=_scope(event, details))
             for event, name, details in touched]
 
