@@ -17,8 +17,9 @@ from opsmgr.notes import service as notes
 from opsmgr.notes.models import AdverseEvent, NoteAddendum, SessionNote
 from opsmgr.sessions import record as canonical
 from opsmgr.sessions.models import InfusionSession
-from tests.conftest import PASSWORD
-from tests.factories import FACTORY_ACTOR, create_chairs
+from tests.conftest import PASSWORD, FrozenClock, StaffClient, sign_in
+from tests.factories import FACTORY_ACTOR, create_chairs, create_user
+from tests.shared_world import world_sources, worlds_by_backend
 from tests.test_infusion import (
     discharge,
     done,
@@ -79,13 +80,9 @@ def chairs(app):
         return create_chairs(2)
 
 
-@pytest.fixture
-def discharged(app, clock, chairs, login_as, make_user):
+def walk_to_discharge(app, clock, session_id, nurse, witness):
     """A session walked through the chair pages to discharge: dose, controlled substance, four readings
     (one at 185/112 raising an alert, acknowledged), end of infusion, 30 minutes' observation."""
-    session_id = make_session(app, clock)
-    nurse = login_as("nurse")
-    witness = make_user("nurse")
     assert done(start(nurse, session_id))
     assert record_cs(nurse, session_id, witness_username=witness.username, witness_password=PASSWORD) \
         .status_code == 302
@@ -100,6 +97,72 @@ def discharged(app, clock, chairs, login_as, make_user):
     wait(clock, 30, nurse)
     assert done(vitals(nurse, session_id, "11:10"))
     assert done(discharge(nurse, session_id))
+
+
+def build_discharged_world(app):
+    """walk_to_discharge once per worker and backend (tests/shared_world.py): two chairs, the session,
+    the nurse who walked it (and the cookie of her sign-in) and the witness, as the `discharged` fixture
+    made them for each test. About seventy tests start from here and each gets a fresh copy."""
+    clock = app.config["CLOCK"]
+    with app.app_context():
+        create_chairs(2)
+    session_id = make_session(app, clock)
+    with app.app_context():
+        nurse_user = create_user(role="nurse", username=None, password=PASSWORD, now=clock())
+        witness = create_user(role="nurse", username=None, password=PASSWORD, now=clock())
+    nurse = app.test_client()
+    sign_in(nurse, nurse_user.username, PASSWORD)
+    nurse.user = nurse_user
+    walk_to_discharge(app, clock, session_id, nurse, witness)
+    with nurse.session_transaction() as cookie:
+        signed_in = dict(cookie)
+    return {"session_id": session_id, "nurse": nurse_user, "cookie": signed_in, "now": clock()}
+
+
+@pytest.fixture(scope="session")
+def discharged_worlds(tmp_path_factory):
+    yield from worlds_by_backend(tmp_path_factory, "discharged", build_discharged_world, StaffClient, FrozenClock)
+
+
+def shares_the_walk(request):
+    """Whether this test starts from the shared discharged world: it asks for `discharged` (or what builds
+    on it) and needs no database of its own (fresh_db: concurrent signers on real connections)."""
+    return "discharged" in request.fixturenames and not request.node.get_closest_marker("fresh_db")
+
+
+@pytest.fixture
+def discharged_world(backend, discharged_worlds, clock, request):
+    """A fresh copy of the discharged world, its clock where the walk left it."""
+    world = discharged_worlds(backend, *world_sources(backend, request))
+    clock.now = world.data["now"]
+    with world.fresh_copy(clock) as copy:
+        yield copy
+
+
+@pytest.fixture
+def app(request, backend):
+    """This module's app: the shared discharged world's for the tests that start from it, else the suite's
+    per-test app (conftest's `app`)."""
+    if shares_the_walk(request):
+        return request.getfixturevalue("discharged_world").app
+    return request.getfixturevalue("make_app")()
+
+
+@pytest.fixture
+def discharged(app, clock, request):
+    """(session id, the nurse's signed-in client) of a session walked to discharge (walk_to_discharge)."""
+    if shares_the_walk(request):
+        data = request.getfixturevalue("discharged_world").data
+        nurse = app.test_client()
+        with nurse.session_transaction() as cookie:
+            cookie.update(data["cookie"])
+        nurse.user = data["nurse"]
+        return data["session_id"], nurse
+    request.getfixturevalue("chairs")
+    session_id = make_session(app, clock)
+    nurse = request.getfixturevalue("login_as")("nurse")
+    witness = request.getfixturevalue("make_user")("nurse")
+    walk_to_discharge(app, clock, session_id, nurse, witness)
     return session_id, nurse
 
 

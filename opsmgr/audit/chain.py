@@ -15,20 +15,32 @@ CHAINED_FIELDS = (
 )
 
 
+#: One encoder for every row: json.dumps with options builds a new JSONEncoder on each call.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(values):
     """A stable text form of a row's chained fields (timestamps as naive-UTC ISO text)."""
-    out = {}
-    for name in CHAINED_FIELDS:
-        value = values[name]
-        if name == "occurred_at":
-            value = value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
-        out[name] = value
-    return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    out = {name: values[name] for name in CHAINED_FIELDS}
+    out["occurred_at"] = out["occurred_at"].astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return _ENCODE(out)
 
 
 def link_hash(key, prev_hash, values):
-    message = f"{prev_hash}\n{canonical(values)}".encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    return Linker(key)(prev_hash, values)
+
+
+class Linker:
+    """link_hash for many rows under one key: the HMAC's keyed state is set up once and copied per row
+    (the same digest as hmac.new(key, message, sha256))."""
+
+    def __init__(self, key):
+        self._keyed = hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+    def __call__(self, prev_hash, values):
+        mac = self._keyed.copy()
+        mac.update(f"{prev_hash}\n{canonical(values)}".encode())
+        return mac.hexdigest()
 
 
 def canonical_details(details):

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
-from opsmgr.audit.chain import GENESIS, HEAD_ID, canonical_details, link_hash
+from opsmgr.audit.chain import GENESIS, HEAD_ID, Linker, canonical_details
 from opsmgr.audit.models import AuditEvent, AuditHead
 from opsmgr.auth.models import Role, StaffUser
 from opsmgr.auth.passwords import hash_password
@@ -302,13 +302,14 @@ class ScaleSeed:
                                   .where(AuditHead.id == HEAD_ID).with_for_update()).one_or_none()
         last_id, last_hash = head if head else (0, GENESIS)
         events.sort(key=lambda event: event[0])
+        link = Linker(self.key)
         rows = []
         for occurred_at, (user_id, username, role), action, object_type, object_id, patient_id, details in events:
             last_id += 1
             values = {"id": last_id, "occurred_at": occurred_at, "user_id": user_id, "username": username,
                       "role": role, "action": action, "object_type": object_type, "object_id": str(object_id),
                       "patient_id": patient_id, "outcome": "ok", "ip": None, "details": canonical_details(details)}
-            row_hash = link_hash(self.key, last_hash, values)
+            row_hash = link(last_hash, values)
             rows.append(values | {"prev_hash": last_hash, "row_hash": row_hash})
             last_hash = row_hash
         db.session.execute(insert(AuditEvent.__table__), rows)
