@@ -18,8 +18,28 @@ def wrk_installed():
         pytest.skip("wrk is not installed (make setup-test installs it)")
 
 
+def test_sizes_compare_each_page_from_the_smallest_to_the_largest_data(monkeypatch):
+    """run_sizes runs each size (the memory check at the largest only) and reports time growth per page."""
+    calls = []
+
+    def fake_run(*, patients, memory_requests, **_options):
+        calls.append((patients, memory_requests))
+        rps = {200: 100.0, 20000: 80.0}[patients]  # 25 % slower with the larger data
+        return {"pages": {key: {"rps": rps, "statements": 9} for key, _ in bench.PAGES},
+                "sessions": patients * 10, "written_to": f"{patients}.json"}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    lines = []
+    runs, summary = bench.run_sizes(sizes=(20000, 200), echo=lines.append, memory_requests=50_000)
+    assert calls == [(200, 0), (20000, 50_000)] and len(runs) == 2
+    assert summary["growth"] == {key: 1.25 for key, _ in bench.PAGES}
+    assert summary["statements"]["board"] == [9, 9] and summary["sessions"] == [2000, 200000]
+    assert "2,000 sessions vs 200,000 sessions" in lines[0] and "1.250" in lines[0]
+
+
 def test_bench_measures_every_page_against_hello(wrk_installed, tmp_path):
-    result = bench.run(db="sqlite", seconds=1, patients=20, connections=4, out=tmp_path, echo=lambda _: None)
+    result = bench.run(db="sqlite", seconds=1, patients=20, connections=4, out=tmp_path, echo=lambda _: None,
+                       memory_requests=1)
 
     written = json.loads(next(tmp_path.glob("*-sqlite.json")).read_text())
     assert written["pages"].keys() == {key for key, _ in bench.PAGES} == result["pages"].keys()
@@ -29,7 +49,13 @@ def test_bench_measures_every_page_against_hello(wrk_installed, tmp_path):
         assert page["statements"] > 0 and page["requests"] > 0, key
         assert page["not_200"] == 0, key
     assert len(written["memory"]["before_mib"]) == len(written["memory"]["after_mib"]) == bench.WORKERS
-    assert written["memory"]["requests"] == sum(page["requests"] for page in written["pages"].values())
+    # the memory check served at least one more round of pages after the measured ones
+    assert written["memory"]["requests"] > sum(page["requests"] for page in written["pages"].values())
+    assert written["memory"]["growth"] == bench.memory_growth(written["memory"]["before_mib"],
+                                                              written["memory"]["after_mib"])
+    audit = written["audit_verify"]
+    assert audit["rows"] > 0 and audit["rows_per_s"] > 0 and audit["clinic_days"] > 0
+    assert written["sessions"] >= written["chart_sessions"] == 50, "the chart read is the long-term patient's"
     assert written["server_errors"] == []
 
 

@@ -1,13 +1,13 @@
 """The one chart path (issue 13 §1): plain data in, CSP-safe inline SVG out, the same bytes for the
 same data, with the thresholds drawn and a text alternative; the patient chart shows the score trend."""
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from opsmgr.extensions import db
-from opsmgr.reports.charts import score_trend, vitals_chart
+from opsmgr.reports.charts import _score_trend, score_trend, vitals_chart
 from opsmgr.scores import service as scores
 from tests.factories import FACTORY_ACTOR, create_patient
 from tests.test_security import inline_code
@@ -41,7 +41,24 @@ def texts(svg):
 def test_the_same_data_gives_the_same_bytes(charts):
     assert vitals_chart(list(reversed(VITALS)), thresholds=THRESHOLDS, title="Vital signs, session 3 of 6") \
         == charts["vitals"]
+    _score_trend.cache_clear()  # drawn again, not taken from the kept pictures
     assert score_trend(SCORES, sessions=SESSIONS, doses=DOSES) == charts["trend"]
+
+
+def test_a_trend_once_drawn_is_kept_and_any_change_to_what_it_shows_draws_it_again():
+    _score_trend.cache_clear()
+    first = score_trend(SCORES, sessions=SESSIONS, doses=DOSES)
+    assert score_trend(list(reversed(SCORES)), sessions=SESSIONS, doses=DOSES) == first
+    assert _score_trend.cache_info().hits == 1
+    changed = [*SCORES[:-1], (SCORES[-1][0], "GAD-7", 14)]
+    assert score_trend(changed, sessions=SESSIONS, doses=DOSES) != first
+    assert score_trend(SCORES, sessions=SESSIONS, doses=[*DOSES[:-1], (DOSES[-1][0], 0.4)]) != first
+    assert score_trend(SCORES, sessions=SESSIONS, doses=DOSES, response_baseline=12) != first
+    # the same instants in another zone are another picture (their dates and times print there)
+    utc = [(when.astimezone(UTC), name, total) for when, name, total in SCORES]
+    score_trend(utc, sessions=[when.astimezone(UTC) for when in SESSIONS],
+                doses=[(when.astimezone(UTC), mg) for when, mg in DOSES])
+    assert _score_trend.cache_info().hits == 1 and _score_trend.cache_info().misses == 5
 
 
 def test_vitals_chart_draws_the_alert_thresholds_as_labelled_lines(charts):

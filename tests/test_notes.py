@@ -125,9 +125,11 @@ def discharged_worlds(tmp_path_factory):
 
 
 def shares_the_walk(request):
-    """Whether this test starts from the shared discharged world: it asks for `discharged` (or what builds
-    on it) and needs no database of its own (fresh_db: concurrent signers on real connections)."""
-    return "discharged" in request.fixturenames and not request.node.get_closest_marker("fresh_db")
+    """Whether this test starts from the shared discharged world: a test of this module (others that import
+    `discharged` run on their own app) that asks for `discharged` (or what builds on it) and needs no
+    database of its own (fresh_db: concurrent signers on real connections)."""
+    return (request.node.module.__name__ == __name__ and "discharged" in request.fixturenames
+            and not request.node.get_closest_marker("fresh_db"))
 
 
 @pytest.fixture

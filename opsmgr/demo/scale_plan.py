@@ -13,6 +13,9 @@ SLOTS = (time(8, 0), time(10, 30), time(13, 0), time(15, 30))
 PATIENTS_PER_CHAIR = 500
 #: Share of the chairs' slots the plan fills, so few bookings have to move.
 UTILISATION = 0.7
+#: One patient in this many (the first of each hundred) is a long-term patient: an IV induction, then
+#: LONG_TERM_BOOSTERS boosters over the years the data spans (50 sessions: the chart `make bench` reads).
+LONG_TERM_EVERY, LONG_TERM_BOOSTERS = 100, 44
 #: Days from the first session: an IV induction three times a week for two weeks, and esketamine
 #: twice a week for four weeks then weekly (the protocols seeded by the migrations).
 COURSE_DAYS = {
@@ -48,14 +51,23 @@ def plan_clinic(patients, *, today, open_days, closed_days, rng):
     around `today` (later sessions of running courses are booked ahead)."""
     chairs = chairs_for(patients)
     courses = [_course(rng) for _ in range(patients)]
+    long_term = set(range(0, patients, LONG_TERM_EVERY))
+    for number in long_term:
+        courses[number] = [("iv-induction", None)] + [("iv-booster", None)] * LONG_TERM_BOOSTERS
     sessions = sum(len(COURSE_DAYS.get(code, (0,))) for course in courses for code, _ in course)
     open_span = math.ceil(sessions / (chairs * len(SLOTS) * UTILISATION))
     span_days = open_span * 7 // len(open_days)
     first = today - timedelta(days=span_days)
     book = _Book(chairs, open_days, closed_days)
     planned = []
+    # A long-term patient starts with the clinic and comes back at even intervals that end about today.
+    interval = min(35, max(14, span_days // (LONG_TERM_BOOSTERS + 1)))
     for number, course in enumerate(courses, start=1):
-        start = first + timedelta(days=rng.randrange(span_days + 14))
+        if number - 1 in long_term:
+            start = first + timedelta(days=rng.randrange(14))
+            course = [(code, interval if code == "iv-booster" else detail) for code, detail in course]
+        else:
+            start = first + timedelta(days=rng.randrange(span_days + 14))
         patient = PlannedPatient(number, registered_on=start - timedelta(days=rng.randint(7, 28)),
                                  slot=rng.randrange(len(SLOTS)))
         previous = None

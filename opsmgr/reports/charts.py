@@ -5,6 +5,7 @@ matplotlib's SVG backend draws; the output is then made safe to inline under the
 metadata and doctype go, ``xlink:href`` becomes a local ``href``. The same data gives the same bytes
 (a fixed hash salt, no date), and each SVG carries ``role="img"``, a ``<title>`` and a ``<desc>``.
 """
+import functools
 import hashlib
 import io
 import re
@@ -97,8 +98,24 @@ def score_trend(scores, *, sessions=(), doses=(), response_baseline=None, title=
     times are aware datetimes in the zone to print, or dates. `sessions`: session dates or datetimes.
     `doses`: (when, mg/kg) pairs labelled at their session's mark. `response_baseline`: the series'
     baseline PHQ-9 (default: the first PHQ-9 given); response is at or below half of it.
+
+    The same data gives the same SVG, so the last TREND_CACHE_SIZE pictures are kept in this process:
+    drawing one takes matplotlib 50-150 ms, and a chart is opened far more often than its scores change.
+    The key holds every value drawn, and each time's zone (an instant prints differently in another).
     """
-    rows = sorted((_score_row(score) for score in scores), key=lambda row: _sort_key(row[0]))
+    rows = tuple(sorted((_score_row(score) for score in scores), key=lambda row: (_sort_key(row[0]), *row[1:])))
+    sessions, doses = tuple(sessions), tuple(tuple(pair) for pair in doses)
+    zones = tuple(sorted({str(when.tzinfo) for when in (*(row[0] for row in rows), *sessions, *(w for w, _ in doses))
+                          if isinstance(when, datetime)}))
+    return _score_trend(rows, sessions, doses, response_baseline, title, zones)
+
+
+#: Score trends kept drawn per process (each about 20-40 KB of SVG text).
+TREND_CACHE_SIZE = 128
+
+
+@functools.lru_cache(maxsize=TREND_CACHE_SIZE)
+def _score_trend(rows, sessions, doses, response_baseline, title, _zones):
     phq9 = [row for row in rows if row[1] == PHQ9]
     gad7 = [row for row in rows if row[1] == GAD7]
     baseline = response_baseline if response_baseline is not None else (phq9[0][2] if phq9 else None)

@@ -5,13 +5,18 @@ For each page: requests per second (and that ratio), latency, SQL statements per
 workers: resident memory before and after the run. The table is printed and written as JSON under
 tests/bench/results/ (or --out).
 
-    python -m tests.bench.bench [--db sqlite|postgres] [--seconds 5] [--patients N] [--out DIR]
+    python -m tests.bench.bench [--db sqlite|postgres] [--seconds 5] [--sizes 200,20000 | --patients N]
+                                [--memory-requests 50000] [--out DIR]
 
-Environment: BENCH_DB, BENCH_SECONDS, BENCH_PATIENTS, BENCH_CONNECTIONS (the flags win).
+Environment: BENCH_DB, BENCH_SECONDS, BENCH_SIZES, BENCH_PATIENTS, BENCH_CONNECTIONS, BENCH_MEMORY_REQUESTS
+(the flags win).
 
-Data: a fresh migrated database in a temporary instance folder, seeded by `flask seed scale --patients N`
-(N = BENCH_PATIENTS, default 1000) when the app has that command, otherwise by `flask demo seed`; the
-table says which. PostgreSQL is a throwaway server started as the test suite starts it (tests/pg.py). The runner signs
+Data: at each size, a fresh migrated database in a temporary instance folder, seeded by `flask seed scale
+--patients N` (200 and 20,000 patients by default: about 2,000 and 200,000 sessions). Each size gets its
+own table; then how each page's time grows from the smallest to the largest. At the largest, the web
+workers serve the pages in turn up to 50,000 requests before their memory is read again, and the audit
+chain's verification is timed at every size.
+PostgreSQL is a throwaway server started as the test suite starts it (tests/pg.py). The runner signs
 in once through the login form (CSRF token from the page) as a physician it creates (`flask users
 create`), and wrk sends that session cookie to every page but /healthz (asked anonymously, as a monitor
 asks). Authenticated reads resume the server-side session and write their audit row: real cost. SQL
@@ -169,6 +174,7 @@ def page_urls(app):
     from opsmgr.sessions.models import InfusionSession
 
     with app.app_context():
+        total = db.session.scalar(select(func.count()).select_from(InfusionSession))
         patient_id, sessions = db.session.execute(
             select(InfusionSession.patient_id, func.count()).group_by(InfusionSession.patient_id)
             .order_by(func.count().desc(), InfusionSession.patient_id).limit(1)).one()
@@ -178,7 +184,7 @@ def page_urls(app):
     term = re.split(r"[^A-Za-z]", family)[0][:4] or family[:4]
     urls = {"healthz": "/healthz", "board": "/today", "chart": f"/patients/{patient_id}", "week": "/schedule",
             "search": "/patients/?" + urllib.parse.urlencode({"q": term}), "signing": "/signing"}
-    return urls, {"chart_sessions": sessions}
+    return urls, {"chart_sessions": sessions, "sessions": total}
 
 
 def count_statements(app, password, urls):
@@ -344,8 +350,12 @@ def database(db, folder):
         server.stop()
 
 
-def run(db="sqlite", seconds=5, patients=None, connections=16, out=None, echo=print):
-    """One whole benchmark; returns the result dict (also written to `out`/<time>-<db>.json)."""
+def run(db="sqlite", seconds=5, patients=None, connections=16, out=None, echo=print, memory_requests=0):
+    """One whole benchmark at one data size; returns the result dict (also written to `out`/<time>-<db>.json).
+
+    After the pages, the web workers keep serving the pages in turn until `memory_requests` requests in all
+    have been answered (at least one more round; 0: none), then their memory is read again; and `flask audit
+    verify`'s work is timed in-process on the seeded chain (audit_verify)."""
     from config import Config
     from opsmgr import create_app
 
@@ -383,11 +393,17 @@ def run(db="sqlite", seconds=5, patients=None, connections=16, out=None, echo=pr
                                cookie=None if key in ANONYMOUS else cookie)
                 result.pages[key] = {"url": urls[key], "statements": statements[key], **measured}
             result.hello.append(wrk(hello.url("/"), seconds, connections))
+            page_requests, extra = sum(page["requests"] for page in result.pages.values()), 0
+            if memory_requests:  # at least one more round, so the smoke in make test runs this path too
+                echo(f"bench: serving the pages in turn up to {memory_requests} requests for the memory check ...")
+                extra = keep_serving(web, urls, cookie, connections, max(memory_requests - page_requests, 1))
             result.memory["after_mib"] = web.worker_rss_mib()
-            result.memory["requests"] = sum(page["requests"] for page in result.pages.values())
+            result.memory["requests"] = page_requests + extra
+            result.memory["growth"] = memory_growth(result.memory["before_mib"], result.memory["after_mib"])
             for page in result.pages.values():
                 page["ratio"] = round(page["rps"] / result.hello_rps(), 4)
-            output = result.as_json() | facts | {"server_errors": _tail(web.log)}
+            echo("bench: timing the audit chain's verification ...")
+            output = result.as_json() | facts | {"audit_verify": audit_verify(app), "server_errors": _tail(web.log)}
             write(output, Path(out) if out else HERE / "results")
             echo(table(output))
             return output
@@ -395,6 +411,79 @@ def run(db="sqlite", seconds=5, patients=None, connections=16, out=None, echo=pr
         for server in servers:
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep_serving(web, urls, cookie, connections, requests):
+    """Drive the signed-in pages in turn (wrk, 10 s each at most) until about `requests` more have been
+    answered; returns how many were."""
+    served, pages = 0, [key for key, _ in PAGES if key not in ANONYMOUS]
+    while served < requests:
+        for key in pages:
+            measured = wrk(web.url(urls[key]), 10 if requests - served > 2000 else 1, connections, cookie=cookie)
+            if measured["not_200"] or measured["socket_errors"]:
+                raise RuntimeError(f"{urls[key]} failed under the memory run: {measured}")
+            served += measured["requests"]
+            if served >= requests:
+                break
+    return served
+
+
+def memory_growth(before, after):
+    """The largest growth of one worker's resident memory, as a fraction (0.05: 5 %)."""
+    return round(max((b - a) / a for a, b in zip(before, after, strict=True)), 4) if before else None
+
+
+def audit_verify(app):
+    """What `flask audit verify` does (the chain walked and every row's HMAC recomputed), timed in-process:
+    rows per second, seconds per 100,000 rows, and how fast the chain grows per clinic day of the data."""
+    from sqlalchemy import func, select
+
+    from opsmgr.audit.service import verify_chain
+    from opsmgr.extensions import db
+    from opsmgr.sessions.models import InfusionSession
+
+    with app.app_context():
+        started = time.perf_counter()
+        verified = verify_chain(app.config["AUDIT_KEY"])
+        elapsed = time.perf_counter() - started
+        if not verified.ok:
+            raise RuntimeError(f"the seeded audit chain does not verify: {verified.problem}")
+        days = db.session.scalar(select(func.count(func.distinct(func.date(InfusionSession.starts_at))))
+                                 .where(InfusionSession.status == "discharged"))
+        db.session.remove()
+        db.engine.dispose()
+    rows = verified.checked
+    return {"rows": rows, "seconds": round(elapsed, 2), "rows_per_s": round(rows / elapsed),
+            "seconds_per_100k": round(elapsed * 100_000 / rows, 2) if rows else None,
+            "clinic_days": days, "rows_per_clinic_day": round(rows / days) if days else None}
+
+
+def run_sizes(db="sqlite", seconds=5, sizes=(200, 20000), connections=16, out=None, echo=print,
+              memory_requests=50_000):
+    """`run` at each data size, smallest first (the memory check at the largest only), then how each
+    page's time grows with the data: time at the largest ÷ time at the smallest (rps small ÷ rps large)."""
+    sizes = sorted(sizes)
+    runs = [run(db=db, seconds=seconds, patients=size, connections=connections, out=out, echo=echo,
+                memory_requests=memory_requests if size == sizes[-1] else 0) for size in sizes]
+    summary = {"db": db, "sizes": sizes, "runs": [r.get("written_to") for r in runs],
+               "sessions": [r["sessions"] for r in runs]}
+    if len(runs) > 1:
+        small, large = runs[0], runs[-1]
+        summary["growth"] = {key: round(small["pages"][key]["rps"] / large["pages"][key]["rps"], 3)
+                             for key, _ in PAGES}
+        summary["statements"] = {key: [r["pages"][key]["statements"] for r in runs] for key, _ in PAGES}
+        echo(growth_table(summary))
+    return runs, summary
+
+
+def growth_table(summary):
+    lines = [f"how page time grows with the data ({summary['db']}): "
+             f"{' vs '.join(f'{n:,} sessions' for n in summary['sessions'])}",
+             f"{'page':<32} {'time ×':>7} {'SQL at each size':>18}"]
+    for key, label in PAGES:
+        lines.append(f"{label:<32} {summary['growth'][key]:>7.3f} "
+                     f"{' / '.join(str(n) for n in summary['statements'][key]):>18}")
+    return "\n".join(lines)
 
 
 def _tail(log, lines=20):
@@ -423,9 +512,13 @@ def table(output):
                      f"{page['latency_p99_ms']:>8.1f} {page['statements']:>4} "
                      f"{page['not_200'] + page['socket_errors']:>8}")
     memory = output["memory"]
+    audit = output["audit_verify"]
     lines += ["", f"web workers RSS MiB: {memory['before_mib']} before, {memory['after_mib']} after "
-                  f"{memory['requests']} requests",
-              f"chart patient sessions: {output['chart_sessions']}",
+                  f"{memory['requests']} requests (largest growth {memory['growth']:.1%})",
+              f"sessions: {output['sessions']:,}; chart patient sessions: {output['chart_sessions']}",
+              f"audit verify: {audit['rows']:,} rows in {audit['seconds']} s = {audit['rows_per_s']:,} rows/s "
+              f"({audit['seconds_per_100k']} s per 100,000); {audit['rows_per_clinic_day']} rows per clinic day "
+              f"over {audit['clinic_days']} days",
               *([f"server errors (last lines of the app's error log): {len(output['server_errors'])}"]
                 if output["server_errors"] else []),
               f"written to {output.get('written_to', '-')}"]
@@ -436,12 +529,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default=os.environ.get("BENCH_DB") or "sqlite")
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS") or 5))
-    parser.add_argument("--patients", type=int, default=int(os.environ.get("BENCH_PATIENTS") or 0) or None)
+    parser.add_argument("--patients", type=int, default=int(os.environ.get("BENCH_PATIENTS") or 0) or None,
+                        help="one data size (instead of --sizes)")
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES") or "200,20000",
+                        help="patients at each data size, comma-separated (default 200,20000: about 2,000 and "
+                             "200,000 sessions)")
+    parser.add_argument("--memory-requests", type=int, default=int(os.environ.get("BENCH_MEMORY_REQUESTS") or 50_000),
+                        help="requests served before the workers' memory is read again (at the largest size)")
     parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS") or 16))
     parser.add_argument("--out", default=None, help="folder for the JSON (default tests/bench/results)")
     args = parser.parse_args(argv)
     try:
-        run(db=args.db, seconds=args.seconds, patients=args.patients, connections=args.connections, out=args.out)
+        sizes = [args.patients] if args.patients else [int(size) for size in args.sizes.split(",")]
+        run_sizes(db=args.db, seconds=args.seconds, sizes=sizes, connections=args.connections, out=args.out,
+                  memory_requests=args.memory_requests)
     except RuntimeError as error:
         raise SystemExit(f"bench: {error}") from None
 

@@ -23,8 +23,8 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from opsmgr.auth.models import StaffUser
 from opsmgr.auth import service as auth_service
+from opsmgr.auth.models import StaffUser
 from opsmgr.auth.service import actor_for
 from opsmgr.core.clock import system_now
 from opsmgr.demo.chair import AtTheChair
