@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from opsmgr.audit.anchor import append_anchor
 from opsmgr.audit.chain import CHAINED_FIELDS, GENESIS, HEAD_ID, Linker, canonical_details, link_hash
@@ -34,10 +34,7 @@ def record_event(
     The head row is locked first (SELECT … FOR UPDATE on PostgreSQL; SQLite transactions
     already hold the write lock), so concurrent writers queue instead of forking the chain.
     """
-    heads = AuditHead.__table__
-    head = db.session.execute(
-        select(heads.c.last_event_id, heads.c.last_hash).where(heads.c.id == HEAD_ID).with_for_update()
-    ).one()
+    head = db.session.execute(_HEAD_FOR_UPDATE).one()
     values = {
         "id": head.last_event_id + 1,
         "occurred_at": now,
@@ -53,12 +50,20 @@ def record_event(
         "details": canonical_details(details),
     }
     row_hash = link_hash(key, head.last_hash, values)
-    # Core statements: the chain is written on every read of patient data, so it skips the ORM's
-    # unit of work (the ORM objects of both tables are never kept in a session).
-    db.session.execute(insert(AuditEvent.__table__).values(**values, prev_hash=head.last_hash, row_hash=row_hash))
-    db.session.execute(update(heads).where(heads.c.id == HEAD_ID).values(last_event_id=values["id"],
-                                                                          last_hash=row_hash))
+    # Core statements built once: the chain is written on every read of patient data, so it skips the
+    # ORM's unit of work (the ORM objects of both tables are never kept in a session) and the building
+    # of three statements per row.
+    db.session.execute(_APPEND, {**values, "prev_hash": head.last_hash, "row_hash": row_hash})
+    db.session.execute(_MOVE_HEAD, {"new_event_id": values["id"], "new_hash": row_hash})
     return values["id"]
+
+
+_HEADS = AuditHead.__table__
+_HEAD_FOR_UPDATE = (select(_HEADS.c.last_event_id, _HEADS.c.last_hash).where(_HEADS.c.id == HEAD_ID)
+                    .with_for_update())
+_APPEND = insert(AuditEvent.__table__)
+_MOVE_HEAD = (update(_HEADS).where(_HEADS.c.id == HEAD_ID)
+              .values(last_event_id=bindparam("new_event_id"), last_hash=bindparam("new_hash")))
 
 
 def record(action, *, actor, now, **fields):

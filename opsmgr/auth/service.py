@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from opsmgr.audit.service import SYSTEM, Actor, record
 from opsmgr.auth.models import ChairTablet, Role, SignInFailure, StaffSession, StaffUser, TabletSession
@@ -204,13 +204,7 @@ def resume_session(token, *, now, touch=True, device_token=None):
     """
     if not token:
         return None, None
-    row = db.session.execute(
-        select(StaffSession, StaffUser, TabletSession, ChairTablet.token_hash).select_from(StaffSession)
-        .join(StaffUser, StaffUser.id == StaffSession.user_id)
-        .outerjoin(TabletSession, TabletSession.staff_session_id == StaffSession.id)
-        .outerjoin(ChairTablet, ChairTablet.id == TabletSession.tablet_id)
-        .where(StaffSession.token_hash == _token_hash(token))
-    ).first()
+    row = db.session.execute(_RESUME, {"token_hash": _token_hash(token)}).first()
     if row is None or row.StaffSession.ended_at is not None:
         return None, None
     staff_session, user, on_tablet, tablet_hash = row
@@ -239,10 +233,18 @@ def resume_session(token, *, now, touch=True, device_token=None):
     session_id = staff_session.id
     if touch:
         # A read request saves the touch with its audit rows, after the page is built (core.reads).
-        sessions = StaffSession.__table__
-        reads.write(lambda: db.session.execute(update(sessions).where(sessions.c.id == session_id)
-                                               .values(last_seen_at=now)))
+        reads.write(lambda: db.session.execute(_TOUCH, {"session_id": session_id, "now": now}))
     return user, None
+
+
+#: Every signed-in request runs these two: built once.
+_RESUME = (select(StaffSession, StaffUser, TabletSession, ChairTablet.token_hash).select_from(StaffSession)
+           .join(StaffUser, StaffUser.id == StaffSession.user_id)
+           .outerjoin(TabletSession, TabletSession.staff_session_id == StaffSession.id)
+           .outerjoin(ChairTablet, ChairTablet.id == TabletSession.tablet_id)
+           .where(StaffSession.token_hash == bindparam("token_hash")))
+_TOUCH = (update(StaffSession.__table__).where(StaffSession.__table__.c.id == bindparam("session_id"))
+          .values(last_seen_at=bindparam("now", type_=StaffSession.last_seen_at.type)))
 
 
 def _lock_on_idle(user, staff_session_id, now):

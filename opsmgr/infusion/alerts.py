@@ -44,9 +44,13 @@ def _rows(*where, order, limit=None):
 
 
 def open_alert_count():
-    """How many alerts wait for an acknowledgement, in one statement."""
-    return db.session.scalar(select(func.count()).select_from(InChairAlert)
-                             .join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id).where(COUNTED, OPEN))
+    """How many alerts wait for an acknowledgement, in one statement (built once: every physician's page
+    shows the count in its navigation)."""
+    return db.session.scalar(_OPEN_COUNT)
+
+
+_OPEN_COUNT = (select(func.count()).select_from(InChairAlert)
+               .join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id).where(COUNTED, OPEN))
 
 
 def open_alerts():

@@ -9,7 +9,7 @@ covered by its `patient_id`, a new kind of id must be declared here — deny by 
 """
 from flask import g, render_template, request
 from flask_login import current_user
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, bindparam, exists, select
 
 from opsmgr.audit.service import record
 from opsmgr.core import reads
@@ -121,14 +121,18 @@ def hidden_patients(user=None):
         return frozenset()
     cache = g.setdefault("hidden_patients", {})
     if user.id not in cache:
-        now = utcnow()
-        on_team = exists().where(CareTeamMember.patient_id == PatientRestriction.patient_id,
-                                 CareTeamMember.user_id == user.id)
-        glass = exists().where(and_(BreakGlassEvent.patient_id == PatientRestriction.patient_id,
-                                    BreakGlassEvent.user_id == user.id, BreakGlassEvent.expires_at >= now))
-        cache[user.id] = frozenset(db.session.scalars(select(PatientRestriction.patient_id).where(
-            PatientRestriction.is_restricted.is_(True), ~on_team, ~glass)))
+        cache[user.id] = frozenset(db.session.scalars(_HIDDEN, {"user_id": user.id, "now": utcnow()}))
     return cache[user.id]
+
+
+#: hidden_patients' statement, built once (it runs on every page that lists patients).
+_HIDDEN = select(PatientRestriction.patient_id).where(
+    PatientRestriction.is_restricted.is_(True),
+    ~exists().where(CareTeamMember.patient_id == PatientRestriction.patient_id,
+                    CareTeamMember.user_id == bindparam("user_id")),
+    ~exists().where(and_(BreakGlassEvent.patient_id == PatientRestriction.patient_id,
+                         BreakGlassEvent.user_id == bindparam("user_id"),
+                         BreakGlassEvent.expires_at >= bindparam("now", type_=BreakGlassEvent.expires_at.type))))
 
 
 def may_see(user, patient):
