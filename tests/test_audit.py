@@ -490,6 +490,37 @@ def test_cli_verify_prints_ok_for_an_intact_chain(app, runner):
     assert "TAMPERED" not in result.output
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_verify_reads_without_holding_the_write_lock(app, monkeypatch, runner):
+    """flask audit verify walks millions of rows for a minute or more: meanwhile every writer must go on.
+    Outside a request a transaction begins IMMEDIATE (it holds SQLite's write lock), so verify reads in
+    reads.reading(); here another connection takes the write lock at once, midway through the walk."""
+    import sqlite3
+
+    from opsmgr.audit import service as audit_service
+
+    seed_chain(app, 12)
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    walked, real_link = [], audit_service.Linker
+
+    class Probe(real_link):
+        def __call__(self, prev_hash, values):
+            if not walked:  # the first row: the walk's transaction is open
+                other = sqlite3.connect(path, timeout=0, isolation_level=None)
+                try:
+                    other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if verify holds the lock
+                    other.execute("ROLLBACK")
+                    walked.append("a writer went on")
+                finally:
+                    other.close()
+            return super().__call__(prev_hash, values)
+
+    monkeypatch.setattr(audit_service, "Linker", Probe)
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert walked == ["a writer went on"]
+
+
 def test_cli_verify_reports_the_first_modified_event_and_exits_1(app, runner):
     seed_chain(app, 12)
     commit_tampering(app, update(EVENTS).where(EVENTS.c.id == 7).values(outcome="ok", patient_id=1))

@@ -12,6 +12,9 @@ Every other request (and the CLI, the scheduler, tests without a request) writes
 before. A flush that would write during the read phase is a programming error and raises: the
 write belongs in ``write()``.
 """
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -25,8 +28,27 @@ class WriteInReadPhase(RuntimeError):
     """An ORM flush with changes while a read request is still reading."""
 
 
+#: Set by `reading()`: a long read outside any request (flask audit verify) begins deferred too.
+_READING = ContextVar("opsmgr_reading", default=False)
+
+
 def in_read_phase():
-    return has_request_context() and g.get("read_phase", False)
+    return _READING.get() or (has_request_context() and g.get("read_phase", False))
+
+
+@contextmanager
+def reading():
+    """A read-only stretch outside a request: its transaction begins deferred, as a read request's does,
+    so on SQLite it never holds the write lock. `flask audit verify` reads millions of rows for a minute
+    or more; begun IMMEDIATE (as every other transaction outside a request is), it would stop every
+    writer for that long. Ends the transaction it read in; a write inside raises (WriteInReadPhase)."""
+    token = _READING.set(True)
+    try:
+        db.session.rollback()  # a transaction already open began as it began: start afresh
+        yield
+    finally:
+        db.session.rollback()
+        _READING.reset(token)
 
 
 def write(call):

@@ -25,8 +25,10 @@ class InfusionSession(db.Model):
         Index("uq_infusion_session_chair_start_active", "chair_id", "starts_at", unique=True,
               sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
         Index("ix_infusion_session_starts_at", "starts_at"),
-        # Worklists ask for the few sessions in a state (waiting at the checklist, in recovery) among years.
-        Index("ix_infusion_session_status", "status"),
+        # Worklists ask for the few sessions in a state (waiting at the checklist, in recovery) among years;
+        # the week's counts ask for the live states within a week: one index serves both (without the
+        # time in it, SQLite walked every live session of every year to count one week's).
+        Index("ix_infusion_session_status_starts_at", "status", "starts_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
