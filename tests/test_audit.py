@@ -521,6 +521,35 @@ def test_verify_reads_without_holding_the_write_lock(app, monkeypatch, runner):
     assert walked == ["a writer went on"]
 
 
+@pytest.mark.fresh_db
+def test_verify_reads_one_snapshot_while_another_worker_appends(make_app, monkeypatch):
+    """Live traffic appends to the chain while verify walks it: verify checks the chain as it stood when it
+    began (rows and head from one snapshot), not a head that moved past the rows it read (which would read
+    as rows cut off). Found by make bench on PostgreSQL (READ COMMITTED: each statement its own snapshot)."""
+    from opsmgr.audit import service as audit_service
+
+    verifier, writer = make_app(), make_app()
+    seed_chain(verifier, 12)
+    appended, real_link = [], audit_service.Linker
+
+    class AppendMidway(real_link):
+        def __call__(self, prev_hash, values):
+            if not appended:  # the walk has begun: another worker appends and commits
+                with writer.app_context():
+                    audit_service.record_event("meanwhile", actor=audit_service.SYSTEM, now=START,
+                                               key=writer.config["AUDIT_KEY"])
+                    db.session.commit()
+                appended.append(True)
+            return super().__call__(prev_hash, values)
+
+    monkeypatch.setattr(audit_service, "Linker", AppendMidway)
+    result = verifier.test_cli_runner().invoke(args=["audit", "verify"])
+    assert appended and result.exit_code == 0, result.output
+    assert result.output.startswith("OK: 12 audit events")
+    monkeypatch.setattr(audit_service, "Linker", real_link)
+    assert verifier.test_cli_runner().invoke(args=["audit", "verify"]).output.startswith("OK: 13 audit events")
+
+
 def test_cli_verify_reports_the_first_modified_event_and_exits_1(app, runner):
     seed_chain(app, 12)
     commit_tampering(app, update(EVENTS).where(EVENTS.c.id == 7).values(outcome="ok", patient_id=1))

@@ -12,11 +12,12 @@ Every other request (and the CLI, the scheduler, tests without a request) writes
 before. A flush that would write during the read phase is a programming error and raises: the
 write belongs in ``write()``.
 """
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 from flask import g, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from opsmgr.extensions import db
@@ -39,12 +40,22 @@ def in_read_phase():
 @contextmanager
 def reading():
     """A read-only stretch outside a request: its transaction begins deferred, as a read request's does,
-    so on SQLite it never holds the write lock. `flask audit verify` reads millions of rows for a minute
-    or more; begun IMMEDIATE (as every other transaction outside a request is), it would stop every
-    writer for that long. Ends the transaction it read in; a write inside raises (WriteInReadPhase)."""
+    so on SQLite it never holds the write lock, and reads one snapshot (on PostgreSQL a read-only
+    REPEATABLE READ transaction). `flask audit verify` reads millions of rows for a minute or more; begun
+    IMMEDIATE (as every other transaction outside a request is), it would stop every writer for that long,
+    and read statement by statement under READ COMMITTED it would see rows appended meanwhile in its last
+    look at the chain's head. Ends the transaction it read in; a write inside raises (WriteInReadPhase)."""
     token = _READING.set(True)
     try:
         db.session.rollback()  # a transaction already open began as it began: start afresh
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One snapshot for every statement of the stretch: under READ COMMITTED, rows appended while
+            # verify walks the chain would show in its last look at the head and read as a cut-off chain.
+            # (Bound to a connection already inside a transaction — the test suite's rolled-back database,
+            # where nothing else writes — it reads in that one.)
+            with suppress(InvalidRequestError):
+                db.session.connection(execution_options={"isolation_level": "REPEATABLE READ",
+                                                         "postgresql_readonly": True})
         yield
     finally:
         db.session.rollback()
