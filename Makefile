@@ -41,7 +41,8 @@ test-long:
 	exit $$status
 
 # The app against a bare Flask "hello" under gunicorn, driven by wrk: see tests/bench/bench.py.
-# `make bench DB=postgres`; BENCH_SECONDS (per page, default 5) and BENCH_PATIENTS narrow or widen it.
+# `make bench DB=postgres`; BENCH_SECONDS (per page, default 5), BENCH_SIZES (patients at each size, default
+# 200,20000), BENCH_PATIENTS (one size instead) and BENCH_MEMORY_REQUESTS (default 50,000) narrow or widen it.
 # Then reminder dispatch against a bare smtplib loop (tests/bench/reminders.py; BENCH_MESSAGES, default 10,000),
 # and the signed PDF summaries against WeasyPrint alone on the same HTML (tests/bench/pdf.py; BENCH_PDF_RUNS).
 DB ?= sqlite
