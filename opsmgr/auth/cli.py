@@ -46,13 +46,18 @@ def list_users():
         click.echo(f"{user.username:20} {user.role:12} {state:12} {user.full_name}")
 
 
+def _account(username):
+    user = service.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No account named {username!r}.")
+    return user
+
+
 @users.command("deactivate")
 @click.argument("username")
 def deactivate(username):
     """Deactivate an account and end all its sessions."""
-    user = service.find_user(username)
-    if user is None:
-        raise click.ClickException(f"No account named {username!r}.")
+    user = _account(username)
     service.deactivate(user, actor=CLI_ACTOR, now=utcnow())
     db.session.commit()
     click.echo(f"Deactivated {user.username}; all sessions ended.")
@@ -62,9 +67,7 @@ def deactivate(username):
 @click.argument("username")
 def reset_two_factor(username):
     """Clear an account's second factor (a lost phone and no admin left to do it); its sessions end."""
-    user = service.find_user(username)
-    if user is None:
-        raise click.ClickException(f"No account named {username!r}.")
+    user = _account(username)
     reset_by_admin(user, actor=CLI_ACTOR, now=utcnow())
     db.session.commit()
     click.echo(f"Two-factor sign-in reset for {user.username}; all sessions ended. They set it up again at sign-in.")
