@@ -22,7 +22,11 @@ WEBHOOK_ENDPOINTS = frozenset({"messaging.sms_inbound", "messaging.sms_status"})
 #: Reachable while a password change is pending.
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout", "static"})
 
-#: Reachable by someone whose role signs in with two factors and who has none yet (twofactor.service.MUST_ENROL).
+#: Flask session keys: the half-signed-in state ({user_id, at, next}), and "set up two-factor before anything
+#: else" (opsmgr.twofactor.service names them PENDING and MUST_ENROL).
+TWO_FACTOR_PENDING, TWO_FACTOR_MUST_ENROL = "two_factor_pending", "two_factor_must_enrol"
+
+#: Reachable by someone whose role signs in with two factors and who has none yet (TWO_FACTOR_MUST_ENROL).
 #: core.ping too: pages ask it before they post, and it says only that the sign-in is live.
 TWO_FACTOR_ENROL_ENDPOINTS = frozenset({"two_factor.account", "two_factor.start", "two_factor.confirm",
                                         "auth.logout", "core.ping", "static"})
@@ -41,7 +45,7 @@ def setup_step_pending():
         return None
     if current_user.must_change_password:
         return "password"
-    if session.get("two_factor_must_enrol"):
+    if session.get(TWO_FACTOR_MUST_ENROL):
         return "two_factor"
     return None
 

@@ -19,6 +19,7 @@ from opsmgr.audit.service import record
 from opsmgr.auth import service as auth
 from opsmgr.auth.models import Role, StaffUser
 from opsmgr.auth.passwords import access_policy, spend_verify_time
+from opsmgr.core.guard import TWO_FACTOR_MUST_ENROL, TWO_FACTOR_PENDING
 from opsmgr.extensions import db
 from opsmgr.feeds.service import end_feed_addresses
 from opsmgr.rules.access import is_address_over_limit, is_locked, throttle_address
@@ -32,8 +33,7 @@ RECOVERY_CODE_COUNT = 10
 #: How long the half-signed-in state (password right, code not yet given) lasts.
 PENDING_LIFETIME = timedelta(minutes=5)
 ISSUER = "opsmgr"
-#: Flask session keys: the half-signed-in state ({user_id, at, next}), and "enrol before anything else".
-PENDING, MUST_ENROL = "two_factor_pending", "two_factor_must_enrol"
+PENDING, MUST_ENROL = TWO_FACTOR_PENDING, TWO_FACTOR_MUST_ENROL  # the session keys (core.guard)
 #: A signing step's refusal of a wrong or replayed code: it says no more than a wrong password would.
 SIGNING_REFUSED = "The password or the code from your authenticator app is not correct."
 WRONG_CODE = "That code is not correct. Enter the current code from your authenticator app."
