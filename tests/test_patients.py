@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm.exc import StaleDataError
 
 from opsmgr.audit.models import AuditEvent
 from opsmgr.extensions import db
 from opsmgr.patients import service
-from opsmgr.patients.models import Patient, PatientMedication
+from opsmgr.patients.models import Patient, PatientMedication, PatientSearchWord
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
 from tests.sql import count_statements
 
@@ -221,6 +222,33 @@ def test_search_by_name_part_mrn_and_date_of_birth(login_as, three_patients, que
     html = body(login_as("coordinator").get(f"/patients/?{query}"))
     names = set(re.findall(r'<th scope="row">([^<]+)</th>', html))
     assert names == expected
+
+
+def test_search_words_follow_a_rename_in_the_same_flush(app, login_as, three_patients):
+    with app.app_context():
+        patient = db.session.get(Patient, three_patients["stone"])
+        patient.legal_name, patient.preferred_name = "Cy Marlow-Stone", "Cyrus"
+        db.session.commit()
+        words = set(db.session.scalars(select(PatientSearchWord.word).where(
+            PatientSearchWord.patient_id == patient.id)))
+    assert words == {"cy", "marlowstone", "marlow", "stone", "cyrus"}
+    nurse = login_as("nurse")
+    for query, found in (("marl", True), ("Cyru", True), ("stone", True), ("quill", False)):
+        assert ("Cy Marlow-Stone" in body(nurse.get(f"/patients/?q={query}"))) is found, query
+
+
+def test_a_search_reads_the_word_index_not_every_name(app, backend, three_patients):
+    with app.app_context():
+        query = service.search_query("quil sto").limit(25)
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        if backend == "sqlite":
+            plan = " | ".join(row[-1] for row in db.session.execute(sql_text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "SCAN patient_search_word" not in plan and "SEARCH patient_search_word" in plan, plan
+        else:  # three rows are read sequentially whatever the indexes: ask whether the range can use one at all
+            db.session.execute(sql_text("SET LOCAL enable_seqscan = off"))
+            plan = " | ".join(row[0] for row in db.session.execute(sql_text(f"EXPLAIN {sql}")))
+            assert "Index Only Scan using pk_patient_search_word" in plan, plan
+            assert "Seq Scan on patient_search_word" not in plan, plan
 
 
 def test_list_rows_show_mrn_dob_indication_and_link_to_the_chart(login_as, three_patients):

@@ -7,7 +7,7 @@ from sqlalchemy import insert, inspect, select, update
 
 from opsmgr.extensions import db
 from opsmgr.messaging.models import SessionConfirmation
-from opsmgr.patients.models import Patient
+from opsmgr.patients.models import Patient, PatientSearchWord, search_word_rows
 from opsmgr.series.models import InfusionSeries, Protocol
 from opsmgr.sessions.models import InfusionSession
 from tests.conftest import START
@@ -27,6 +27,8 @@ def add_patients(app, first, last, chair_ids, physician_id):
             "id": n, "mrn": f"BULK{n:05d}", "legal_name": f"Bulk Patient {n}", "search_name": f"bulk patient {n}",
             "date_of_birth": date(1970, 1, 1) + timedelta(days=n), "sex_at_birth": "male", "indication": "trd",
             "created_at": START, "updated_at": START} for n in range(first, last)])
+        db.session.execute(insert(PatientSearchWord), [
+            row for n in range(first, last) for row in search_word_rows(n, f"bulk patient {n}")])
         db.session.execute(insert(InfusionSeries), [{
             "id": n, "patient_id": n, "protocol_id": protocol_id, "indication": "trd", "planned_count": 6,
             "start_on": MONDAY, "preferred_time": "09:00", "status": "active", "warnings": [],

@@ -34,7 +34,7 @@ from opsmgr.demo.service import DEMO_NAME_MARK, SCALE_STAFF_PREFIX, has_real_sta
 from opsmgr.extensions import db
 from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, DoseRecord, InChairAlert, VitalSign
 from opsmgr.notes.models import AdverseEvent, SessionNote
-from opsmgr.patients.models import Patient, PatientWeight
+from opsmgr.patients.models import Patient, PatientSearchWord, PatientWeight, search_word_rows
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import identity
 from opsmgr.rules.scales import score_gad7, score_phq9
@@ -63,8 +63,9 @@ ID_MODELS = (StaffUser, Chair, Patient, PatientWeight, InfusionSeries, InfusionS
              DoseRecord, ControlledSubstanceEntry, VitalSign, InChairAlert, DischargeRecord, AdverseEvent,
              SessionNote)
 #: Insert order within a batch: what a row names is written before it, and the note after its session's rows.
-INSERT_ORDER = (Patient, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse, Score, DoseRecord,
-                ControlledSubstanceEntry, VitalSign, InChairAlert, DischargeRecord, AdverseEvent, SessionNote)
+INSERT_ORDER = (Patient, PatientSearchWord, PatientWeight, InfusionSeries, InfusionSession, ChecklistResponse, Score,
+                DoseRecord, ControlledSubstanceEntry, VitalSign, InChairAlert, DischargeRecord, AdverseEvent,
+                SessionNote)
 NOTE_TEXT = dict(mindset="Calm, a little nervous about the first minutes (fictional).",
                  intention="To feel more like myself again.", expectations="Some floating; wants to stay curious.",
                  worries="Nausea.", music="Instrumental playlist, low volume.", lighting="Dimmed",
@@ -219,6 +220,8 @@ class ScaleSeed:
         weight = self._row(PatientWeight, patient_id=row["id"], measured_on=patient.registered_on, kg=patient.kg,
                            recorded_by_id=coordinator[0], recorded_at=at)
         batch.add(Patient, row)
+        for word in search_word_rows(row["id"], row["search_name"]):
+            batch.add(PatientSearchWord, word)
         batch.add(PatientWeight, weight)
         for action, object_type, object_id in (("patient.created", "patient", row["id"]),
                                                ("patient.weight_added", "patient_weight", weight["id"]),

@@ -15,6 +15,7 @@ from opsmgr.patients.models import (
     Patient,
     PatientContraindication,
     PatientMedication,
+    PatientSearchWord,
     PatientWeight,
     ReminderChannel,
 )
@@ -232,8 +233,10 @@ def search_query(text, date_of_birth=None):
     query = select(Patient)
     term = (text or "").strip().lower()
     if term:
-        # Words are letters and digits only (identity.query_words), so none holds a LIKE wildcard.
-        named = [or_(Patient.search_name.like(f"{word}%"), Patient.search_name.like(f"% {word}%"))
+        # Each word typed is the prefix of one of the name's words: an index range over the words, from the
+        # word itself up to (not including) the word with its last character's successor.
+        named = [Patient.id.in_(select(PatientSearchWord.patient_id).where(
+                     PatientSearchWord.word >= word, PatientSearchWord.word < word[:-1] + chr(ord(word[-1]) + 1)))
                  for word in identity.query_words(term)]
         mrn = func.lower(Patient.mrn) == term
         query = query.where(or_(and_(*named), mrn) if named else mrn)
