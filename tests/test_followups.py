@@ -293,3 +293,25 @@ def test_the_planning_pass_reports_only_what_it_changed(app, clock, booked):
         db.session.commit()
         done = plan_followups()
     assert done["reminders queued"] >= 1 and not done["follow-ups closed"]
+
+
+def test_physician_home_statements_are_the_same_with_reviews_listed(app, clock, login_as):
+    """An empty home and one listing unsigned-note reviews (their note states joined in) run alike."""
+    physician = login_as("physician")
+    physician.get("/signing")
+    with count_statements(app) as empty:
+        assert physician.get("/signing").status_code == 200
+    with app.app_context():
+        create_chairs(2)
+        patient = create_patient(now=clock(), legal_name="Reviewed Person")
+        series = order_series(patient_id=patient.id, now=clock(), start_on=date(2026, 11, 30))
+        db.session.execute(insert(FollowUp.__table__), [
+            {"key": f"unsigned_note:test:{visit.id}", "kind": "unsigned_note", "patient_id": patient.id,
+             "session_id": visit.id, "for_role": "physician", "due_at": clock() - timedelta(hours=1),
+             "status": "open", "misses": 0, "escalation_note": "", "outcome": "", "cancel_reason": "",
+             "created_at": clock(), "updated_at": clock(), "version": 1} for visit in series.sessions[:3]])
+        db.session.commit()
+    with count_statements(app) as listed:
+        page = physician.get("/signing")
+    assert page.get_data(as_text=True).count("Reviewed Person") >= 3
+    assert empty["n"] == listed["n"]

@@ -170,14 +170,19 @@ def unreachable_reason(patient):
 
 def physician_items(*, now):
     """Items escalated to a physician (longest waiting first), then reviews due (end of induction, booster,
-    unsigned notes), oldest first: one statement, the patients joined in."""
+    unsigned notes), oldest first, and {session id: note status} of the unsigned-note reviews: one statement,
+    the patients and notes joined in."""
+    from opsmgr.notes.models import SessionNote
+
     zone = current_app.config["CLINIC_TIMEZONE"]
     due = _due("physician", clinic_day(now, zone), zone)
     escalated = FollowUp.status == "escalated"
-    return list(db.session.scalars(
-        select(FollowUp).where(or_(escalated, due)).options(joinedload(FollowUp.patient))
+    rows = db.session.execute(
+        select(FollowUp, SessionNote.status).where(or_(escalated, due)).options(joinedload(FollowUp.patient))
+        .outerjoin(SessionNote, and_(FollowUp.kind == "unsigned_note", SessionNote.session_id == FollowUp.session_id))
         .order_by(case((escalated, 0), else_=1), case((escalated, FollowUp.updated_at), else_=FollowUp.due_at),
-                  FollowUp.id)))
+                  FollowUp.id)).all()
+    return [item for item, _ in rows], {item.session_id: status for item, status in rows if status is not None}
 
 
 def load_item(item_id):

@@ -4,7 +4,7 @@ every signed-in physician (there is no duty roster), and who acknowledged the ot
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
 from opsmgr.auth.models import StaffUser
@@ -53,15 +53,13 @@ _OPEN_COUNT = (select(func.count()).select_from(InChairAlert)
                .join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id).where(COUNTED, OPEN))
 
 
-def open_alerts():
-    """Every alert waiting for an acknowledgement, oldest first."""
-    return _rows(OPEN, order=(InChairAlert.raised_at, InChairAlert.id))
-
-
-def acknowledged_since(since: datetime):
-    """The alerts acknowledged since `since`, latest first (at most ACKNOWLEDGED_SHOWN)."""
-    return _rows(InChairAlert.acknowledged_at >= since,
-                 order=(InChairAlert.acknowledged_at.desc(), InChairAlert.id.desc()), limit=ACKNOWLEDGED_SHOWN)
+def open_and_acknowledged(since: datetime):
+    """(every alert waiting for an acknowledgement, oldest first; the alerts acknowledged since `since`, latest
+    first, at most ACKNOWLEDGED_SHOWN), in one statement: a clinic day's acknowledged alerts are few."""
+    rows = _rows(or_(OPEN, InChairAlert.acknowledged_at >= since), order=(InChairAlert.raised_at, InChairAlert.id))
+    acknowledged = sorted((row for row in rows if row.alert.acknowledged_at is not None),
+                          key=lambda row: (row.alert.acknowledged_at, row.alert.id), reverse=True)
+    return [row for row in rows if row.alert.acknowledged_at is None], acknowledged[:ACKNOWLEDGED_SHOWN]
 
 
 def alerts_by_session(session_ids):

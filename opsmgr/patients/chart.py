@@ -6,8 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from markupsafe import Markup
-from sqlalchemy import select
-from sqlalchemy.orm import defer, raiseload, selectinload
+from sqlalchemy import or_, select
+from sqlalchemy.orm import defer, joinedload, raiseload, selectinload
 
 from opsmgr.audit.service import record
 from opsmgr.extensions import db
@@ -102,14 +102,16 @@ def load_chart(patient_id, *, clinical=True):
         background = (raiseload(Patient.weights), raiseload(Patient.medications),
                       raiseload(Patient.contraindications),
                       *(defer(column, raiseload=True) for column in CLINICAL_COLUMNS))
+    # Series, their protocol, sessions and chairs in one statement (a long-term patient's 45 series and 50
+    # sessions are 50 rows).
     return db.session.scalar(
         select(Patient).where(Patient.id == patient_id).options(*background)
     ), db.session.scalars(
         select(InfusionSeries).where(InfusionSeries.patient_id == patient_id)
-        .options(selectinload(InfusionSeries.protocol),
-                 selectinload(InfusionSeries.sessions).selectinload(InfusionSession.chair))
+        .options(joinedload(InfusionSeries.protocol),
+                 joinedload(InfusionSeries.sessions).joinedload(InfusionSession.chair))
         .order_by(InfusionSeries.start_on.desc())
-    ).all()
+    ).unique().all()
 
 
 def open_chart(patient_id, *, clinical, actor, now, today, zone):
@@ -121,13 +123,14 @@ def open_chart(patient_id, *, clinical, actor, now, today, zone):
         return None
     record("patient.viewed", actor=actor, now=now, object_type="patient", object_id=patient.id,
            patient_id=patient.id, details={"clinical": clinical})
+    facts = session_facts(patient.id, clinical=clinical)
     chart = Chart(patient, series, upcoming_sessions(series, now), age_on(patient.date_of_birth, today),
-                  notes=note_states(patient.id))
+                  notes=facts.notes)
     if not clinical:
         return chart
     return Chart(chart.patient, series, chart.upcoming, chart.age, scores_for(patient.id), chart.notes,
-                 doses=doses_given(patient.id), tasks=open_tasks(patient.id),
-                 weights=weight_rows(patient.weights, checklist_weights(patient.id), chart.sessions, zone))
+                 doses=facts.doses, tasks=open_tasks(patient.id),
+                 weights=weight_rows(patient.weights, facts.weights, chart.sessions, zone))
 
 
 def upcoming_sessions(series, now: datetime):
@@ -142,27 +145,43 @@ def age_on(born: date, today: date):
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def note_states(patient_id):
-    """{session id: NoteState} of the patient's notes, in one statement."""
+@dataclass(frozen=True)
+class SessionFacts:
+    #: {session id: NoteState} for the sessions that have a note.
+    notes: dict
+    #: {session id: mg/kg} of the doses recorded (clinical charts only).
+    doses: dict
+    #: [(session id, kg, when taken or None)] of the weights recorded at checklists (clinical charts only).
+    weights: list
+
+
+def session_facts(patient_id, *, clinical=True):
+    """What the chart shows of each of the patient's sessions besides the session itself — its note's state
+    and, for clinicians, the dose given and the weight taken at the checklist — in one statement (each is
+    one row per session at most)."""
+    from opsmgr.checklist.models import ChecklistResponse
+    from opsmgr.infusion.models import DoseRecord
     from opsmgr.notes.models import SessionNote
     from opsmgr.sessions.models import InfusionSession
 
-    rows = db.session.execute(
-        select(SessionNote.session_id, SessionNote.status, SessionNote.signed_at, SessionNote.signer_name)
-        .join(InfusionSession, InfusionSession.id == SessionNote.session_id)
-        .where(InfusionSession.patient_id == patient_id))
-    return {row.session_id: NoteState(row.status, row.signed_at, row.signer_name) for row in rows}
-
-
-def doses_given(patient_id):
-    """{session id: mg/kg} of the patient's recorded doses, in one statement."""
-    from opsmgr.infusion.models import DoseRecord
-    from opsmgr.sessions.models import InfusionSession
-
-    return dict(db.session.execute(
-        select(DoseRecord.session_id, DoseRecord.mg_per_kg)
-        .join(InfusionSession, InfusionSession.id == DoseRecord.session_id)
-        .where(InfusionSession.patient_id == patient_id, DoseRecord.mg_per_kg.is_not(None))).all())
+    columns = [InfusionSession.id, SessionNote.status, SessionNote.signed_at, SessionNote.signer_name]
+    query = select(*columns).outerjoin(SessionNote, SessionNote.session_id == InfusionSession.id)
+    present = [SessionNote.session_id.is_not(None)]
+    if clinical:
+        query = (query.add_columns(DoseRecord.mg_per_kg, ChecklistResponse.weight_kg,
+                                   ChecklistResponse.vitals_taken_at)
+                 .outerjoin(DoseRecord, DoseRecord.session_id == InfusionSession.id)
+                 .outerjoin(ChecklistResponse, ChecklistResponse.session_id == InfusionSession.id))
+        present += [DoseRecord.mg_per_kg.is_not(None), ChecklistResponse.weight_kg.is_not(None)]
+    facts = SessionFacts({}, {}, [])
+    for row in db.session.execute(query.where(InfusionSession.patient_id == patient_id, or_(*present))):
+        if row.status is not None:
+            facts.notes[row.id] = NoteState(row.status, row.signed_at, row.signer_name)
+        if clinical and row.mg_per_kg is not None:
+            facts.doses[row.id] = row.mg_per_kg
+        if clinical and row.weight_kg is not None:
+            facts.weights.append((row.id, row.weight_kg, row.vitals_taken_at))
+    return facts
 
 
 def open_tasks(patient_id):
@@ -172,17 +191,6 @@ def open_tasks(patient_id):
     return tuple(db.session.scalars(
         select(PhysicianTask).where(PhysicianTask.patient_id == patient_id, PhysicianTask.resolved_at.is_(None))
         .order_by(PhysicianTask.created_at, PhysicianTask.id)))
-
-
-def checklist_weights(patient_id):
-    """[(session id, kg, when taken or None)] of the weights recorded at the patient's checklists."""
-    from opsmgr.checklist.models import ChecklistResponse
-    from opsmgr.sessions.models import InfusionSession
-
-    return db.session.execute(
-        select(ChecklistResponse.session_id, ChecklistResponse.weight_kg, ChecklistResponse.vitals_taken_at)
-        .join(InfusionSession, InfusionSession.id == ChecklistResponse.session_id)
-        .where(InfusionSession.patient_id == patient_id, ChecklistResponse.weight_kg.is_not(None))).all()
 
 
 def weight_rows(entries, from_checklists, sessions, zone):

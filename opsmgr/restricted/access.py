@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import and_, bindparam, exists, select
 
 from opsmgr.audit.service import record
+from opsmgr.auth.models import Role
 from opsmgr.core import reads
 from opsmgr.core.clock import utcnow
 from opsmgr.core.web import current_actor
@@ -81,13 +82,18 @@ def enforce():
     """before_request, after core.guard.enforce_access: close a restricted record to all but its care team."""
     if not current_user.is_authenticated or request.endpoint in OPEN_ENDPOINTS:
         return None
-    if request.endpoint in ADMIN_ENDPOINTS and current_user.role == "admin":
+    if request.endpoint in ADMIN_ENDPOINTS and current_user.role == Role.ADMIN:
         return None
     now = utcnow()
     found = resolve(request.view_args, current_user.id, now)
-    if found is None or not found[1] or found[2]:
+    if found is None:
         return None
     patient_id, event_id = found[0], found[3]
+    if not found[1] or found[2] or event_id is not None:
+        # Seen in full on this request: may_see answers for this patient without hidden_patients' statement.
+        g.seen_patient = (current_user.id, patient_id)
+    if not found[1] or found[2]:
+        return None
     if event_id is not None:
         event = g.break_glass = db.session.get(BreakGlassEvent, event_id)
         record("break_glass.access", actor=current_actor(), now=now, patient_id=patient_id,
@@ -138,4 +144,6 @@ _HIDDEN = select(PatientRestriction.patient_id).where(
 def may_see(user, patient):
     """Whether `user` sees more than the name of `patient` (a Patient or its id)."""
     patient_id = getattr(patient, "id", patient)
+    if g.get("seen_patient") == (getattr(user, "id", None), patient_id):
+        return True  # enforce() let this user see this patient on this request
     return patient_id not in hidden_patients(user)

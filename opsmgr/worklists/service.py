@@ -223,6 +223,6 @@ class PhysicianLists:
 
 def physician_lists(*, now, today, zone):
     """The physician's home: open in-chair alerts, open tasks, notes to sign and sessions waiting for an override."""
+    open_alerts, acknowledged = alerts.open_and_acknowledged(local_day_bounds(today, zone)[0])
     return PhysicianLists(tasks=open_tasks(today=today), unsigned=unsigned_queue(now=now),
-                          waiting=waiting_for_override(), alerts=alerts.open_alerts(),
-                          acknowledged=alerts.acknowledged_since(local_day_bounds(today, zone)[0]))
+                          waiting=waiting_for_override(), alerts=open_alerts, acknowledged=acknowledged)

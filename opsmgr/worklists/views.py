@@ -14,7 +14,6 @@ from opsmgr.extensions import db
 from opsmgr.followups import worklist as followups_worklist
 from opsmgr.infusion import alerts
 from opsmgr.messaging.confirmations import confirmations_for
-from opsmgr.notes.service import status_by_session
 from opsmgr.permissions import can_book_sessions, can_view_physician_home, can_view_schedule
 from opsmgr.rules.notes import next_step
 from opsmgr.schedule.forms import StatusForm, WeekForm
@@ -118,8 +117,8 @@ def physician_home_page(status=200, task_forms=None):
     lists = service.physician_lists(now=now, today=now.astimezone(clinic_zone()).date(),
                                     zone=current_app.config["CLINIC_TIMEZONE"])
     forms, task_errors = _task_forms(lists.tasks, task_forms or {})
-    reviews = followups_worklist.physician_items(now=now)
-    note_states = status_by_session({item.session_id for item in reviews if item.kind == "unsigned_note"})
+    reviews, note_states = followups_worklist.physician_items(now=now)
+    g.open_alert_count = len(lists.alerts)  # the navigation's badge counts the same alerts: no second statement
     html = render_template("worklists/physician_home.html", tasks=lists.tasks, task_forms=forms,
                            task_errors=task_errors, unsigned=lists.unsigned, waiting=lists.waiting,
                            reviews=reviews, review_labels=followups_worklist.KIND_LABELS, note_states=note_states,
