@@ -20,7 +20,8 @@ PostgreSQL is a throwaway server started as the test suite starts it (tests/pg.p
 in once through the login form (CSRF token from the page) as a physician it creates (`flask users
 create`), and wrk sends that session cookie to every page but /healthz (asked anonymously, as a monitor
 asks). Authenticated reads resume the server-side session and write their audit row: real cost. SQL
-statements are counted in-process on the same database (on SQLite they include BEGIN IMMEDIATE).
+statements are counted in-process on the same database; transaction control (BEGIN) is not counted, as
+psycopg's implicit BEGIN is not seen on PostgreSQL.
 Both servers run `gunicorn -w 2 -k sync` with the access log `flask serve` writes (to a file here);
 the scheduler is not started.
 """
@@ -55,6 +56,7 @@ ANONYMOUS = {"healthz"}
 #: (key, label) of the pages in table order; their URLs come from the seeded data (page_urls).
 PAGES = (
     ("healthz", "/healthz (no cookie)"),
+    ("floor", "signed-in floor /account/calendar"),
     ("board", "chair board /today"),
     ("chart", "patient chart (most sessions)"),
     ("week", "week calendar /schedule"),
@@ -186,7 +188,10 @@ def page_urls(app):
     # "Demo-", and searching that would list the whole clinic, which nobody at a front desk does.
     words = re.findall(r"[^\W\d_]+", family)
     term = (words[-1] if words else family)[:4]
-    urls = {"healthz": "/healthz", "board": "/today", "chart": f"/patients/{patient_id}", "week": "/schedule",
+    # The floor: a signed-in page with the layout and nothing else (the calendar-feed settings; one small
+    # query, no patient data, so not even an audit row) — what every signed-in page pays before its own work.
+    urls = {"healthz": "/healthz", "floor": "/account/calendar", "board": "/today",
+            "chart": f"/patients/{patient_id}", "week": "/schedule",
             "search": "/patients/?" + urllib.parse.urlencode({"q": term}), "signing": "/signing"}
     return urls, {"chart_sessions": sessions, "sessions": total}
 
@@ -202,7 +207,7 @@ def count_statements(app, password, urls):
     counts = {}
     for key, url in urls.items():
         for attempt in range(2):
-            with counting(app) as n:
+            with counting(app, transaction_control=False) as n:
                 response = (anonymous if key in ANONYMOUS else client).get(url)
             if response.status_code != 200:
                 raise RuntimeError(f"{url} answered {response.status_code} in-process (attempt {attempt + 1})")
