@@ -76,7 +76,7 @@ from opsmgr.scores.models import Score
 from opsmgr.series.forms import SeriesOrderForm, StopSeriesForm
 from opsmgr.sessions.models import InfusionSession
 from opsmgr.tasks.forms import ResolveForm
-from opsmgr.twofactor.forms import ConfirmForm, SignInCodeForm, TurnOffForm
+from opsmgr.twofactor.forms import ConfirmForm, RenewCodesForm, SignInCodeForm, TurnOffForm
 from opsmgr.twofactor.forms import PolicyForm as TwoFactorPolicyForm
 from tests.conftest import BACKENDS, DEMO_PASSWORD, LONG_RUN, sign_in
 from tests.factories import create_user
@@ -165,6 +165,7 @@ FORMS = {
     "two_factor.sign_in_code":       Spec(SignInCodeForm, role=None),
     "two_factor.confirm":            Spec(ConfirmForm),
     "two_factor.turn_off":           Spec(TurnOffForm),
+    "two_factor.renew_codes":        Spec(RenewCodesForm, "renew"),
     "two_factor.policy":             Spec(TwoFactorPolicyForm, role="admin"),
 }
 #: Routes with no form class: what each reads from the request, by kind (as the fields below), and who posts.

@@ -81,6 +81,9 @@ EXCLUDED = {
                                "a repeat of a right one finds it used (or is already signed in)",
     "two_factor.confirm": "its answer is the page showing the recovery codes once, never stored to show again; "
                           "a repeat finds two-factor on and the code used, and is refused, changing nothing",
+    "two_factor.renew_codes": "its answer is the page showing the new recovery codes once, never stored to show "
+                              "again; a repeat finds the app code used and is refused, changing nothing (a new "
+                              "code makes another set)",
     "reports.verify_upload": "read-only: checks an uploaded PDF in memory, stores nothing but its audit row; a "
                              "repeat gives the same answer",
 }

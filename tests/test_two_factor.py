@@ -258,6 +258,48 @@ def test_one_turns_off_their_own_only_with_a_recovery_code(app, login_as, clock)
     assert [a for a, _, _ in actions(app, "two_factor.disabled")] == ["two_factor.disabled"]
 
 
+@SQLITE_ONLY
+def test_new_recovery_codes_replace_every_old_one_with_the_password_and_a_fresh_code(app, login_as, clock):
+    physician = login_as("physician")
+    secret, old = enrol(physician, clock)
+    assert "Make new recovery codes" in physician.get("/account/two-factor").get_data(as_text=True)
+    form = {"renew-password": PASSWORD, "renew-code": code_at(secret, clock())}
+    renewed = physician.submit("/account/two-factor/recovery-codes", form)
+    page = renewed.get_data(as_text=True)
+    new = re.findall(r"<li>([A-Z2-9]{5}-[A-Z2-9]{5})</li>", page)
+    assert renewed.status_code == 200 and "New recovery codes" in page and "no longer work" in page
+    assert len(set(new)) == 10 and not set(new) & set(old)
+    # Sent again (a double click without the page's script, Back and resend): the code is used, nothing changes.
+    again = physician.submit("/account/two-factor/recovery-codes", form)
+    assert again.status_code == 400 and "A code works once" in again.get_data(as_text=True)
+    assert 'value="' + form["renew-code"] + '"' in again.get_data(as_text=True), "the code typed is kept"
+    client, _ = password_step(app, physician.user)
+    assert LOGIN_FAILED in client.submit("/login/code", {"code": old[1]}).get_data(as_text=True)
+    assert client.submit("/login/code", {"code": new[1]}).status_code == 302
+    assert [(a, o) for a, o, _ in actions(app, "two_factor.recovery_codes")] == [
+        ("two_factor.recovery_codes_renewed", "ok")]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(("password", "code", "field", "message"), [
+    ("not the password", None, "password", "That password is not correct."),
+    (PASSWORD, "000000", "code", service.WRONG_CODE),
+    (PASSWORD, "", "code", "This field is required."),
+])
+def test_new_recovery_codes_are_refused_at_the_field_and_the_old_ones_kept(app, login_as, clock, password, code,
+                                                                           field, message):
+    physician = login_as("physician")
+    secret, old = enrol(physician, clock)
+    refused = physician.submit("/account/two-factor/recovery-codes", {
+        "renew-password": password, "renew-code": code_at(secret, clock()) if code is None else code})
+    assert refused.status_code == 400
+    assert error_at(refused.get_data(as_text=True), f"renew-{field}").startswith(f"Error: {message}")
+    with app.app_context():
+        assert service.recovery_codes_left(physician.user.id) == 10
+    client, _ = password_step(app, physician.user)
+    assert client.submit("/login/code", {"code": old[0]}).status_code == 302
+
+
 # --- signing steps -------------------------------------------------------------------------------
 
 @SQLITE_ONLY

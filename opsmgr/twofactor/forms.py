@@ -39,6 +39,14 @@ class TurnOffForm(BaseForm):
                        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
 
 
+class RenewCodesForm(BaseForm):
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)],
+                             render_kw={"autocomplete": "current-password"})
+    code = StringField(CODE_LABEL, validators=[DataRequired(), Length(max=32)], filters=[_strip],
+                       render_kw={**_CODE_INPUT, "inputmode": "numeric"},
+                       description="The six digits your app shows for opsmgr now.")
+
+
 class PolicyForm(BaseForm):
     nurse = BooleanField(Role.NURSE.label)
     coordinator = BooleanField(Role.COORDINATOR.label)

@@ -272,6 +272,25 @@ def turn_off_with_recovery_code(user, *, password, code, token, actor, now):
            details={"other_sessions_ended": ended})
 
 
+def renew_recovery_codes(user, *, password, code, actor, now):
+    """Ten new recovery codes in place of every old one (used or not), for someone with two-factor on who
+    gives their password and a current code from their app: the way back when the codes page was lost (a
+    second click, Back, a closed tab) or the paper was. Returns the codes (shown once, stored hashed)."""
+    if not auth.reauthenticate(user, password, ip=actor.ip, now=now, purpose="two_factor.recovery_codes"):
+        raise TwoFactorError("That password is not correct.", "password", audited=True)
+    if not is_on(user.id):
+        raise TwoFactorError("Two-factor sign-in is not on: there are no recovery codes to replace.", "code")
+    if not _accept_app_code(user.id, code, now):
+        auth._count_failure(user, actor, now, "reauth.failed", purpose="two_factor.recovery_codes",
+                            reason="wrong_code")
+        raise TwoFactorError(WRONG_CODE + " A code works once: after using it, wait for the next one.", "code",
+                             audited=True)
+    codes = _new_recovery_codes(user.id, now)
+    record("two_factor.recovery_codes_renewed", actor=actor, now=now, object_type="staff_user", object_id=user.id,
+           details={"recovery_codes": len(codes)})
+    return codes
+
+
 def take_reset_notice(user_id):
     """When an admin reset this person's second factor since they last signed in (then forgotten), or None."""
     row = row_of(user_id)

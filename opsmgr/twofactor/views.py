@@ -11,9 +11,13 @@ from opsmgr.core.web import attempt, current_actor, show_at_fields
 from opsmgr.extensions import db
 from opsmgr.permissions import can_change_own_password, can_change_staff, can_manage_staff
 from opsmgr.twofactor import service
-from opsmgr.twofactor.forms import ConfirmForm, PolicyForm, SignInCodeForm, TurnOffForm
+from opsmgr.twofactor.forms import ConfirmForm, PolicyForm, RenewCodesForm, SignInCodeForm, TurnOffForm
 
 bp = Blueprint("two_factor", __name__)
+
+#: The new-recovery-codes form's field prefix: its password and code fields sit on the page beside the
+#: turn-off form's, and two fields may not share an id.
+RENEW = "renew"
 
 
 @bp.app_template_global()
@@ -103,7 +107,8 @@ def _account_again(**forms):
 
 def _account_page(status, **forms):
     secret = service.pending_secret(current_user.id)
-    forms = {"confirm_form": ConfirmForm(formdata=None), "off_form": TurnOffForm(formdata=None), **forms}
+    forms = {"confirm_form": ConfirmForm(formdata=None), "off_form": TurnOffForm(formdata=None),
+             "renew_form": RenewCodesForm(formdata=None, prefix=RENEW), **forms}
     return render_template(
         "twofactor/account.html", is_on=service.is_on(current_user.id), secret=secret,
         qr=secret and service.qr_data_uri(current_user, secret),
@@ -129,6 +134,26 @@ def turn_off():
     return attempt(lambda: service.turn_off_with_recovery_code(
         current_user, password=form.password.data, code=form.code.data, token=current_user.session_token,
         actor=current_actor(), now=utcnow()), done=done, refused=refused)
+
+
+@bp.route("/account/two-factor/recovery-codes", methods=["POST"])
+@requires(can_change_own_password)
+def renew_codes():
+    """New recovery codes in place of the old ones (password and a current code from the app)."""
+    form = RenewCodesForm(prefix=RENEW)
+    if not form.validate_on_submit():
+        return _account_again(renew_form=form)
+
+    def renewed(codes):  # shown once, in this answer only, like the first ones
+        return render_template("twofactor/recovery_codes.html", codes=codes, renewed=True)
+
+    def refused(error):
+        show_at_fields(form, error, "code")
+        return _account_again(renew_form=form)
+
+    return attempt(lambda: service.renew_recovery_codes(current_user, password=form.password.data,
+                                                        code=form.code.data, actor=current_actor(), now=utcnow()),
+                   done=renewed, refused=refused)
 
 
 @bp.route("/admin/two-factor", methods=["GET", "POST"])

@@ -89,4 +89,21 @@ def test_a_physician_enrols_signs_in_with_a_code_and_signs_a_note_with_one(serve
     expect(page.get_by_text("Signed. The note and the whole session record are now locked.")).to_be_visible()
     with server.app.app_context():
         assert db.session.scalar(select(SessionNote.status).where(SessionNote.session_id == session_id)) == "signed"
+
+    # The codes page is gone (a second click, Back): ten new codes with the password and a fresh code; a
+    # wrong code first, refused at its field with what was typed kept.
+    page.goto(f"{server.url}/account/two-factor")
+    renew = page.locator("form[action$='/recovery-codes']")
+    assert not violations(page), report(violations(page), "the two-factor page, on")
+    renew.get_by_label("Your password").fill(DEMO_PASSWORD)
+    renew.get_by_label("Code from your authenticator app").fill("000000")
+    renew.get_by_role("button", name="Make new recovery codes").click()
+    expect(renew.get_by_label("Code from your authenticator app")).to_have_attribute("aria-invalid", "true")
+    assert not violations(page), report(violations(page), "new recovery codes refused")
+    clock.advance(seconds=30)
+    renew.get_by_label("Your password").fill(DEMO_PASSWORD)
+    renew.get_by_label("Code from your authenticator app").fill(authenticator.at(clock()))
+    renew.get_by_role("button", name="Make new recovery codes").click()
+    expect(page.get_by_role("heading", name="New recovery codes")).to_be_visible()
+    expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
     context.close()
