@@ -25,6 +25,7 @@ def add_patients(app, first, last, chair_ids, physician_id):
         protocol_id = db.session.scalar(select(Protocol.id).where(Protocol.code == "iv-induction"))
         db.session.execute(insert(Patient), [{
             "id": n, "mrn": f"BULK{n:05d}", "legal_name": f"Bulk Patient {n}", "search_name": f"bulk patient {n}",
+            "mrn_key": f"bulk{n:05d}",
             "date_of_birth": date(1970, 1, 1) + timedelta(days=n), "sex_at_birth": "male", "indication": "trd",
             "created_at": START, "updated_at": START} for n in range(first, last)])
         db.session.execute(insert(PatientSearchWord), [

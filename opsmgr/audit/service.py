@@ -165,7 +165,7 @@ class AuditFilter:
 def filtered_events(criteria):
     """A select of audit events matching the report's filters, in the chosen order."""
     from opsmgr.auth.models import StaffUser
-    from opsmgr.patients.models import Patient
+    from opsmgr.patients.models import Patient, mrn_key
 
     query = select(AuditEvent)
     if criteria.username:
@@ -174,7 +174,7 @@ def filtered_events(criteria):
         query = query.where(or_(AuditEvent.username == text, AuditEvent.user_id.in_(named)))
     if criteria.mrn:
         query = query.where(AuditEvent.patient_id.in_(
-            select(Patient.id).where(func.lower(Patient.mrn) == criteria.mrn.strip().lower())))
+            select(Patient.id).where(Patient.mrn_key == mrn_key(criteria.mrn))))
     if criteria.patient_id is not None:
         query = query.where(AuditEvent.patient_id == criteria.patient_id)
     if criteria.action:

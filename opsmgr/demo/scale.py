@@ -34,7 +34,7 @@ from opsmgr.demo.service import DEMO_NAME_MARK, SCALE_STAFF_PREFIX, has_real_sta
 from opsmgr.extensions import db
 from opsmgr.infusion.models import ControlledSubstanceEntry, DischargeRecord, DoseRecord, InChairAlert, VitalSign
 from opsmgr.notes.models import AdverseEvent, SessionNote
-from opsmgr.patients.models import Patient, PatientSearchWord, PatientWeight, search_word_rows
+from opsmgr.patients.models import Patient, PatientSearchWord, PatientWeight, mrn_key, search_word_rows
 from opsmgr.policy.service import current_policy
 from opsmgr.rules import identity
 from opsmgr.rules.scales import score_gad7, score_phq9
@@ -205,6 +205,7 @@ class ScaleSeed:
         row = self._row(
             Patient, mrn=mrn, legal_name=legal, search_name=identity.search_key(legal, ""),
             family_key=family_key[:120], given_key=given_key[:120], phone_key=identity.phone_key(phone),
+            mrn_key=mrn_key(mrn),
             preferred_name="", date_of_birth=patient.registered_on - timedelta(days=7305 + rng.randrange(365 * 45)),
             sex_at_birth=sex, pregnancy_possible=sex == "female",
             phone=phone, email=f"{given.lower()}.{mrn.lower()}@example.org",

@@ -61,7 +61,7 @@ def find_matches(values):
     """Patients with the same MRN, legal name and date of birth, phone number or email, by family name."""
     mrn, born = values["mrn"].strip().lower(), values["date_of_birth"]
     phone, email = identity.phone_key(values.get("phone")), identity.email_key(values.get("email"))
-    same = [func.lower(Patient.mrn) == mrn, Patient.date_of_birth == born]
+    same = [Patient.mrn_key == mrn, Patient.date_of_birth == born]
     same += [Patient.phone_key == phone] if phone else []
     same += [func.lower(Patient.email) == email] if email else []
     rows = db.session.execute(

@@ -110,6 +110,8 @@ class Patient(db.Model):
     #: The folded family and given names (identity.family_and_given): the list's sort order.
     family_key: Mapped[str] = mapped_column(String(120), default="", server_default="")
     given_key: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    #: The MRN in lower case: an MRN is found whatever the case it is typed in, through an index.
+    mrn_key: Mapped[str] = mapped_column(String(32), default="", server_default="", index=True)
     #: The phone number's last ten digits (identity.phone_key), to find a patient registered twice.
     phone_key: Mapped[str] = mapped_column(String(10), default="", server_default="", index=True)
     preferred_name: Mapped[str] = mapped_column(String(120), default="")
@@ -159,10 +161,16 @@ class Patient(db.Model):
         """Derive the search, sort and phone keys from the names and phone as they are now."""
         family, given = identity.family_and_given(self.legal_name)
         keys = {"search_name": identity.search_key(self.legal_name, self.preferred_name or ""),
-                "family_key": family[:120], "given_key": given[:120], "phone_key": identity.phone_key(self.phone)}
+                "family_key": family[:120], "given_key": given[:120], "phone_key": identity.phone_key(self.phone),
+                "mrn_key": mrn_key(self.mrn)}
         for name, value in keys.items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
+
+
+def mrn_key(mrn):
+    """An MRN as the patient.mrn_key column holds it, and as a search compares it."""
+    return (mrn or "").strip().lower()
 
 
 @event.listens_for(Patient, "before_insert")

@@ -1,7 +1,7 @@
 """Patient use cases: register, edit with a version check, clinical background, search."""
 from datetime import date
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select, union
 from sqlalchemy.exc import IntegrityError
 
 from opsmgr.audit.service import record
@@ -18,6 +18,7 @@ from opsmgr.patients.models import (
     PatientSearchWord,
     PatientWeight,
     ReminderChannel,
+    mrn_key,
 )
 from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
@@ -44,7 +45,7 @@ class PatientError(DomainError):
 
 
 def find_by_mrn(mrn):
-    return db.session.scalar(select(Patient).where(func.lower(Patient.mrn) == mrn.strip().lower()))
+    return db.session.scalar(select(Patient).where(Patient.mrn_key == mrn_key(mrn)))
 
 
 def reminder_problems(channel, *, phone, email, consent_on):
@@ -229,20 +230,32 @@ def record_consent(patient, *, consent_on, form_version, actor, now):
 
 def search_query(text, date_of_birth=None):
     """Patients whose names hold a word starting with each word searched, in any order and ignoring accents
-    and case, or whose MRN is the text; and born on the date given. By family name; a select to paginate."""
+    and case, or whose MRN is the text; and born on the date given. By family name; a select to paginate.
+
+    The matches are found from the indexes — each word typed is an index range over the patients' search
+    words (from the word itself up to the word with its last character's successor), the MRN one lookup
+    — and the patients are read by id from those, so a search costs what it finds, not the clinic's size."""
     query = select(Patient)
     term = (text or "").strip().lower()
     if term:
-        # Each word typed is the prefix of one of the name's words: an index range over the words, from the
-        # word itself up to (not including) the word with its last character's successor.
-        named = [Patient.id.in_(select(PatientSearchWord.patient_id).where(
-                     PatientSearchWord.word >= word, PatientSearchWord.word < word[:-1] + chr(ord(word[-1]) + 1)))
-                 for word in identity.query_words(term)]
-        mrn = func.lower(Patient.mrn) == term
-        query = query.where(or_(and_(*named), mrn) if named else mrn)
+        words = identity.query_words(term)
+        matched = select(Patient.id.label("patient_id")).where(Patient.mrn_key == term)
+        if words:
+            named = select(PatientSearchWord.patient_id).where(_starts(PatientSearchWord.word, words[0]))
+            for word in words[1:]:
+                named = named.where(PatientSearchWord.patient_id.in_(
+                    select(PatientSearchWord.patient_id).where(_starts(PatientSearchWord.word, word))))
+            matched = union(named, matched)  # also drops a patient found by two words starting alike
+        found = matched.subquery()
+        query = query.join(found, found.c.patient_id == Patient.id)
     if date_of_birth is not None:
         query = query.where(Patient.date_of_birth == date_of_birth)
     return query.order_by(Patient.family_key, Patient.given_key, Patient.id)
+
+
+def _starts(column, prefix):
+    """`column` starts with `prefix`, as an index range (prefix is letters and digits: identity.query_words)."""
+    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
 
 #: Patient columns only clinicians see; for anyone else they are never loaded, and reading one raises.
