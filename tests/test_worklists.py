@@ -102,3 +102,15 @@ def test_the_waiting_list_runs_the_same_statements_for_2_and_6_sessions(app, clo
     with count_statements(app) as many:
         assert "Waiting for your override (6)" in listed(physician)
     assert few["n"] == many["n"]
+
+
+def test_the_physician_home_runs_the_same_statements_with_no_session_waiting_and_with_some(app, clock, chairs,
+                                                                                           login_as):
+    physician = login_as("physician")
+    listed(physician)
+    with count_statements(app) as none:
+        assert "No session is waiting for a physician's override." in listed(physician)
+    checklist_needing_a_physician(app, clock)
+    with count_statements(app) as one:
+        assert "Waiting for your override (1)" in listed(physician)
+    assert none["n"] == one["n"]

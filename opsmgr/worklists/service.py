@@ -72,11 +72,13 @@ def _discharges():
 def waiting_for_override():
     """Every session waiting for a physician's override, oldest first (a Waiting each)."""
     candidates = _checklists() + _discharges()
-    ids = {visit.id for visit, *_ in candidates}
+    # The overrides of every session in a waiting state, asked even when none waits: one statement always,
+    # however long the lists (the sessions in these states are today's few).
+    waiting_states = (*CHECKLIST_STATES, SessionState.RECOVERY.value)
     overrides = {}
-    if ids:
-        for row in db.session.scalars(select(FindingOverride).where(FindingOverride.session_id.in_(ids))):
-            overrides.setdefault((row.session_id, row.gate), []).append(row)
+    for row in db.session.scalars(select(FindingOverride).where(FindingOverride.session_id.in_(
+            select(InfusionSession.id).where(InfusionSession.status.in_(waiting_states))))):
+        overrides.setdefault((row.session_id, row.gate), []).append(row)
     waiting = []
     for visit, gate, stored, since in candidates:
         findings = [finding_from_dict(data) for data in stored or ()]
