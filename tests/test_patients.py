@@ -224,16 +224,17 @@ def test_search_by_name_part_mrn_and_date_of_birth(login_as, three_patients, que
     assert names == expected
 
 
-def test_search_words_follow_a_rename_in_the_same_flush(app, login_as, three_patients):
+def test_search_keys_follow_a_rename_in_the_same_flush(app, login_as, three_patients):
     with app.app_context():
         patient = db.session.get(Patient, three_patients["stone"])
-        patient.legal_name, patient.preferred_name = "Cy Marlow-Stone", "Cyrus"
+        patient.legal_name, patient.preferred_name, patient.mrn = "Cy Marlow-Stone", "Cyrus", "Kc-2003"
         db.session.commit()
         words = set(db.session.scalars(select(PatientSearchWord.word).where(
             PatientSearchWord.patient_id == patient.id)))
     assert words == {"cy", "marlowstone", "marlow", "stone", "cyrus"}
     nurse = login_as("nurse")
-    for query, found in (("marl", True), ("Cyru", True), ("stone", True), ("quill", False)):
+    for query, found in (("marl", True), ("Cyru", True), ("stone", True), ("quill", False), ("KC-2003", True),
+                         ("kc-1003", False)):
         assert ("Cy Marlow-Stone" in body(nurse.get(f"/patients/?q={query}"))) is found, query
 
 
