@@ -60,7 +60,8 @@ PAGES = (
     ("board", "chair board /today"),
     ("chart", "patient chart (most sessions)"),
     ("week", "week calendar /schedule"),
-    ("search", "patient search"),
+    ("search", "patient search, name + birth date"),
+    ("search_prefix", "patient search, 4 letters"),
     ("signing", "physician home /signing"),
 )
 
@@ -167,9 +168,11 @@ def _invoke(runner, args, **kwargs):
 
 
 def page_urls(app):
-    """The URL of every page, picked from the data: the chart of the patient with the most sessions, a
-    search for the first four letters of that patient's family name (matching one patient in 25 of the
-    scale data: the names are drawn from 25 families)."""
+    """The URL of every page, picked from the data: the chart of the patient with the most sessions; the
+    front desk's search for that patient by the first four letters of the family name and the date of birth
+    (the two identifiers: one patient found at any size, through the word index); and the same four letters
+    alone, which match one patient in 25 of the scale data (25 families) — a page of 8 at 200 patients and a
+    full page of 25 (of 800) at 20,000, so its growth is also the page growing."""
     from sqlalchemy import func, select
 
     from opsmgr.extensions import db
@@ -181,7 +184,8 @@ def page_urls(app):
         patient_id, sessions = db.session.execute(
             select(InfusionSession.patient_id, func.count()).group_by(InfusionSession.patient_id)
             .order_by(func.count().desc(), InfusionSession.patient_id).limit(1)).one()
-        family = db.session.get(Patient, patient_id).legal_name.split()[-1]
+        patient = db.session.get(Patient, patient_id)
+        family, born = patient.legal_name.split()[-1], patient.date_of_birth.isoformat()
         db.session.remove()
         db.engine.dispose()
     # The distinctive part of the name ("Demo-Lindqvist" -> "Lind"): every fictional family name starts with
@@ -192,7 +196,8 @@ def page_urls(app):
     # query, no patient data, so not even an audit row) — what every signed-in page pays before its own work.
     urls = {"healthz": "/healthz", "floor": "/account/calendar", "board": "/today",
             "chart": f"/patients/{patient_id}", "week": "/schedule",
-            "search": "/patients/?" + urllib.parse.urlencode({"q": term}), "signing": "/signing"}
+            "search": "/patients/?" + urllib.parse.urlencode({"q": term, "dob": born}),
+            "search_prefix": "/patients/?" + urllib.parse.urlencode({"q": term}), "signing": "/signing"}
     return urls, {"chart_sessions": sessions, "sessions": total}
 
 
