@@ -6,6 +6,8 @@ from opsmgr.extensions import db
 from opsmgr.patients import service as patients
 from opsmgr.patients.models import Patient
 from opsmgr.schedule.service import change_status
+from opsmgr.sessions.models import InfusionSession
+from opsmgr.tasks.models import PhysicianTask
 from tests.conftest import PASSWORD
 from tests.factories import FACTORY_ACTOR, create_chairs, create_patient, order_series
 from tests.sql import count_statements
@@ -110,7 +112,14 @@ def test_the_physician_home_runs_the_same_statements_with_no_session_waiting_and
     listed(physician)
     with count_statements(app) as none:
         assert "No session is waiting for a physician's override." in listed(physician)
-    checklist_needing_a_physician(app, clock)
+    session_id = checklist_needing_a_physician(app, clock)
+    with app.app_context():  # and an open task, whose row asks whether its patient's record is restricted
+        visit = db.session.get(InfusionSession, session_id)
+        db.session.add(PhysicianTask(session_id=visit.id, patient_id=visit.patient_id, code="TEST_REVIEW",
+                                     kind="same_day_physician_review", message="Review today's checklist.",
+                                     created_at=clock(), due_on=TODAY))
+        db.session.commit()
     with count_statements(app) as one:
-        assert "Waiting for your override (1)" in listed(physician)
+        page = listed(physician)
+    assert "Waiting for your override (1)" in page and "Review today's checklist." in page
     assert none["n"] == one["n"]

@@ -15,6 +15,7 @@ from opsmgr.followups import worklist as followups_worklist
 from opsmgr.infusion import alerts
 from opsmgr.messaging.confirmations import confirmations_for
 from opsmgr.permissions import can_book_sessions, can_view_physician_home, can_view_schedule
+from opsmgr.restricted.access import hidden_patients
 from opsmgr.rules.notes import next_step
 from opsmgr.schedule.forms import StatusForm, WeekForm
 from opsmgr.schedule.grid import clock as grid_clock
@@ -119,6 +120,7 @@ def physician_home_page(status=200, task_forms=None):
     forms, task_errors = _task_forms(lists.tasks, task_forms or {})
     reviews, note_states = followups_worklist.physician_items(now=now)
     g.open_alert_count = len(lists.alerts)  # the navigation's badge counts the same alerts: no second statement
+    hidden_patients()  # the lists' rows ask it; asked here, an empty home and a full one run the same statements
     html = render_template("worklists/physician_home.html", tasks=lists.tasks, task_forms=forms,
                            task_errors=task_errors, unsigned=lists.unsigned, waiting=lists.waiting,
                            reviews=reviews, review_labels=followups_worklist.KIND_LABELS, note_states=note_states,
