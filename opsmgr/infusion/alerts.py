@@ -30,17 +30,22 @@ class AlertRow:
     acknowledged_by: str | None
 
 
-def _rows(*where, order, limit=None):
+def rows_query(*where, order, limit=None):
+    """The alerts matching `where` (withdrawn ones left out) with their patient, chair and acknowledger."""
     acknowledger = aliased(StaffUser)
-    query = (select(InChairAlert, Patient.legal_name, Patient.preferred_name, Chair.name, acknowledger)
-             .select_from(InChairAlert).join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id)
-             .join(InfusionSession, InfusionSession.id == InChairAlert.session_id)
-             .join(Patient, Patient.id == InfusionSession.patient_id)
-             .join(Chair, Chair.id == InfusionSession.chair_id)
-             .outerjoin(acknowledger, acknowledger.id == InChairAlert.acknowledged_by_id)
-             .where(COUNTED, *where).order_by(*order).limit(limit))
+    return (select(InChairAlert, Patient.legal_name, Patient.preferred_name, Chair.name, acknowledger)
+            .select_from(InChairAlert).join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id)
+            .join(InfusionSession, InfusionSession.id == InChairAlert.session_id)
+            .join(Patient, Patient.id == InfusionSession.patient_id)
+            .join(Chair, Chair.id == InfusionSession.chair_id)
+            .outerjoin(acknowledger, acknowledger.id == InChairAlert.acknowledged_by_id)
+            .where(COUNTED, *where).order_by(*order).limit(limit))
+
+
+def _rows(*where, order, limit=None):
     return [AlertRow(alert, display_name(legal, preferred), chair, by.display_name if by else None)
-            for alert, legal, preferred, chair, by in db.session.execute(query)]
+            for alert, legal, preferred, chair, by in db.session.execute(rows_query(*where, order=order,
+                                                                                     limit=limit))]
 
 
 def open_alert_count():
@@ -53,10 +58,14 @@ _OPEN_COUNT = (select(func.count()).select_from(InChairAlert)
                .join(VitalSign, VitalSign.id == InChairAlert.vital_sign_id).where(COUNTED, OPEN))
 
 
+def open_or_acknowledged_since(since: datetime):
+    return or_(OPEN, InChairAlert.acknowledged_at >= since)
+
+
 def open_and_acknowledged(since: datetime):
     """(every alert waiting for an acknowledgement, oldest first; the alerts acknowledged since `since`, latest
     first, at most ACKNOWLEDGED_SHOWN), in one statement: a clinic day's acknowledged alerts are few."""
-    rows = _rows(or_(OPEN, InChairAlert.acknowledged_at >= since), order=(InChairAlert.raised_at, InChairAlert.id))
+    rows = _rows(open_or_acknowledged_since(since), order=(InChairAlert.raised_at, InChairAlert.id))
     acknowledged = sorted((row for row in rows if row.alert.acknowledged_at is not None),
                           key=lambda row: (row.alert.acknowledged_at, row.alert.id), reverse=True)
     return [row for row in rows if row.alert.acknowledged_at is None], acknowledged[:ACKNOWLEDGED_SHOWN]

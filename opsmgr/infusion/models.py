@@ -110,7 +110,8 @@ class InChairAlert(db.Model):
     code: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(String(300))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Indexed: every physician's page counts the open alerts (acknowledged_at IS NULL) among years of them.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     action: Mapped[str | None] = mapped_column(String(10))
     note: Mapped[str] = mapped_column(Text, default="")
