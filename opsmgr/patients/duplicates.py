@@ -7,7 +7,7 @@ from sqlalchemy import func, or_, select
 from opsmgr.audit.service import record
 from opsmgr.core.refusals import DomainError
 from opsmgr.extensions import db
-from opsmgr.patients.models import Patient, display_name
+from opsmgr.patients.models import Patient, display_name, mrn_key
 from opsmgr.rules import identity
 from opsmgr.rules.findings import Problem
 
@@ -59,20 +59,20 @@ class PossibleDuplicate(DomainError):
 
 def find_matches(values):
     """Patients with the same MRN, legal name and date of birth, phone number or email, by family name."""
-    mrn, born = values["mrn"].strip().lower(), values["date_of_birth"]
+    mrn, born = mrn_key(values["mrn"]), values["date_of_birth"]
     phone, email = identity.phone_key(values.get("phone")), identity.email_key(values.get("email"))
     same = [Patient.mrn_key == mrn, Patient.date_of_birth == born]
     same += [Patient.phone_key == phone] if phone else []
     same += [func.lower(Patient.email) == email] if email else []
     rows = db.session.execute(
         select(Patient.id, Patient.mrn, Patient.legal_name, Patient.preferred_name, Patient.date_of_birth,
-               Patient.phone, Patient.email, Patient.phone_key)
+               Patient.phone, Patient.email, Patient.phone_key, Patient.mrn_key)
         .where(or_(*same)).order_by(Patient.family_key, Patient.given_key, Patient.id)).all()
     name = identity.same_name_key(values["legal_name"])
     matches = []
     for row in rows:
         reasons = tuple(reason for reason, hit in (
-            ("mrn", row.mrn.lower() == mrn),
+            ("mrn", row.mrn_key == mrn),
             ("name_dob", row.date_of_birth == born and identity.same_name_key(row.legal_name) == name),
             ("phone", bool(phone) and row.phone_key == phone),
             ("email", bool(email) and identity.email_key(row.email) == email),

@@ -26,25 +26,31 @@ class SignInCodeForm(BaseForm):
                        description="Six digits, or one of your recovery codes if you do not have your phone.")
 
 
-class ConfirmForm(BaseForm):
-    code = StringField(CODE_LABEL, validators=[DataRequired(), Length(max=32)], filters=[_strip],
+def _app_code_field():
+    """A required code from the app (set-up, new recovery codes)."""
+    return StringField(CODE_LABEL, validators=[DataRequired(), Length(max=32)], filters=[_strip],
                        render_kw={**_CODE_INPUT, "inputmode": "numeric"},
                        description="The six digits your app shows for opsmgr now.")
 
 
+def _own_password_field():
+    return PasswordField("Your password", validators=[DataRequired(), Length(max=1024)],
+                         render_kw={"autocomplete": "current-password"})
+
+
+class ConfirmForm(BaseForm):
+    code = _app_code_field()
+
+
 class TurnOffForm(BaseForm):
-    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)],
-                             render_kw={"autocomplete": "current-password"})
+    password = _own_password_field()
     code = StringField("One of your recovery codes", validators=[DataRequired(), Length(max=32)], filters=[_strip],
                        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"})
 
 
 class RenewCodesForm(BaseForm):
-    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)],
-                             render_kw={"autocomplete": "current-password"})
-    code = StringField(CODE_LABEL, validators=[DataRequired(), Length(max=32)], filters=[_strip],
-                       render_kw={**_CODE_INPUT, "inputmode": "numeric"},
-                       description="The six digits your app shows for opsmgr now.")
+    password = _own_password_field()
+    code = _app_code_field()
 
 
 class PolicyForm(BaseForm):

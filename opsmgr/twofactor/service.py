@@ -280,11 +280,9 @@ def renew_recovery_codes(user, *, password, code, actor, now):
         raise TwoFactorError("That password is not correct.", "password", audited=True)
     if not is_on(user.id):
         raise TwoFactorError("Two-factor sign-in is not on: there are no recovery codes to replace.", "code")
-    if not _accept_app_code(user.id, code, now):
-        auth._count_failure(user, actor, now, "reauth.failed", purpose="two_factor.recovery_codes",
-                            reason="wrong_code")
-        raise TwoFactorError(WRONG_CODE + " A code works once: after using it, wait for the next one.", "code",
-                             audited=True)
+    if not check_signing_code(user, code, ip=actor.ip, now=now, purpose="two_factor.recovery_codes"):
+        raise TwoFactorError(f"{WRONG_CODE} A code works once: if you just made new codes and did not see them, "
+                             "wait for the next code and make them again.", "code", audited=True)
     codes = _new_recovery_codes(user.id, now)
     record("two_factor.recovery_codes_renewed", actor=actor, now=now, object_type="staff_user", object_id=user.id,
            details={"recovery_codes": len(codes)})
