@@ -271,7 +271,7 @@ def test_new_recovery_codes_replace_every_old_one_with_the_password_and_a_fresh_
     assert len(set(new)) == 10 and not set(new) & set(old)
     # Sent again (a double click without the page's script, Back and resend): the code is used, nothing changes.
     again = physician.submit("/account/two-factor/recovery-codes", form)
-    assert again.status_code == 400 and "A code works once" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "wait for the next code and make them again" in again.get_data(as_text=True)
     assert 'value="' + form["renew-code"] + '"' in again.get_data(as_text=True), "the code typed is kept"
     client, _ = password_step(app, physician.user)
     assert LOGIN_FAILED in client.submit("/login/code", {"code": old[1]}).get_data(as_text=True)
